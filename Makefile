@@ -1,0 +1,53 @@
+# Python Logger: `make run` and `make test` set up everything on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+WEB_WORKERS ?= 4
+export DJANGO_SETTINGS_MODULE ?= config.settings.local
+
+.PHONY: help venv services migrate index run test up down lint schema
+
+help:
+	@echo "make run      set up everything, then run web + queue in the foreground (Ctrl-C stops all)"
+	@echo "make test     set up everything, then run the whole test suite against real Redis and ES"
+	@echo "make up       the same stack in the background; returns once /readyz is 200"
+	@echo "make down     stop everything the project started"
+	@echo "make services Redis and Elasticsearch only"
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+services:
+	@scripts/services.sh start
+
+migrate: venv services
+	$(PY) manage.py migrate --noinput
+
+index: venv services
+	$(PY) manage.py init_index
+
+test: venv services
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null --settings=config.settings.test
+	$(VENV)/bin/pytest
+
+up: migrate index
+	@scripts/stack.sh up
+
+down:
+	@scripts/stack.sh down
+
+run: migrate index
+	@scripts/stack.sh run
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

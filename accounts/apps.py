@@ -1,0 +1,9 @@
+"""App config for the accounts service."""
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    """The accounts service."""
+
+    name = "accounts"

@@ -1,0 +1,4 @@
+"""URLs of the accounts service."""
+
+app_name = "accounts"
+urlpatterns: list = []

@@ -1,0 +1,217 @@
+"""Settings shared by every environment; the environment is read here, through one `env`."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+# Secrets have no default here: local and test settings supply throwaway ones, production
+# settings demand them from the environment.
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "core",  # first, so its qcluster command wraps django-q2's
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "accounts",
+    "pusher",
+    "validator",
+    "tracker",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+# SQLite holds only Django's own tables and django-q2's; DATABASE_URL switches to Postgres.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis -------------------------------------------------------------------------------
+# REDIS_URL is the store: users, counters, revocations, idempotency keys and the task queue.
+# The cache lives in another database so that a cache.clear() can never wipe the store.
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_CACHE_URL = env("REDIS_CACHE_URL", default="redis://127.0.0.1:6379/1")
+_REDIS_POOL = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "health_check_interval": 30,
+    "retry_on_timeout": False,
+}
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_CACHE_URL,
+        "OPTIONS": {"CONNECTION_POOL_KWARGS": _REDIS_POOL},
+    },
+    "store": {
+        "BACKEND": "core.redis.StoreCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"CONNECTION_POOL_KWARGS": {**_REDIS_POOL, "decode_responses": True}},
+    },
+}
+
+# --- Elasticsearch -----------------------------------------------------------------------
+ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="http://127.0.0.1:9200")
+ELASTICSEARCH_TIMEOUT = env.float("ELASTICSEARCH_TIMEOUT", default=10.0)
+# The alias every read and write goes through; the versioned index behind it can be swapped.
+TRACKER_INDEX_ALIAS = env("TRACKER_INDEX_ALIAS", default="messages")
+TRACKER_REFRESH_INTERVAL = env("TRACKER_REFRESH_INTERVAL", default="1s")
+
+# --- Auth --------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = ["accounts.backends.RedisUserBackend"]
+PASSWORD_HASHERS = env.list(
+    "PASSWORD_HASHERS",
+    default=[
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+    ],
+)
+JWT_SIGNING_KEY = env("JWT_SIGNING_KEY", default="")
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_LIFETIME_SECONDS", default=900)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        seconds=env.int("JWT_REFRESH_LIFETIME_SECONDS", default=86400)
+    ),
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "user_id",
+    "USER_ID_CLAIM": "user_id",
+    "TOKEN_USER_CLASS": "accounts.tokens.RedisTokenUser",
+    "ROTATE_REFRESH_TOKENS": True,
+    "UPDATE_LAST_LOGIN": False,
+}
+
+# --- DRF ---------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.RevocableJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env("THROTTLE_LOGIN", default="10/min"),
+        "register": env("THROTTLE_REGISTER", default="20/hour"),
+    },
+}
+# Body limits (SPEC "Limits"): 1 MB for ordinary requests, 5 MB for bulk.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BULK_BODY_BYTES = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BULK_BODY_BYTES + 1
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Python Logger API",
+    "DESCRIPTION": (
+        "Push messages, watch them pass an asynchronous validator, and search them in "
+        "Elasticsearch. Log in at /api/auth/login/, then authorize with the access token."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SECURITY": [{"jwtAuth": []}],
+}
+
+# --- Queue -------------------------------------------------------------------------------
+Q_CLUSTER = {
+    "name": env("Q_CLUSTER_NAME", default="logger"),
+    "workers": env.int("Q_WORKERS", default=2),
+    "broker_class": "core.broker.ReliableRedisBroker",
+    "django_redis": "store",
+    # A task is redelivered when its worker has not acknowledged it within `retry` seconds;
+    # django-q2 kills a task after `timeout`, so retry must exceed it.
+    "timeout": 30,
+    "retry": 45,
+    "max_attempts": 0,
+    "save_limit": -1,  # successes are not stored: the documents in Elasticsearch are the record
+    "ack_failures": False,
+    "queue_limit": 50,
+    "bulk": 50,
+    "poll": 0.2,
+    "guard_cycle": 0.5,
+    "catch_up": False,
+    "orm": None,
+}
+# How long an idle cluster waits before asking the broker again (bounds pickup latency).
+QUEUE_IDLE_POLL_SECONDS = 0.05
+# Batched hand-offs between services: inbox name -> the queue task that drains it.
+QUEUE_INBOXES = {
+    "validator": "validator.tasks.validator_inbox_drain",
+    "tracker": "tracker.tasks.tracker_inbox_drain",
+}
+# Where the validator finds its random numbers; tests point it at a fixed sequence.
+VALIDATOR_RANDOM_SOURCE = env("VALIDATOR_RANDOM_SOURCE", default="validator.services.draw_number")
+VALIDATOR_RETRY_DELAY_SECONDS = 4.0
+
+# --- Static files ------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- Logging -----------------------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "core.logging.RequestIdFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # django-q2 logs every task at INFO: that floods the log and slows enqueueing.
+        "django-q": {"level": "WARNING"},
+        "elastic_transport": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

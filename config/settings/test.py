@@ -1,0 +1,37 @@
+"""Settings for pytest: fast hashing, separate Redis databases, a throwaway index alias."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import env
+
+SECRET_KEY = "test-secret-key"  # noqa: S105
+JWT_SIGNING_KEY = "test-jwt-signing-key-0123456789abcdef"  # noqa: S105
+SIMPLE_JWT["SIGNING_KEY"] = JWT_SIGNING_KEY
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _with_db(url: str, db: int) -> str:
+    """Point a redis:// URL at another database number."""
+    head, _, tail = url.rpartition("/")
+    return f"{head}/{db}" if tail.isdigit() else f"{url.rstrip('/')}/{db}"
+
+
+# Tests flush these two databases; they never touch the ones `make up` uses.
+REDIS_URL = env("TEST_REDIS_URL", default=_with_db(REDIS_URL, 14))
+REDIS_CACHE_URL = _with_db(REDIS_URL, 15)
+CACHES["default"]["LOCATION"] = REDIS_CACHE_URL
+CACHES["store"]["LOCATION"] = REDIS_URL
+_REDIS_TIMEOUTS = {"socket_connect_timeout": 1, "socket_timeout": 3}
+CACHES["default"]["OPTIONS"]["CONNECTION_POOL_KWARGS"].update(_REDIS_TIMEOUTS)
+CACHES["store"]["OPTIONS"]["CONNECTION_POOL_KWARGS"].update(_REDIS_TIMEOUTS)
+
+# One index alias and queue name per test session, deleted afterwards. They go into the
+# environment so that a qcluster the tests start in a subprocess uses the same ones.
+os.environ.setdefault("TRACKER_INDEX_ALIAS", f"test-messages-{os.getpid()}")
+os.environ.setdefault("Q_CLUSTER_NAME", f"test{os.getpid()}")
+TRACKER_INDEX_ALIAS = os.environ["TRACKER_INDEX_ALIAS"]
+Q_CLUSTER["name"] = os.environ["Q_CLUSTER_NAME"]
+ELASTICSEARCH_TIMEOUT = 5.0
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'test.sqlite3'}")}
+STORAGES = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}

@@ -1,0 +1,25 @@
+"""Root URL configuration: the four apps, health probes and the API schema pages."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from core.apis import HealthzApi, ReadyzApi
+
+urlpatterns = [
+    path("healthz", HealthzApi.as_view(), name="healthz"),
+    path("readyz", ReadyzApi.as_view(), name="readyz"),
+    path("api/auth/", include("accounts.urls")),
+    path("api/pusher/", include("pusher.urls")),
+    path("api/tracker/", include("tracker.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "api/schema/swagger-ui/",
+        SpectacularSwaggerView.as_view(url_name="schema"),
+        name="swagger-ui",
+    ),
+    path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]
+
+handler400 = "rest_framework.exceptions.bad_request"
+handler404 = "core.exceptions.not_found"
+handler500 = "rest_framework.exceptions.server_error"

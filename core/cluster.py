@@ -1,0 +1,44 @@
+"""A django-q2 Sentinel that survives a child killed at the wrong moment.
+
+django-q2 shares two multiprocessing queues between its pusher, workers and monitor. A child
+killed while holding one of their internal locks leaves the lock held for ever, and the
+whole cluster stops taking tasks (django-q2 issue #23). Instead of reincarnating only the
+dead child, this sentinel replaces every child and both queues, then hands the tasks this
+cluster had reserved back to the broker so they run again at once. Tasks are idempotent,
+so running one twice is safe; losing one is not.
+"""
+
+from django_q.cluster import Sentinel
+from django_q.conf import Conf, logger
+from django_q.queues import Queue
+from multiprocessing import Event
+
+# Timer values django-q2 gives a worker that timed out (0) or retired after N tasks (-2):
+# both are orderly, and the stock handling of them is safe.
+_ORDERLY_TIMERS = (0, -2)
+
+
+class ResilientSentinel(Sentinel):
+    """Restarts all children, with fresh queues, when any child dies abruptly."""
+
+    def reincarnate(self, process) -> None:  # noqa: ANN001 - django-q2's signature
+        """Handle a dead child: stock behaviour when orderly, a full restart otherwise."""
+        current = process in self.pool or process in (self.monitor, self.pusher)
+        if not current:
+            return  # a child of the generation we already replaced
+        if process in self.pool and int(process.timer.value) in _ORDERLY_TIMERS:
+            super().reincarnate(process)
+            return
+        logger.critical("Child %s died abruptly; restarting all cluster children.", process.name)
+        for child in [*self.pool, self.monitor, self.pusher]:
+            if child is not None and child.is_alive():
+                child.kill()
+            if child is not None:
+                child.join(timeout=5)
+        self.task_queue = Queue(maxsize=Conf.QUEUE_LIMIT) if Conf.QUEUE_LIMIT else Queue()
+        self.result_queue = Queue()
+        self.event_out = Event()
+        requeued = self.broker.requeue_consumer()
+        logger.warning("Requeued %d task(s) this cluster held.", requeued)
+        self.spawn_cluster()
+        self.reincarnations += 1

@@ -1,0 +1,70 @@
+"""The one place where exceptions become JSON error responses."""
+
+from typing import Any
+
+import elasticsearch
+import redis.exceptions
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class DependencyUnavailable(exceptions.APIException):
+    """A backing service (Redis or Elasticsearch) cannot be reached."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A backing service is unavailable; try again shortly."
+    default_code = "dependency_unavailable"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """The request body exceeds the endpoint's limit."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is too large."
+    default_code = "payload_too_large"
+
+
+REDIS_DOWN = "Redis is unavailable; try again shortly."
+ELASTICSEARCH_DOWN = "Elasticsearch is unavailable; try again shortly."
+
+_REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+_ES_ERRORS = (
+    elasticsearch.ConnectionError,
+    elasticsearch.ConnectionTimeout,
+    elasticsearch.ApiError,
+)
+
+
+def as_dependency_error(exc: Exception) -> DependencyUnavailable | None:
+    """Translate a Redis or Elasticsearch outage into a 503, or return None."""
+    if isinstance(exc, _REDIS_ERRORS):
+        return DependencyUnavailable(REDIS_DOWN)
+    if isinstance(exc, elasticsearch.ApiError):
+        # Only server-side trouble is an outage; a 4xx from Elasticsearch is our bug.
+        if exc.meta.status in (429, 502, 503, 504):
+            return DependencyUnavailable(ELASTICSEARCH_DOWN)
+        return None
+    if isinstance(exc, _ES_ERRORS):
+        return DependencyUnavailable(ELASTICSEARCH_DOWN)
+    return None
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Render every error as `{"detail", "code"}` or `{field: [messages]}`; outages as 503."""
+    exc = as_dependency_error(exc) or exc
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data.get("detail") if isinstance(response.data, dict) else None
+    if isinstance(detail, exceptions.ErrorDetail) and "code" not in response.data:
+        response.data["code"] = detail.code
+    if isinstance(exc, DependencyUnavailable):
+        response["Retry-After"] = "5"
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """JSON 404 for URLs that match no route."""
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

@@ -1,0 +1,15 @@
+"""`manage.py qcluster`: django-q2's cluster, with the resilient sentinel."""
+
+import django_q.cluster
+from django_q.management.commands.qcluster import Command as QClusterCommand
+
+from core.cluster import ResilientSentinel
+
+
+class Command(QClusterCommand):
+    """Starts a django-q2 cluster whose sentinel restarts cleanly after a killed child."""
+
+    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+        # Cluster.start() names its sentinel class through the module; swap it before start.
+        django_q.cluster.Sentinel = ResilientSentinel
+        super().handle(*args, **options)

@@ -1,0 +1,27 @@
+"""The process-wide Elasticsearch client, created lazily after any fork."""
+
+import os
+
+from django.conf import settings
+from elasticsearch import Elasticsearch
+from elasticsearch_dsl import connections
+
+_clients: dict[int, Elasticsearch] = {}
+
+
+def es_client() -> Elasticsearch:
+    """Return this process's client (gunicorn and django-q2 fork, so one per pid)."""
+    pid = os.getpid()
+    client = _clients.get(pid)
+    if client is None:
+        client = Elasticsearch(
+            settings.ELASTICSEARCH_URL,
+            request_timeout=settings.ELASTICSEARCH_TIMEOUT,
+            # Outages surface fast as 503s; the queue, not the client, does the patient retrying.
+            max_retries=1,
+            retry_on_timeout=False,
+        )
+        _clients.clear()
+        _clients[pid] = client
+        connections.add_connection("default", client)
+    return client

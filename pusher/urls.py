@@ -1,0 +1,4 @@
+"""URLs of the pusher service."""
+
+app_name = "pusher"
+urlpatterns: list = []

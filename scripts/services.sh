@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Starts, checks and stops the project's Redis and Elasticsearch.
+#   scripts/services.sh start   install what is missing, start what is not running, wait for both
+#   scripts/services.sh stop    stop exactly the processes this script started (pids in var/run)
+# A part is left alone when its URL (REDIS_URL, ELASTICSEARCH_URL) is set in the environment.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VAR="$ROOT/var"
+RUN="$VAR/run"
+LOG="$VAR/log"
+ES_VERSION="${ES_VERSION:-8.19.7}"
+ES_USER="${ES_USER:-elasticsearch}"
+CACHE="${PYLOGGER_CACHE:-/var/cache/python-logger}"
+ES_HOME="$CACHE/elasticsearch-$ES_VERSION"
+ES_DATA="$VAR/elasticsearch"
+WAIT_SECONDS="${SERVICES_WAIT_SECONDS:-120}"
+
+say() { printf '[services] %s\n' "$*"; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# --- Redis -------------------------------------------------------------------------------
+redis_ping() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+
+start_redis() {
+  if [ -n "${REDIS_URL:-}" ]; then say "REDIS_URL is set; not starting Redis"; return; fi
+  if ! command -v redis-server >/dev/null; then
+    say "installing Debian's redis-server"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) \
+      >"$LOG/apt-redis.log" 2>&1 || { tail -20 "$LOG/apt-redis.log"; die "could not install redis-server"; }
+  fi
+  if pid_alive "$RUN/redis.pid"; then say "Redis already running (pid $(cat "$RUN/redis.pid"))"; return; fi
+  if redis_ping; then say "a Redis not started by this project answers on 6379; using it"; return; fi
+  mkdir -p "$VAR/redis"
+  redis-server --bind 127.0.0.1 --port 6379 --dir "$VAR/redis" \
+    --appendonly yes --appendfsync everysec --save "" \
+    --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$LOG/redis.log"
+  local i
+  for i in $(seq 1 50); do redis_ping && break; sleep 0.1; done
+  redis_ping || { tail -20 "$LOG/redis.log"; die "Redis did not answer PING"; }
+  say "Redis up (pid $(cat "$RUN/redis.pid"))"
+}
+
+# --- Elasticsearch -----------------------------------------------------------------------
+es_health() { curl -fsS "http://127.0.0.1:9200/_cluster/health" 2>/dev/null | grep -Eq '"status":"(green|yellow)"'; }
+
+java_home() {
+  # The integ-test zip has no JDK: use a Java 17+ from the machine.
+  local java
+  java="$(command -v java || true)"
+  [ -n "$java" ] || die "no java on PATH; Elasticsearch $ES_VERSION needs Java 17 or newer"
+  dirname "$(dirname "$(readlink -f "$java")")"
+}
+
+fetch_es() {
+  [ -x "$ES_HOME/bin/elasticsearch" ] && return
+  mkdir -p "$CACHE"
+  local zip="$CACHE/elasticsearch-$ES_VERSION.zip"
+  if [ ! -s "$zip" ]; then
+    say "fetching Elasticsearch $ES_VERSION (integ-test-zip) with Maven, once"
+    mvn -q dependency:copy \
+      -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip" \
+      -DoutputDirectory="$CACHE" >"$LOG/mvn-es.log" 2>&1 \
+      || { tail -20 "$LOG/mvn-es.log"; die "could not fetch Elasticsearch $ES_VERSION"; }
+  fi
+  command -v unzip >/dev/null || (apt-get update -qq && apt-get install -y -qq unzip) >/dev/null 2>&1
+  rm -rf "$ES_HOME.tmp" && mkdir -p "$ES_HOME.tmp"
+  unzip -q "$zip" -d "$ES_HOME.tmp"
+  mv "$ES_HOME.tmp/elasticsearch-$ES_VERSION" "$ES_HOME" && rm -rf "$ES_HOME.tmp"
+}
+
+start_es() {
+  if [ -n "${ELASTICSEARCH_URL:-}" ]; then say "ELASTICSEARCH_URL is set; not starting Elasticsearch"; return; fi
+  if pid_alive "$RUN/elasticsearch.pid"; then say "Elasticsearch already running (pid $(cat "$RUN/elasticsearch.pid"))"; wait_es; return; fi
+  if es_health; then say "an Elasticsearch not started by this project answers on 9200; using it"; return; fi
+  fetch_es
+  # Elasticsearch refuses to run as root: it gets a system user of its own.
+  id "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
+  mkdir -p "$ES_DATA/data" "$ES_DATA/logs"
+  chown -R "$ES_USER" "$ES_HOME" "$ES_DATA"
+  chmod 755 "$VAR"
+  su -s /bin/sh "$ES_USER" -c "test -w '$ES_DATA/data'" \
+    || die "user $ES_USER cannot write $ES_DATA (is a parent folder closed to other users?)"
+  local jh; jh="$(java_home)"
+  say "starting Elasticsearch $ES_VERSION with Java at $jh"
+  rm -f "$RUN/elasticsearch.pid"
+  touch "$RUN/elasticsearch.pid" && chown "$ES_USER" "$RUN/elasticsearch.pid"
+  su -s /bin/sh "$ES_USER" -c "cd '$ES_HOME' && ES_JAVA_HOME='$jh' ES_JAVA_OPTS='-Xms512m -Xmx512m' \
+    ./bin/elasticsearch -d -p '$RUN/elasticsearch.pid' \
+    -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port=9200 \
+    -Expack.security.enabled=false -Ecluster.routing.allocation.disk.threshold_enabled=false \
+    -Eaction.destructive_requires_name=false \
+    -Epath.data='$ES_DATA/data' -Epath.logs='$ES_DATA/logs'" >"$LOG/elasticsearch-start.log" 2>&1 \
+    || { tail -30 "$LOG/elasticsearch-start.log"; die "Elasticsearch failed to start"; }
+  wait_es
+}
+
+wait_es() {
+  local deadline=$((SECONDS + WAIT_SECONDS))
+  until es_health; do
+    if [ $SECONDS -ge $deadline ]; then
+      tail -30 "$ES_DATA/logs/elasticsearch.log" 2>/dev/null || tail -30 "$LOG/elasticsearch-start.log"
+      die "Elasticsearch was not yellow or green after ${WAIT_SECONDS}s"
+    fi
+    sleep 0.5
+  done
+  # The core-only zip has no `GET /` (that is the rest-root module); ask the node instead.
+  say "Elasticsearch up: $(curl -fsS 'http://127.0.0.1:9200/_nodes/_local?filter_path=nodes.*.version')"
+}
+
+stop_pidfile() {
+  local name="$1" file="$RUN/$1.pid" pid i
+  pid_alive "$file" || { rm -f "$file"; return; }
+  pid="$(cat "$file")"
+  kill "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  rm -f "$file"
+  say "stopped $name (pid $pid)"
+}
+
+mkdir -p "$RUN" "$LOG"
+case "${1:-}" in
+  start) start_redis; start_es ;;
+  stop)
+    # Everything this project started has a pid file here; nothing else is touched.
+    for f in "$RUN"/*.pid; do [ -e "$f" ] || continue; n="$(basename "$f" .pid)"; [ "$n" = redis ] || [ "$n" = elasticsearch ] || stop_pidfile "$n"; done
+    stop_pidfile elasticsearch
+    stop_pidfile redis ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

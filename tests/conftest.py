@@ -1,0 +1,173 @@
+"""Shared fixtures: real Redis (flushed per test), a real Elasticsearch index, users, clients."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from core.redis import store
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "s3cret-pw"  # noqa: S105
+
+
+def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.05) -> object:
+    """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def _flush_redis() -> Iterator[None]:
+    """Start every test with empty test databases in the real Redis."""
+    # Guard against ever flushing a database that `make up` uses.
+    assert settings.CACHES["store"]["LOCATION"].endswith(("/14", "/15")) or os.environ.get(
+        "TEST_REDIS_URL"
+    )
+    store().flushdb()
+    from django_redis import get_redis_connection
+
+    get_redis_connection("default").flushdb()
+    yield
+
+
+@pytest.fixture(scope="session")
+def es_index(django_db_setup, django_db_blocker) -> Iterator[str]:  # noqa: ARG001
+    """Create the test index behind its alias for the session; delete it afterwards."""
+    from tracker.documents import index_drop, index_setup
+
+    name = index_setup()
+    yield name
+    index_drop()
+
+
+@pytest.fixture
+def clean_index(es_index: str) -> str:
+    """An empty, refreshed test index."""
+    from tracker.documents import index_clear
+
+    index_clear()
+    return es_index
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """A DRF test client without credentials."""
+    return APIClient()
+
+
+@pytest.fixture
+def make_user() -> Callable[..., dict]:
+    """Create users in the real Redis store."""
+    from accounts.services import user_create
+
+    counter = iter(range(1, 10_000))
+
+    def _make(username: str | None = None, password: str = PASSWORD, role: str = "user") -> dict:
+        user = user_create(
+            username=username or f"user{next(counter):04d}", password=password, role=role
+        )
+        return {**user, "password": password}
+
+    return _make
+
+
+def _login(client: APIClient, user: dict) -> dict:
+    response = client.post(
+        "/api/auth/login/",
+        {"username": user["username"], "password": user["password"]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def user(make_user: Callable[..., dict]) -> dict:
+    """A registered ordinary user."""
+    return make_user("alice01")
+
+
+@pytest.fixture
+def admin(make_user: Callable[..., dict]) -> dict:
+    """A registered admin."""
+    return make_user("root01", role="admin")
+
+
+@pytest.fixture
+def tokens(api_client: APIClient, user: dict) -> dict:
+    """The login response for `user`: access, refresh and friends."""
+    return _login(api_client, user)
+
+
+@pytest.fixture
+def auth_client(tokens: dict) -> APIClient:
+    """A client that sends `user`'s access token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    return client
+
+
+@pytest.fixture
+def admin_client(admin: dict) -> APIClient:
+    """A client that sends the admin's access token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {_login(APIClient(), admin)['access']}")
+    return client
+
+
+@pytest.fixture
+def client_for(api_client: APIClient) -> Callable[[dict], APIClient]:
+    """Build an authenticated client for any user made with `make_user`."""
+
+    def _client(some_user: dict) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {_login(api_client, some_user)['access']}")
+        return client
+
+    return _client
+
+
+@pytest.fixture
+def qcluster(es_index: str) -> Iterator[Callable[[], subprocess.Popen]]:
+    """Run a real `manage.py qcluster` with the test settings for the test's duration.
+
+    Extra settings for the cluster go through the environment (e.g. the random source).
+    """
+    procs: list[subprocess.Popen] = []
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+
+    def _start(**extra_env: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env={**env, **extra_env},
+            start_new_session=True,  # its own process group, so teardown reaches every child
+        )
+        procs.append(proc)
+        return proc
+
+    yield _start
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)

@@ -1,0 +1,4 @@
+"""URLs of the tracker service."""
+
+app_name = "tracker"
+urlpatterns: list = []
