@@ -36,6 +36,7 @@ index: venv services
 	$(PY) manage.py init_index
 
 test: venv services
+	$(PY) manage.py migrate --noinput --settings=config.settings.test -v 0
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null --settings=config.settings.test
 	$(VENV)/bin/pytest
 

@@ -1,4 +1,8 @@
 """URLs of the pusher service."""
 
+from django.urls import path
+
+from pusher.apis import MessagePushApi
+
 app_name = "pusher"
-urlpatterns: list = []
+urlpatterns = [path("push/", MessagePushApi.as_view(), name="push")]

@@ -172,8 +172,8 @@ QUEUE_INBOXES = {
     "validator": "validator.tasks.validator_inbox_drain",
     "tracker": "tracker.tasks.tracker_inbox_drain",
 }
-# Where the validator finds its random numbers; tests point it at a fixed sequence.
-VALIDATOR_RANDOM_SOURCE = env("VALIDATOR_RANDOM_SOURCE", default="validator.services.draw_number")
+# Where the pusher and the validator draw their numbers; tests point it at a scripted source.
+VALIDATOR_RANDOM_SOURCE = env("VALIDATOR_RANDOM_SOURCE", default="core.randomness.draw_number")
 VALIDATOR_RETRY_DELAY_SECONDS = 4.0
 
 # --- Static files ------------------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""The push endpoint."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.serializers import ErrorSerializer
+from pusher.services import message_push
+
+MESSAGE_MAX_LENGTH = 5000
+MESSAGE_BLANK = "The message must not be blank."
+IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to 255 visible ASCII characters."
+
+
+class MessagePushApi(APIView):
+    """Accepts a message, counts it, and queues it for the validator (202)."""
+
+    class InputSerializer(serializers.Serializer):
+        # Kept verbatim: whitespace is part of the message, but all-whitespace is refused.
+        message = serializers.CharField(
+            max_length=MESSAGE_MAX_LENGTH, trim_whitespace=False, allow_blank=False
+        )
+
+        def validate_message(self, value: str) -> str:
+            if not value.strip():
+                raise serializers.ValidationError(MESSAGE_BLANK)
+            return value
+
+    class OutputSerializer(serializers.Serializer):
+        message_id = serializers.UUIDField()
+        user_id = serializers.CharField()
+        request_count = serializers.IntegerField()
+        status = serializers.CharField()
+
+    @extend_schema(
+        operation_id="pusher_push",
+        tags=["pusher"],
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Repeat within 24 h to get the first response back, with no "
+                "second message and no second count.",
+            ),
+            OpenApiParameter(
+                "X-Request-ID",
+                str,
+                OpenApiParameter.HEADER,
+                description="Correlation id carried into the validator, tracker and document.",
+            ),
+        ],
+        responses={
+            202: OutputSerializer,
+            400: OpenApiResponse(description="Invalid body or Idempotency-Key."),
+            401: ErrorSerializer,
+            413: ErrorSerializer,
+            415: ErrorSerializer,
+            503: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Queue the message; the user comes from the token, never from the body."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key) <= 255 and key.isascii() and key.isprintable()):
+            raise serializers.ValidationError({"Idempotency-Key": [IDEMPOTENCY_KEY_INVALID]})
+        body, _ = message_push(
+            user_id=request.user.user_id,
+            user_message=serializer.validated_data["message"],
+            request_id=request._request.request_id,
+            idempotency_key=key,
+        )
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,81 @@
+"""The push: count the request, draw a number, and hand the message to the validator."""
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from redis.commands.core import Script
+
+from core.queue import Inbox, inbox
+from core.randomness import random_number
+from core.redis import store
+from pusher.selectors import request_counter_key
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+
+# One round trip, atomically: replay a stored Idempotency-Key response, or count the push
+# (INCR), put the message in the validator's inbox with its count, arm the inbox's drain,
+# and remember the response under the key.
+# KEYS: counter, inbox list, inbox armed flag, idempotency key ("" when none).
+# ARGV: payload JSON, armed TTL, idempotency TTL.
+_PUSH = """
+if KEYS[4] ~= '' then
+  local previous = redis.call('GET', KEYS[4])
+  if previous then return {previous, 0, 1} end
+end
+local count = redis.call('INCR', KEYS[1])
+local payload = cjson.decode(ARGV[1])
+payload['request_count'] = count
+redis.call('RPUSH', KEYS[2], cjson.encode(payload))
+local armed = redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[2]))
+local response = cjson.encode({
+  message_id = payload['message_id'], user_id = payload['user_id'],
+  request_count = count, status = 'queued'})
+if KEYS[4] ~= '' then
+  redis.call('SET', KEYS[4], response, 'EX', tonumber(ARGV[3]))
+end
+return {response, armed and 1 or 0, 0}
+"""
+
+
+@cache
+def _push_script() -> Script:
+    # EVALSHA after the first call: the script body is not resent on every push.
+    return store().register_script(_PUSH)
+
+
+def _idempotency_key(user_id: str, key: str | None) -> str:
+    if not key:
+        return ""
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"pusher:idem:{user_id}:{digest}"
+
+
+def message_push(
+    *, user_id: str, user_message: str, request_id: str, idempotency_key: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Accept one message for validation; returns (response body, whether it was a replay)."""
+    payload = {
+        "message_id": str(uuid.uuid4()),
+        "user_id": user_id,
+        "user_message": user_message,
+        "random_number": random_number(attempt=1),
+        "created_time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "request_id": request_id,
+    }
+    validator_inbox: Inbox = inbox("validator")
+    response, armed, replayed = _push_script()(
+        keys=[
+            request_counter_key(user_id),
+            validator_inbox.key,
+            validator_inbox.armed_key,
+            _idempotency_key(user_id, idempotency_key),
+        ],
+        args=[json.dumps(payload), Inbox.ARMED_TTL_SECONDS, IDEMPOTENCY_TTL_SECONDS],
+    )
+    if armed:
+        validator_inbox.wake()
+    return json.loads(response), bool(replayed)

@@ -1,0 +1,137 @@
+"""Push to Elasticsearch through a real qcluster, real Redis and real Elasticsearch."""
+
+import math
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from pusher.selectors import request_count_get
+from tests.pipeline.conftest import tracked_count, tracked_documents, wait_tracked
+
+
+def _seconds_between(first: str, second: str) -> float:
+    return (datetime.fromisoformat(second) - datetime.fromisoformat(first)).total_seconds()
+
+
+def test_direct_takes_one_attempt(pipeline, push, user):
+    pipeline(first=7)
+
+    sent = push("direct one", HTTP_X_REQUEST_ID="req-direct-1")
+
+    wait_tracked(1, timeout=10)
+    doc = tracked_documents()[sent["message_id"]]
+    assert doc["category"] == "Direct"
+    assert doc["random_numbers"] == [7]
+    assert len(doc["attempts"]) == 1
+    assert doc["user_id"] == user["user_id"]
+    assert doc["request_count"] == sent["request_count"] == 1
+    assert doc["request_id"] == "req-direct-1"
+
+
+@pytest.mark.parametrize(("second", "category"), [(7, "Retried"), (20, "Failed")])
+def test_a_retry_comes_four_to_six_seconds_after_the_first_attempt(
+    pipeline, push, second, category
+):
+    pipeline(first=10, second=second)
+
+    sent = push("retry me")
+
+    wait_tracked(1, timeout=15)
+    doc = tracked_documents()[sent["message_id"]]
+    assert doc["category"] == category
+    assert doc["random_numbers"] == [10, second]
+    first_at, second_at = (attempt["at"] for attempt in doc["attempts"])
+    assert 4.0 <= _seconds_between(first_at, second_at) <= 6.0
+
+
+def test_a_thousand_forced_retries_are_all_tracked_within_seven_seconds(pipeline, push):
+    pipeline(first=10)  # every first number is a multiple of 10; second draws are real
+
+    for n in range(1000):
+        push(f"forced retry {n}")
+    last_push = time.monotonic()
+
+    done = wait_tracked(1000, timeout=30)
+    assert done - last_push <= 7.0
+    categories = Counter(doc["category"] for doc in tracked_documents().values())
+    assert set(categories) <= {"Retried", "Failed"}
+    assert sum(categories.values()) == 1000
+
+
+def test_real_draws_split_about_90_9_1(pipeline, push):
+    pipeline()
+    n = 2000
+
+    for i in range(n):
+        push(f"real draw {i}")
+
+    wait_tracked(n, timeout=60)
+    shares = Counter(doc["category"] for doc in tracked_documents().values())
+    for category, p in (("Direct", 0.90), ("Retried", 0.09), ("Failed", 0.01)):
+        sd = math.sqrt(n * p * (1 - p))
+        assert abs(shares[category] - n * p) <= 5 * sd, (category, shares)
+
+
+def _cluster_children(root_pid: int) -> list[int]:
+    """The sentinel's children (workers, monitor, pusher) under a qcluster process."""
+
+    def children(pid: int) -> list[int]:
+        path = Path(f"/proc/{pid}/task/{pid}/children")
+        return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+    return [g for child in children(root_pid) for g in children(child)]
+
+
+def test_killing_cluster_children_loses_and_duplicates_nothing(pipeline, push):
+    root = pipeline().pid
+    stop = threading.Event()
+    kills: list[int] = []
+
+    def killer() -> None:
+        while not stop.wait(2.0):
+            victims = _cluster_children(root)
+            if victims:
+                victim = random.choice(victims)
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                    kills.append(victim)
+                except ProcessLookupError:
+                    pass
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        sent = [push(f"survive {i}")["message_id"] for i in range(2000)]
+    finally:
+        stop.set()
+        thread.join()
+
+    wait_tracked(2000, timeout=120)
+    docs = tracked_documents()
+    assert set(docs) == set(sent)
+    assert len(docs) == len(sent) == 2000
+    assert kills, "the test killed nothing"
+    # The cluster still works after all that.
+    after = push("after the storm")["message_id"]
+    wait_tracked(2001, timeout=30)
+    assert after in tracked_documents([after])
+
+
+def test_a_repeated_idempotency_key_returns_the_first_response(pipeline, push, user):
+    pipeline(first=7)
+
+    first = push("once", HTTP_IDEMPOTENCY_KEY="key-1")
+    second = push("once", HTTP_IDEMPOTENCY_KEY="key-1")
+
+    assert first == second
+    assert request_count_get(user_id=user["user_id"]) == 1
+    wait_tracked(1, timeout=10)
+    assert list(tracked_documents()) == [first["message_id"]]
+    assert tracked_count() == 1

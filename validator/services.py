@@ -1,0 +1,110 @@
+"""The validation rule: a multiple of 10 is retried 4 s later; a second one means Failed."""
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+
+from core.queue import async_task_at, inbox
+from core.randomness import random_number
+from core.redis import store
+
+logger = logging.getLogger(__name__)
+
+DIRECT, RETRIED, FAILED = "Direct", "Retried", "Failed"
+RETRY_TASK = "validator.tasks.validator_retry"
+# How long the second draw of a message is remembered: a redelivered retry must reuse it.
+SECOND_DRAW_TTL_SECONDS = 24 * 60 * 60
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _needs_retry(number: int) -> bool:
+    return number % 10 == 0
+
+
+def _document(payload: dict[str, Any], category: str) -> dict[str, Any]:
+    """The tracker's view of a validated message."""
+    attempts = payload["attempts"]
+    return {
+        "message_id": payload["message_id"],
+        "user_id": payload["user_id"],
+        "user_message": payload["user_message"],
+        "request_count": payload["request_count"],
+        "created_time": payload["created_time"],
+        "category": category,
+        "attempts": attempts,
+        "random_numbers": [attempt["random_number"] for attempt in attempts],
+        "request_id": payload.get("request_id"),
+    }
+
+
+def messages_validate(*, payloads: list[dict[str, Any]], now: float | None = None) -> list[str]:
+    """Apply the first attempt to a batch; returns each message's outcome in order.
+
+    Direct messages go to the tracker at once; the rest wait in one delayed queue task that
+    no worker holds while it waits.
+    """
+    now = time.time() if now is None else now
+    direct, retry, outcomes = [], [], []
+    for payload in payloads:
+        number = payload["random_number"]
+        staged = {**payload, "attempts": [{"random_number": number, "at": _iso(now)}]}
+        if _needs_retry(number):
+            retry.append(staged)
+            outcomes.append("retry")
+        else:
+            direct.append(_document(staged, DIRECT))
+            outcomes.append(DIRECT)
+        logger.info(
+            "validated message %s: attempt 1 drew %d",
+            payload["message_id"],
+            number,
+            extra={"request_id": payload.get("request_id") or "-"},
+        )
+    # Schedule the retry before handing Direct ones on: if we die in between, the batch is
+    # read again and both steps repeat, and both are idempotent by message_id.
+    if retry:
+        async_task_at(now + settings.VALIDATOR_RETRY_DELAY_SECONDS, RETRY_TASK, retry)
+    inbox("tracker").append(direct)
+    return outcomes
+
+
+def _second_draws(payloads: list[dict[str, Any]]) -> list[int]:
+    """Draw each message's second number once; a redelivered retry reads the same one."""
+    pipe = store().pipeline(transaction=False)
+    fresh = [random_number(attempt=2) for _ in payloads]
+    for payload, number in zip(payloads, fresh, strict=True):
+        pipe.set(
+            f"validator:draw2:{payload['message_id']}",
+            number,
+            nx=True,
+            get=True,
+            ex=SECOND_DRAW_TTL_SECONDS,
+        )
+    previous = pipe.execute()
+    return [int(old) if old is not None else new for old, new in zip(previous, fresh, strict=True)]
+
+
+def messages_retry(*, payloads: list[dict[str, Any]], now: float | None = None) -> list[str]:
+    """Apply the second attempt: Retried when the new number passes, Failed when it does not."""
+    now = time.time() if now is None else now
+    documents, outcomes = [], []
+    for payload, number in zip(payloads, _second_draws(payloads), strict=True):
+        attempts = [*payload["attempts"], {"random_number": number, "at": _iso(now)}]
+        category = FAILED if _needs_retry(number) else RETRIED
+        documents.append(_document({**payload, "attempts": attempts}, category))
+        outcomes.append(category)
+        logger.info(
+            "validated message %s: attempt 2 drew %d, %s",
+            payload["message_id"],
+            number,
+            category,
+            extra={"request_id": payload.get("request_id") or "-"},
+        )
+    inbox("tracker").append(documents)
+    return outcomes
