@@ -1,0 +1,1 @@
+"""The accounts service: users in Redis, JWT login, refresh, logout and revocation."""

@@ -4,10 +4,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from core.apis import HealthzApi, ReadyzApi
+from core.metrics import metrics_view
 
 urlpatterns = [
     path("healthz", HealthzApi.as_view(), name="healthz"),
     path("readyz", ReadyzApi.as_view(), name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/auth/", include("accounts.urls")),
     path("api/pusher/", include("pusher.urls")),
     path("api/tracker/", include("tracker.urls")),

@@ -18,6 +18,9 @@ class MessagePushApi(APIView):
     """Accepts a message, counts it, and queues it for the validator (202)."""
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PushInput"
+
         # Kept verbatim: whitespace is part of the message, but all-whitespace is refused.
         message = serializers.CharField(
             max_length=MESSAGE_MAX_LENGTH, trim_whitespace=False, allow_blank=False
@@ -29,6 +32,9 @@ class MessagePushApi(APIView):
             return value
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PushOutput"
+
         message_id = serializers.UUIDField()
         user_id = serializers.CharField()
         request_count = serializers.IntegerField()

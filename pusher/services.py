@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.commands.core import Script
 
+from core.metrics import METRICS_KEY
 from core.queue import Inbox, inbox
 from core.randomness import random_number
 from core.redis import store
@@ -19,7 +20,7 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 # One round trip, atomically: replay a stored Idempotency-Key response, or count the push
 # (INCR), put the message in the validator's inbox with its count, arm the inbox's drain,
 # and remember the response under the key.
-# KEYS: counter, inbox list, inbox armed flag, idempotency key ("" when none).
+# KEYS: counter, inbox list, inbox armed flag, idempotency key ("" when none), metrics.
 # ARGV: payload JSON, armed TTL, idempotency TTL.
 _PUSH = """
 if KEYS[4] ~= '' then
@@ -27,6 +28,7 @@ if KEYS[4] ~= '' then
   if previous then return {previous, 0, 1} end
 end
 local count = redis.call('INCR', KEYS[1])
+redis.call('HINCRBY', KEYS[5], 'pushes', 1)
 local payload = cjson.decode(ARGV[1])
 payload['request_count'] = count
 redis.call('RPUSH', KEYS[2], cjson.encode(payload))
@@ -73,6 +75,7 @@ def message_push(
             validator_inbox.key,
             validator_inbox.armed_key,
             _idempotency_key(user_id, idempotency_key),
+            METRICS_KEY,
         ],
         args=[json.dumps(payload), Inbox.ARMED_TTL_SECONDS, IDEMPOTENCY_TTL_SECONDS],
     )

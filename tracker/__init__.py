@@ -1,0 +1,1 @@
+"""The tracker service: stores messages in Elasticsearch, searches and counts them."""

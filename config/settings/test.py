@@ -35,3 +35,4 @@ Q_CLUSTER["name"] = os.environ["Q_CLUSTER_NAME"]
 ELASTICSEARCH_TIMEOUT = 5.0
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'test.sqlite3'}")}
 STORAGES = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request otherwise

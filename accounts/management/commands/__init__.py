@@ -1,0 +1,1 @@
+"""createuser, deleteuser and listusers."""

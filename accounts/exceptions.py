@@ -1,0 +1,91 @@
+"""Domain errors of the accounts service and the messages they carry (tests assert on these)."""
+
+# ruff S105 takes any constant named *PASSWORD* or *TOKEN* for a secret; these are messages.
+# ruff: noqa: S105
+
+from rest_framework import exceptions, status
+
+USERNAME_INVALID = "Username must be 5 to 15 characters, ASCII letters and digits only."
+PASSWORD_INVALID = "Password must be 6 to 12 characters."
+ROLE_INVALID = "Role must be 'user' or 'admin'."
+USERNAME_TAKEN = "A user with that username already exists."
+INVALID_CREDENTIALS = "Invalid username or password."
+TOKEN_MALFORMED = "Token is malformed."
+TOKEN_BAD_SIGNATURE = "Token signature is invalid."
+TOKEN_EXPIRED = "Token has expired."
+TOKEN_REVOKED = "Token has been revoked."
+TOKEN_NOT_ACCESS = "Token is not an access token."
+TOKEN_NOT_REFRESH = "Token is not a refresh token."
+TOKEN_USER_GONE = "The user of this token no longer exists."
+TOKEN_NOT_YOURS = "This refresh token belongs to another user."
+
+
+class UsernameTaken(exceptions.APIException):
+    """The username is already registered, in any letter case."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = USERNAME_TAKEN
+    default_code = "username_taken"
+
+
+class InvalidCredentials(exceptions.AuthenticationFailed):
+    """Login failed; deliberately silent on whether the user exists."""
+
+    default_detail = INVALID_CREDENTIALS
+    default_code = "invalid_credentials"
+
+
+class TokenMalformed(exceptions.AuthenticationFailed):
+    """The bearer value is not a well-formed JWT with the claims we issue."""
+
+    default_detail = TOKEN_MALFORMED
+    default_code = "token_malformed"
+
+
+class TokenBadSignature(exceptions.AuthenticationFailed):
+    """The token was not signed with our key and algorithm (tampered, alg=none, other key)."""
+
+    default_detail = TOKEN_BAD_SIGNATURE
+    default_code = "token_bad_signature"
+
+
+class TokenExpired(exceptions.AuthenticationFailed):
+    """The token's `exp` has passed."""
+
+    default_detail = TOKEN_EXPIRED
+    default_code = "token_expired"
+
+
+class TokenRevoked(exceptions.AuthenticationFailed):
+    """The token's `jti` was revoked by logout or by a refresh rotation."""
+
+    default_detail = TOKEN_REVOKED
+    default_code = "token_revoked"
+
+
+class TokenNotAccess(exceptions.AuthenticationFailed):
+    """A token of another type (e.g. a refresh token) was sent as the bearer access token."""
+
+    default_detail = TOKEN_NOT_ACCESS
+    default_code = "token_not_access"
+
+
+class TokenNotRefresh(exceptions.AuthenticationFailed):
+    """A token of another type (e.g. an access token) was sent where a refresh token belongs."""
+
+    default_detail = TOKEN_NOT_REFRESH
+    default_code = "token_not_refresh"
+
+
+class TokenUserGone(exceptions.AuthenticationFailed):
+    """The token is valid but its user has since been deleted."""
+
+    default_detail = TOKEN_USER_GONE
+    default_code = "token_user_gone"
+
+
+class TokenNotYours(exceptions.PermissionDenied):
+    """A refresh token of another user was sent to logout."""
+
+    default_detail = TOKEN_NOT_YOURS
+    default_code = "token_not_yours"

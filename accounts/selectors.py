@@ -1,0 +1,64 @@
+"""Reads of users and token revocations from the Redis store."""
+
+from core.redis import store
+
+# The fields of a user record that may leave the accounts service (never the password hash).
+USER_PUBLIC_FIELDS = ("user_id", "username", "role", "created_time")
+
+
+def user_key(user_id: str) -> str:
+    """The Redis key of a user's record (a hash)."""
+    return f"user:{user_id}"
+
+
+def username_key(username: str) -> str:
+    """The Redis key mapping a lowercased username to its user id (the uniqueness index)."""
+    return f"username:{username.lower()}"
+
+
+def revoked_key(jti: str) -> str:
+    """The Redis key marking a token id as revoked."""
+    return f"jwt:revoked:{jti}"
+
+
+def _public(record: dict[str, str]) -> dict[str, str]:
+    return {field: record.get(field, "") for field in USER_PUBLIC_FIELDS}
+
+
+def user_get(*, user_id: str) -> dict[str, str] | None:
+    """The public record of `user_id`, or None."""
+    record = store().hgetall(user_key(user_id))
+    return _public(record) if record else None
+
+
+def user_get_by_username(
+    *, username: str, include_password_hash: bool = False
+) -> dict[str, str] | None:
+    """The record of `username` (any letter case), or None; the hash only when asked for."""
+    client = store()
+    user_id = client.get(username_key(username))
+    if user_id is None:
+        return None
+    # Empty while a concurrent user_create sits between claiming the name and writing the hash.
+    record = client.hgetall(user_key(user_id))
+    if not record:
+        return None
+    if include_password_hash:
+        return {**_public(record), "password": record.get("password", "")}
+    return _public(record)
+
+
+def users_list() -> list[dict[str, str]]:
+    """Every user's public record, oldest first (SCAN, so Redis is never blocked)."""
+    client = store()
+    keys = list(client.scan_iter(match=user_key("*"), _type="HASH", count=1000))
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    records = [_public(record) for record in pipe.execute() if record]
+    return sorted(records, key=lambda record: (record["created_time"], record["username"]))
+
+
+def token_revoked(*, jti: str) -> bool:
+    """Whether the token id `jti` has been revoked (and has not yet expired)."""
+    return bool(store().exists(revoked_key(jti)))

@@ -1,0 +1,376 @@
+"""HTTP endpoints of the tracker: track one or many messages, search them, fetch one, count them."""
+
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.serializers import ErrorSerializer
+from tracker.documents import CATEGORIES
+from tracker.selectors import (
+    PAGE_SIZE_DEFAULT,
+    PAGE_SIZE_MAX,
+    STATS_DEFAULT_DAYS,
+    message_get,
+    messages_search,
+    stats_by_category_and_date,
+)
+from tracker.services import (
+    BULK_MAX_ITEMS,
+    MESSAGE_MAX_LENGTH,
+    MessageInputSerializer,
+    message_track,
+    messages_bulk,
+)
+
+_TAGS = ["tracker"]
+
+
+def _field_errors(name: str, *fields: str) -> OpenApiResponse:
+    """Document DRF's `{field: [messages]}` validation error body for `fields`."""
+    body = inline_serializer(
+        name=name,
+        fields={
+            field: serializers.ListField(child=serializers.CharField(), required=False)
+            for field in fields
+        },
+    )
+    return OpenApiResponse(body, description="Invalid input, as `{field: [messages]}`.")
+
+
+_UNAUTHORIZED = OpenApiResponse(
+    ErrorSerializer, description="Missing, malformed, badly signed, expired or revoked token."
+)
+_OUT_OF_SCOPE = OpenApiResponse(
+    ErrorSerializer, description="`user_id` names another user and the caller is not an admin."
+)
+_TOO_LARGE = OpenApiResponse(ErrorSerializer, description="The body is over the size limit.")
+_NOT_JSON = OpenApiResponse(ErrorSerializer, description="The body is not JSON.")
+_ES_DOWN = OpenApiResponse(
+    ErrorSerializer, description="Elasticsearch is unavailable (or overloaded); retry shortly."
+)
+
+
+def _optional_str(value: UUID | None) -> str | None:
+    return str(value) if value else None
+
+
+class _NaiveDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date or date-time; without an offset it stays naive for the selector."""
+
+    def enforce_timezone(self, value: Any) -> Any:
+        """Leave the zone alone: stats read a naive bound in their `tz`, search in UTC."""
+        return value
+
+
+class _FromToSerializer(serializers.Serializer):
+    """Adds `from` and `to` (Python keywords, so declared under other names and renamed)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """Expose `date_from` and `date_to` as `from` and `to`."""
+        fields = super().get_fields()
+        fields["from"] = fields.pop("date_from")
+        fields["to"] = fields.pop("date_to")
+        return fields
+
+
+class AttemptSerializer(serializers.Serializer):
+    """One validator draw stored with a message."""
+
+    random_number = serializers.IntegerField()
+    at = serializers.DateTimeField()
+
+
+class MessageSerializer(serializers.Serializer):
+    """A tracked message as the API shows it; the optional fields come from the pipeline."""
+
+    message_id = serializers.UUIDField()
+    user_id = serializers.UUIDField()
+    user_message = serializers.CharField()
+    request_count = serializers.IntegerField()
+    category = serializers.ChoiceField(choices=CATEGORIES)
+    created_time = serializers.DateTimeField()
+    tracked_time = serializers.DateTimeField(required=False)
+    request_id = serializers.CharField(required=False)
+    attempts = AttemptSerializer(many=True, required=False)
+    random_numbers = serializers.ListField(child=serializers.IntegerField(), required=False)
+
+
+class MessageTrackApi(APIView):
+    """Tracks one message."""
+
+    class OutputSerializer(MessageSerializer):
+        class Meta:
+            ref_name = "TrackedMessage"
+
+    @extend_schema(
+        summary="Track one message",
+        operation_id="tracker_message_track",
+        tags=_TAGS,
+        request=MessageInputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: _field_errors(
+                "MessageTrackValidationError", *MessageInputSerializer().fields, "non_field_errors"
+            ),
+            401: _UNAUTHORIZED,
+            413: _TOO_LARGE,
+            415: _NOT_JSON,
+            503: _ES_DOWN,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Store the message under its `message_id` (an existing one is replaced)."""
+        document = message_track(data=request.data, actor=request.user)
+        # Named, not `self.`: MessagesApi inherits this view and MessageListApi together.
+        output = MessageTrackApi.OutputSerializer(document).data
+        return Response(output, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_field(MessageInputSerializer(many=True))
+class _MessageListField(serializers.ListField):
+    """Messages left unvalidated here: each is validated on its own, so one cannot sink all."""
+
+
+class MessageBulkApi(APIView):
+    """Tracks up to 1,000 messages in one request."""
+
+    max_body_bytes = settings.MAX_BULK_BODY_BYTES
+
+    class InputSerializer(serializers.Serializer):
+        messages = _MessageListField(help_text=f"At most {BULK_MAX_ITEMS} messages.")
+
+        class Meta:
+            ref_name = "MessageBulkInput"
+
+    class OutputSerializer(serializers.Serializer):
+        class ItemSerializer(serializers.Serializer):
+            index = serializers.IntegerField(help_text="Position in the request's `messages`.")
+            message_id = serializers.UUIDField(required=False)
+            status = serializers.ChoiceField(choices=["indexed", "failed"])
+            errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+            class Meta:
+                ref_name = "MessageBulkItem"
+
+        indexed = serializers.IntegerField()
+        failed = serializers.IntegerField()
+        items = ItemSerializer(many=True)
+
+        class Meta:
+            ref_name = "MessageBulkOutput"
+
+    @extend_schema(
+        summary="Track many messages",
+        operation_id="tracker_messages_bulk",
+        description=(
+            "Each message is validated and indexed on its own: the valid ones are stored and "
+            "every refused one is named by its index. The body may be up to 5 MB."
+        ),
+        tags=_TAGS,
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            400: _field_errors("MessageBulkValidationError", "messages"),
+            401: _UNAUTHORIZED,
+            413: _TOO_LARGE,
+            415: _NOT_JSON,
+            503: _ES_DOWN,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Index the valid messages; report each one's outcome by index."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        report = messages_bulk(items=serializer.validated_data["messages"], actor=request.user)
+        return Response(self.OutputSerializer(report).data)
+
+
+class MessageListApi(APIView):
+    """Searches messages, newest first."""
+
+    class InputSerializer(_FromToSerializer):
+        q = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            # Literal: a leading or trailing space is part of the substring sought.
+            trim_whitespace=False,
+            max_length=MESSAGE_MAX_LENGTH,
+            help_text="Case-insensitive substring of the message, mid-word included.",
+        )
+        category = serializers.ChoiceField(choices=CATEGORIES, required=False, allow_blank=True)
+        date_from = _NaiveDateTimeField(required=False, help_text="Created at or after (UTC).")
+        date_to = _NaiveDateTimeField(required=False, help_text="Created at or before (UTC).")
+        user_id = serializers.UUIDField(required=False, help_text="Admins only.")
+        page_size = serializers.IntegerField(
+            required=False, default=PAGE_SIZE_DEFAULT, help_text=f"1 to {PAGE_SIZE_MAX}."
+        )
+        cursor = serializers.CharField(required=False, help_text="From a previous `next` link.")
+
+        class Meta:
+            ref_name = "MessageListQuery"
+
+    class OutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField(help_text="Exact number of matches.")
+        next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+        results = MessageSerializer(many=True)
+
+        class Meta:
+            ref_name = "MessageList"
+
+    @extend_schema(
+        summary="Search messages",
+        operation_id="tracker_messages_search",
+        tags=_TAGS,
+        parameters=[InputSerializer],
+        responses={
+            200: OutputSerializer,
+            400: _field_errors("MessageListValidationError", *InputSerializer().fields),
+            401: _UNAUTHORIZED,
+            403: _OUT_OF_SCOPE,
+            503: _ES_DOWN,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        """One page of matches and the link to the next."""
+        # Named, not `self.`: MessagesApi inherits this view and MessageTrackApi together.
+        serializer = MessageListApi.InputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        params = serializer.validated_data
+        page = messages_search(
+            actor=request.user,
+            q=params.get("q", ""),
+            category=params.get("category") or None,
+            date_from=params.get("from"),
+            date_to=params.get("to"),
+            user_id=_optional_str(params.get("user_id")),
+            page_size=params["page_size"],
+            cursor=params.get("cursor"),
+        )
+        next_url = None
+        if page["next_cursor"]:
+            # Same filters, next position: the cursor only carries where the page ended.
+            query = request.query_params.copy()
+            query["cursor"] = page["next_cursor"]
+            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        body = {"count": page["count"], "next": next_url, "results": page["results"]}
+        return Response(MessageListApi.OutputSerializer(body).data)
+
+
+class MessagesApi(MessageListApi, MessageTrackApi):
+    """Routes the two operations on `messages/`: GET searches, POST tracks one message."""
+
+
+class MessageDetailApi(APIView):
+    """Fetches one message by id."""
+
+    class OutputSerializer(MessageSerializer):
+        class Meta:
+            ref_name = "MessageDetail"
+
+    @extend_schema(
+        summary="Get one message",
+        operation_id="tracker_message_get",
+        tags=_TAGS,
+        responses={
+            200: OutputSerializer,
+            401: _UNAUTHORIZED,
+            404: OpenApiResponse(
+                ErrorSerializer, description="No such message, or it is another user's."
+            ),
+            503: _ES_DOWN,
+        },
+    )
+    def get(self, request: Request, message_id: UUID) -> Response:
+        """The stored document."""
+        document = message_get(actor=request.user, message_id=str(message_id))
+        return Response(self.OutputSerializer(document).data)
+
+
+class StatsApi(APIView):
+    """Counts messages per category over time."""
+
+    class InputSerializer(_FromToSerializer):
+        date_from = _NaiveDateTimeField(
+            required=False,
+            help_text=f"Start; default {STATS_DEFAULT_DAYS} days before `to`. No offset: in `tz`.",
+        )
+        date_to = _NaiveDateTimeField(required=False, help_text="End; default now.")
+        interval = serializers.CharField(
+            required=False, default="day", help_text="hour, day, week or month."
+        )
+        tz = serializers.CharField(
+            required=False, default="UTC", help_text="IANA time zone of the buckets."
+        )
+        user_id = serializers.UUIDField(required=False, help_text="Admins only.")
+
+        class Meta:
+            ref_name = "StatsQuery"
+
+    class OutputSerializer(_FromToSerializer):
+        """Counts per category in every bucket from `from` to `to`, and their totals."""
+
+        class CountsSerializer(serializers.Serializer):
+            Direct = serializers.IntegerField()
+            Retried = serializers.IntegerField()
+            Failed = serializers.IntegerField()
+            total = serializers.IntegerField()
+
+            class Meta:
+                ref_name = "StatsCounts"
+
+        class BucketSerializer(CountsSerializer):
+            date = serializers.CharField(
+                help_text="Bucket start in `tz`: a date, or a date-time with offset for hour."
+            )
+
+            class Meta:
+                ref_name = "StatsBucket"
+
+        interval = serializers.CharField()
+        tz = serializers.CharField()
+        date_from = serializers.DateTimeField()
+        date_to = serializers.DateTimeField()
+        totals = CountsSerializer()
+        buckets = BucketSerializer(many=True)
+
+        class Meta:
+            ref_name = "Stats"
+
+    @extend_schema(
+        summary="Message counts by category and date",
+        operation_id="tracker_stats",
+        tags=_TAGS,
+        parameters=[InputSerializer],
+        responses={
+            200: OutputSerializer,
+            400: _field_errors("StatsValidationError", *InputSerializer().fields),
+            401: _UNAUTHORIZED,
+            403: _OUT_OF_SCOPE,
+            503: _ES_DOWN,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        """Every bucket between `from` and `to`, zeros included, with the totals."""
+        serializer = self.InputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        params = serializer.validated_data
+        stats = stats_by_category_and_date(
+            actor=request.user,
+            date_from=params.get("from"),
+            date_to=params.get("to"),
+            interval=params["interval"],
+            tz=params["tz"],
+            user_id=_optional_str(params.get("user_id")),
+        )
+        return Response(self.OutputSerializer(stats).data)

@@ -1,0 +1,241 @@
+"""Reads of the tracker: search messages, fetch one, and count them by category over time."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core import signing
+from django.utils import timezone
+from elasticsearch import BadRequestError, NotFoundError
+from elasticsearch_dsl import Search
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
+
+from core.exceptions import DependencyUnavailable
+from core.search import es_client
+from tracker.documents import CATEGORIES, date_format, index_alias
+from tracker.grams import grams_query
+from tracker.scope import ActorLike, scope_allows, scope_user_id
+
+PAGE_SIZE_DEFAULT = 50
+PAGE_SIZE_MAX = 500
+PAGE_SIZE_INVALID = f"page_size must be between 1 and {PAGE_SIZE_MAX}."
+BAD_CURSOR = "This cursor is invalid or has been tampered with."
+FROM_AFTER_TO = "from must not be later than to."
+MESSAGE_NOT_FOUND = "No message with this id."
+INDEX_MISSING = "The message index does not exist; run `manage.py init_index`."
+UNKNOWN_INTERVAL = "interval must be one of: hour, day, week, month."
+UNKNOWN_TZ = "tz must be an IANA time zone name such as UTC or Europe/Berlin."
+TOO_MANY_BUCKETS = "This range holds too many buckets for the interval; narrow it."
+
+STATS_DEFAULT_DAYS = 30
+MAX_BUCKETS = 10_000
+# Interval -> (date-math unit, the shortest length of one bucket, for the bucket-count guard).
+INTERVALS = {
+    "hour": ("h", timedelta(hours=1)),
+    "day": ("d", timedelta(days=1)),
+    "week": ("w", timedelta(weeks=1)),
+    "month": ("M", timedelta(days=28)),
+}
+_CURSOR_SALT = "tracker.messages_search.cursor"
+_SORT = ({"created_time": "desc"}, {"message_id": "desc"})
+
+
+def _invalid(field: str, message: str) -> ValidationError:
+    return ValidationError({field: [ErrorDetail(message, code="invalid")]})
+
+
+@contextmanager
+def _alias_required() -> Iterator[None]:
+    """Turn "no such index" into a 503: the service is not set up, the request is fine."""
+    try:
+        yield
+    except NotFoundError as exc:
+        if exc.message == "index_not_found_exception":
+            raise DependencyUnavailable(INDEX_MISSING) from exc
+        raise
+
+
+def _search() -> Search:
+    return Search(using=es_client(), index=index_alias())
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _invalid("tz", UNKNOWN_TZ) from exc
+
+
+def _aware(value: datetime | None, zone: tzinfo) -> datetime | None:
+    """Read a naive bound as a time in `zone`."""
+    if value is not None and timezone.is_naive(value):
+        return value.replace(tzinfo=zone)
+    return value
+
+
+def _check_order(date_from: datetime | None, date_to: datetime | None) -> None:
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise _invalid("from", FROM_AFTER_TO)
+
+
+def _created_between(date_from: datetime | None, date_to: datetime | None) -> dict[str, Any]:
+    bounds = {}
+    if date_from is not None:
+        bounds["gte"] = date_format(date_from)
+    if date_to is not None:
+        bounds["lte"] = date_format(date_to)
+    return {"range": {"created_time": bounds}}
+
+
+def _cursor_dump(sort_values: list[Any]) -> str:
+    # Signed, so a client can neither forge a position nor smuggle a query into search_after.
+    return signing.dumps(sort_values, salt=_CURSOR_SALT)
+
+
+def _cursor_load(cursor: str) -> list[Any]:
+    try:
+        values = signing.loads(cursor, salt=_CURSOR_SALT)
+    except (signing.BadSignature, ValueError) as exc:
+        raise _invalid("cursor", BAD_CURSOR) from exc
+    if not (
+        isinstance(values, list)
+        and len(values) == len(_SORT)
+        and isinstance(values[0], int)
+        and isinstance(values[1], str)
+    ):
+        raise _invalid("cursor", BAD_CURSOR)
+    return values
+
+
+def messages_search(
+    *,
+    actor: ActorLike,
+    q: str = "",
+    category: str | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    user_id: str | None = None,
+    page_size: int = PAGE_SIZE_DEFAULT,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """One page of matching messages, newest first: `{count, next_cursor, results}`.
+
+    `q` is a case-insensitive substring of the message; naive bounds are UTC. The cursor
+    walks any depth with `search_after` (no 10,000-hit window).
+    """
+    if not 1 <= page_size <= PAGE_SIZE_MAX:
+        raise _invalid("page_size", PAGE_SIZE_INVALID)
+    date_from, date_to = _aware(date_from, UTC), _aware(date_to, UTC)
+    _check_order(date_from, date_to)
+    owner = scope_user_id(actor=actor, user_id=user_id)
+    search = _search()
+    if owner:
+        search = search.filter("term", user_id=owner)
+    if category:
+        search = search.filter("term", category=category)
+    if date_from or date_to:
+        search = search.filter(_created_between(date_from, date_to))
+    text = grams_query(q or "")
+    if text:
+        search = search.filter(text)
+    # One extra hit tells whether another page exists, so `next` is never an empty page.
+    search = search.sort(*_SORT).extra(size=page_size + 1, track_total_hits=True)
+    if cursor:
+        search = search.extra(search_after=_cursor_load(cursor))
+    with _alias_required():
+        response = search.execute()
+    hits = list(response.hits)
+    more = len(hits) > page_size
+    return {
+        "count": response.hits.total.value,
+        "next_cursor": _cursor_dump(list(hits[page_size - 1].meta.sort)) if more else None,
+        "results": [hit.to_dict() for hit in hits[:page_size]],
+    }
+
+
+def message_get(*, actor: ActorLike, message_id: str) -> dict[str, Any]:
+    """One message by id (realtime: visible before the next refresh)."""
+    try:
+        with _alias_required():
+            document = es_client().get(index=index_alias(), id=str(message_id))["_source"]
+    except NotFoundError as exc:
+        raise NotFound(MESSAGE_NOT_FOUND) from exc
+    # Another user's message answers 404, not 403, so that ids cannot be probed for existence.
+    if not scope_allows(actor=actor, document=document):
+        raise NotFound(MESSAGE_NOT_FOUND)
+    return document
+
+
+def _bucket_date(key_ms: int, *, zone: tzinfo, interval: str) -> str:
+    start = datetime.fromtimestamp(key_ms / 1000, zone)
+    return start.isoformat() if interval == "hour" else start.date().isoformat()
+
+
+def stats_by_category_and_date(
+    *,
+    actor: ActorLike,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    interval: str = "day",
+    tz: str = "UTC",
+    user_id: str | None = None,
+) -> dict[str, Any]:
+    """Messages per category in each `interval` bucket from `date_from` to `date_to`, in `tz`.
+
+    Every bucket in the range is present, zeros included. Naive bounds are read in `tz`; the
+    defaults are the last 30 days.
+    """
+    if interval not in INTERVALS:
+        raise _invalid("interval", UNKNOWN_INTERVAL)
+    unit, shortest = INTERVALS[interval]
+    zone = _zone(tz)
+    date_to = _aware(date_to, zone) or timezone.now()
+    date_from = _aware(date_from, zone) or date_to - timedelta(days=STATS_DEFAULT_DAYS)
+    _check_order(date_from, date_to)
+    # Elasticsearch refuses (400) past search.max_buckets; refuse earlier with a clear message.
+    if (date_to - date_from) / shortest + 2 > MAX_BUCKETS:
+        raise _invalid("interval", TOO_MANY_BUCKETS)
+    owner = scope_user_id(actor=actor, user_id=user_id)
+    lo, hi = date_format(date_from), date_format(date_to)
+    search = _search().filter(_created_between(date_from, date_to)).extra(size=0)
+    if owner:
+        search = search.filter("term", user_id=owner)
+    search.aggs.bucket(
+        "dates",
+        "date_histogram",
+        field="created_time",
+        calendar_interval=interval,
+        time_zone=tz,
+        min_doc_count=0,
+        extended_bounds={"min": lo, "max": hi},
+        # hard_bounds are rounded down to a bucket start and the max is exclusive, so the
+        # max is one interval past `to`: the bucket holding `to` stays in.
+        hard_bounds={"min": lo, "max": f"{hi}||+1{unit}"},
+    ).bucket("categories", "terms", field="category", size=len(CATEGORIES))
+    try:
+        with _alias_required():
+            response = search.execute()
+    except BadRequestError as exc:
+        # Python's tz database can hold a zone that the server's Java one does not (yet).
+        if "zone_rules_exception" in str(exc.body):
+            raise _invalid("tz", UNKNOWN_TZ) from exc
+        raise
+    totals = dict.fromkeys((*CATEGORIES, "total"), 0)
+    buckets = []
+    for bucket in response.aggregations.dates.buckets:
+        row = dict.fromkeys(CATEGORIES, 0)
+        row.update((c.key, c.doc_count) for c in bucket.categories.buckets if c.key in row)
+        row["total"] = bucket.doc_count
+        for name, value in row.items():
+            totals[name] += value
+        buckets.append({"date": _bucket_date(bucket.key, zone=zone, interval=interval), **row})
+    return {
+        "interval": interval,
+        "tz": tz,
+        "from": lo,
+        "to": hi,
+        "totals": totals,
+        "buckets": buckets,
+    }

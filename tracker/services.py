@@ -1,0 +1,200 @@
+"""Writes of the tracker: validate messages and index them into Elasticsearch by `message_id`."""
+
+import uuid
+from collections import defaultdict, deque
+from typing import Any
+
+from django.utils import timezone
+from elasticsearch.helpers import streaming_bulk
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail, ValidationError
+
+from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
+from core.logging import request_id_var
+from core.search import es_client
+from tracker.documents import CATEGORIES, date_format, index_alias
+from tracker.grams import grams_for_message
+from tracker.scope import ActorLike
+
+MESSAGE_MAX_LENGTH = 5_000
+BLANK_MESSAGE = "The message may not be blank."
+MESSAGE_TOO_LONG = f"A message is at most {MESSAGE_MAX_LENGTH} characters."
+USER_ID_REQUIRED = "This message has no owner: give a user_id."
+MESSAGE_ID_REQUIRED = "The document has no message_id."
+BULK_MAX_ITEMS = 1_000
+TOO_MANY_MESSAGES = f"At most {BULK_MAX_ITEMS} messages per request."
+_ES_INTEGER_MAX = 2**31 - 1
+_NO_REQUEST_ID = "-"  # request_id_var's value outside a request
+
+# 429s from Elasticsearch are retried in place with backoff (0.5 s, 1 s, 2 s) before an item is
+# reported failed; the queue path adds its own, longer retries on top.
+INDEX_MAX_RETRIES = 3
+INDEX_INITIAL_BACKOFF = 0.5
+_CHUNK_SIZE = 1_000
+_CHUNK_BYTES = 10 * 1024 * 1024
+# Failures that say "not now" rather than "never": overload, an outage, no index yet.
+_RETRYABLE_STATUSES = (429, 502, 503, 504)
+_RETRYABLE_TYPES = ("index_not_found_exception",)
+
+
+class MessageInputSerializer(serializers.Serializer):
+    """One message as tracking accepts it, from the API, a bulk request or an import file."""
+
+    user_message = serializers.CharField(
+        max_length=MESSAGE_MAX_LENGTH,
+        # Stored exactly as sent; only an all-whitespace message is refused.
+        trim_whitespace=False,
+        error_messages={"blank": BLANK_MESSAGE, "max_length": MESSAGE_TOO_LONG},
+    )
+    category = serializers.ChoiceField(choices=CATEGORIES, default=CATEGORIES[0])
+    request_count = serializers.IntegerField(min_value=0, max_value=_ES_INTEGER_MAX, default=0)
+    created_time = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    message_id = serializers.UUIDField(
+        required=False, help_text="Defaults to a new UUID; an id already stored is replaced."
+    )
+    user_id = serializers.UUIDField(
+        required=False, help_text="Admins only; everyone else tracks as themselves."
+    )
+
+    def validate_user_message(self, value: str) -> str:
+        """Refuse a message of nothing but whitespace."""
+        if not value.strip():
+            raise ValidationError(BLANK_MESSAGE, code="blank")
+        return value
+
+
+def _message_document(*, validated: dict[str, Any], actor: ActorLike) -> dict[str, Any]:
+    """Build the stored document from validated input; the owner is the actor unless admin."""
+    owner = validated.get("user_id") if actor.is_admin else None
+    owner = owner or actor.user_id
+    if not owner:
+        raise ValidationError({"user_id": [ErrorDetail(USER_ID_REQUIRED, code="required")]})
+    now = timezone.now()
+    document = {
+        "message_id": str(validated.get("message_id") or uuid.uuid4()),
+        "user_id": str(owner),
+        "user_message": validated["user_message"],
+        "request_count": validated["request_count"],
+        "category": validated["category"],
+        "created_time": date_format(validated.get("created_time") or now),
+        "tracked_time": date_format(now),
+    }
+    request_id = request_id_var.get()
+    if request_id != _NO_REQUEST_ID:
+        document["request_id"] = request_id
+    return document
+
+
+def validation_messages(detail: Any, field: str | None = None) -> list[str]:
+    """Flatten DRF error detail into "field: message" strings."""
+    if isinstance(detail, dict):
+        return [text for key, value in detail.items() for text in validation_messages(value, key)]
+    if isinstance(detail, list):
+        return [text for value in detail for text in validation_messages(value, field)]
+    if field in (None, "non_field_errors"):
+        return [str(detail)]
+    return [f"{field}: {detail}"]
+
+
+def _bulk_failure(info: dict[str, Any]) -> dict[str, Any]:
+    """Describe one item Elasticsearch refused, and whether trying again later may work."""
+    error = info.get("error")
+    if isinstance(error, dict):
+        kind = error.get("type", "")
+        text = f"{kind}: {error.get('reason', '')}"
+    else:
+        kind, text = "", str(error)
+    status = info.get("status", 500)
+    return {
+        "errors": [text],
+        "retryable": status in _RETRYABLE_STATUSES or kind in _RETRYABLE_TYPES,
+    }
+
+
+def messages_index(*, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Bulk-index validated documents; return one result per document, in input order.
+
+    A result is `{index, message_id, status: "indexed"}` or `{index, status: "failed", errors,
+    retryable}`. A connection failure raises (the caller decides: 503 or a queue retry).
+    """
+    results: list[dict[str, Any] | None] = [None] * len(documents)
+    # streaming_bulk reports retried items late, so results are matched back by _id.
+    positions: dict[str, deque[int]] = defaultdict(deque)
+    tracked_time = date_format(timezone.now())
+    actions = []
+    for index, document in enumerate(documents):
+        message_id = document.get("message_id")
+        if not message_id:
+            results[index] = {
+                "index": index,
+                "status": "failed",
+                "errors": [MESSAGE_ID_REQUIRED],
+                "retryable": False,
+            }
+            continue
+        message_id = str(message_id)
+        positions[message_id].append(index)
+        source = {"tracked_time": tracked_time, **document, "message_id": message_id}
+        source.update(grams_for_message(str(document.get("user_message") or "")))
+        actions.append({"_id": message_id, "_source": source})
+    outcomes = streaming_bulk(
+        es_client(),
+        actions,
+        index=index_alias(),
+        # Never auto-create a plain index under the alias's name when the alias is missing.
+        require_alias=True,
+        chunk_size=_CHUNK_SIZE,
+        max_chunk_bytes=_CHUNK_BYTES,
+        raise_on_error=False,
+        raise_on_exception=False,
+        max_retries=INDEX_MAX_RETRIES,
+        initial_backoff=INDEX_INITIAL_BACKOFF,
+    )
+    for ok, item in outcomes:
+        info = next(iter(item.values()))
+        index = positions[info["_id"]].popleft()
+        result = {"index": index, "message_id": info["_id"]}
+        if ok:
+            result["status"] = "indexed"
+        else:
+            result.update(status="failed", **_bulk_failure(info))
+        results[index] = result
+    return results
+
+
+def message_track(*, data: dict[str, Any], actor: ActorLike) -> dict[str, Any]:
+    """Validate and store one message (replacing one with the same id); return the document."""
+    validated = MessageInputSerializer().run_validation(data)
+    document = _message_document(validated=validated, actor=actor)
+    (result,) = messages_index(documents=[document])
+    if result["status"] != "indexed":
+        if result["retryable"]:
+            raise DependencyUnavailable(ELASTICSEARCH_DOWN)
+        # A validated document refused by the mapping is our bug, not the caller's.
+        raise RuntimeError(f"Elasticsearch refused a validated document: {result['errors']}")
+    return document
+
+
+def messages_bulk(*, items: list[Any], actor: ActorLike) -> dict[str, Any]:
+    """Validate each item, index the valid ones together, and report every item by index."""
+    if len(items) > BULK_MAX_ITEMS:
+        raise ValidationError({"messages": [ErrorDetail(TOO_MANY_MESSAGES, code="max_length")]})
+    serializer = MessageInputSerializer()
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    documents, positions = [], []
+    for index, item in enumerate(items):
+        try:
+            validated = serializer.run_validation(item)
+            documents.append(_message_document(validated=validated, actor=actor))
+        except ValidationError as exc:
+            results[index] = {
+                "index": index,
+                "status": "failed",
+                "errors": validation_messages(exc.detail),
+            }
+            continue
+        positions.append(index)
+    for position, result in zip(positions, messages_index(documents=documents), strict=True):
+        results[position] = {**result, "index": position}
+    indexed = sum(1 for result in results if result["status"] == "indexed")
+    return {"indexed": indexed, "failed": len(items) - indexed, "items": results}
