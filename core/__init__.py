@@ -1,0 +1,1 @@
+"""Shared plumbing: queue broker, inboxes, errors, health, metrics."""

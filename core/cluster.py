@@ -8,10 +8,11 @@ cluster had reserved back to the broker so they run again at once. Tasks are ide
 so running one twice is safe; losing one is not.
 """
 
+from multiprocessing import Event
+
 from django_q.cluster import Sentinel
 from django_q.conf import Conf, logger
 from django_q.queues import Queue
-from multiprocessing import Event
 
 # Timer values django-q2 gives a worker that timed out (0) or retired after N tasks (-2):
 # both are orderly, and the stock handling of them is safe.
@@ -21,7 +22,7 @@ _ORDERLY_TIMERS = (0, -2)
 class ResilientSentinel(Sentinel):
     """Restarts all children, with fresh queues, when any child dies abruptly."""
 
-    def reincarnate(self, process) -> None:  # noqa: ANN001 - django-q2's signature
+    def reincarnate(self, process) -> None:
         """Handle a dead child: stock behaviour when orderly, a full restart otherwise."""
         current = process in self.pool or process in (self.monitor, self.pusher)
         if not current:

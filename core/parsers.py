@@ -26,4 +26,3 @@ class LimitedJSONParser(JSONParser):
         if len(body) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
         return super().parse(io.BytesIO(body), media_type, parser_context)
-

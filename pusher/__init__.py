@@ -1,0 +1,1 @@
+"""The pusher service: the authenticated push endpoint."""

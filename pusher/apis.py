@@ -27,6 +27,7 @@ class MessagePushApi(APIView):
         )
 
         def validate_message(self, value: str) -> str:
+            """Refuse a message that is only whitespace."""
             if not value.strip():
                 raise serializers.ValidationError(MESSAGE_BLANK)
             return value

@@ -1,5 +1,6 @@
 """Shared fixtures: real Redis (flushed per test), a real Elasticsearch index, users, clients."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from rest_framework.test import APIClient
 from core.redis import store
 
 ROOT = Path(__file__).resolve().parents[1]
-PASSWORD = "s3cret-pw"  # noqa: S105
+PASSWORD = "s3cret-pw"
 
 
 def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.05) -> object:
@@ -45,7 +46,7 @@ def _flush_redis() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def es_index(django_db_setup, django_db_blocker) -> Iterator[str]:  # noqa: ARG001
+def es_index(django_db_setup, django_db_blocker) -> Iterator[str]:
     """Create the test index behind its alias for the session; delete it afterwards."""
     from tracker.documents import index_drop, index_setup
 
@@ -166,8 +167,6 @@ def qcluster(es_index: str) -> Iterator[Callable[[], subprocess.Popen]]:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=15)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait(timeout=5)

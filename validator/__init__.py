@@ -1,0 +1,1 @@
+"""The validator service: the random-number rule, run from the queue."""

@@ -1,6 +1,6 @@
 """Settings for a developer's machine: DEBUG on, throwaway secrets."""
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)

@@ -2,11 +2,11 @@
 
 import os
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import env
 
 SECRET_KEY = "test-secret-key"  # noqa: S105
-JWT_SIGNING_KEY = "test-jwt-signing-key-0123456789abcdef"  # noqa: S105
+JWT_SIGNING_KEY = "test-jwt-signing-key-0123456789abcdef"
 SIMPLE_JWT["SIGNING_KEY"] = JWT_SIGNING_KEY
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

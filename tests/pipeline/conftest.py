@@ -18,9 +18,7 @@ def tracked_documents(ids: list[str] | None = None) -> dict[str, dict]:
     client = es_client()
     found: dict[str, dict] = {}
     query = {"ids": {"values": ids}} if ids else {"match_all": {}}
-    page = client.search(
-        index=settings.TRACKER_INDEX_ALIAS, query=query, size=10_000, scroll="30s"
-    )
+    page = client.search(index=settings.TRACKER_INDEX_ALIAS, query=query, size=10_000, scroll="30s")
     while page["hits"]["hits"]:
         for hit in page["hits"]["hits"]:
             found[hit["_id"]] = hit["_source"]

@@ -150,9 +150,7 @@ def test_an_expired_token_is_a_401_saying_expired(api_client, user):
 
 
 def test_a_body_over_one_megabyte_is_a_413(auth_client):
-    response = auth_client.post(
-        PUSH, {"message": "x" * (1024 * 1024 + 10)}, format="json"
-    )
+    response = auth_client.post(PUSH, {"message": "x" * (1024 * 1024 + 10)}, format="json")
 
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"

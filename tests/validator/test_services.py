@@ -52,7 +52,7 @@ def test_a_multiple_of_ten_waits_four_seconds_in_the_delayed_set():
 
     assert outcomes == ["retry"]
     assert _tracked() == []
-    [(task_id, due)] = broker.connection.zrange(broker.delayed_key, 0, -1, withscores=True)
+    [(_task_id, due)] = broker.connection.zrange(broker.delayed_key, 0, -1, withscores=True)
     assert due == pytest.approx(now + 4.0)
 
 

@@ -9,7 +9,7 @@ from core.cluster import ResilientSentinel
 class Command(QClusterCommand):
     """Starts a django-q2 cluster whose sentinel restarts cleanly after a killed child."""
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         # Cluster.start() names its sentinel class through the module; swap it before start.
         django_q.cluster.Sentinel = ResilientSentinel
         super().handle(*args, **options)

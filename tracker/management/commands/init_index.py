@@ -1,10 +1,9 @@
 """`manage.py init_index`: create or update the message index behind its alias."""
 
-import elasticsearch
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from tracker.documents import index_alias, index_current, index_setup
+from tracker.management.commands._outage import elasticsearch_required
 
 
 class Command(BaseCommand):
@@ -13,21 +12,14 @@ class Command(BaseCommand):
     help = "Create or update the message index template, the versioned index and its alias."
 
     def handle(self, *args: object, **options: object) -> None:
-        try:
+        with elasticsearch_required():
             before = index_current()
             name = index_setup()
-        except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
-            raise CommandError(
-                f"Elasticsearch is unavailable at {settings.ELASTICSEARCH_URL}: {exc}"
-            ) from exc
         if before is None:
-            self.stdout.write(
-                self.style.SUCCESS(f"Created index {name} behind alias {index_alias()}.")
-            )
+            message = f"Created index {name} behind alias {index_alias()}."
         else:
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"Index {name} already behind alias {index_alias()}; "
-                    "template and mapping brought up to date."
-                )
+            message = (
+                f"Index {name} already behind alias {index_alias()}; "
+                "template and mapping brought up to date."
             )
+        self.stdout.write(self.style.SUCCESS(message))

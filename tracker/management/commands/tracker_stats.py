@@ -7,6 +7,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 
 from tracker.documents import CATEGORIES
+from tracker.management.commands._outage import elasticsearch_required
 from tracker.scope import Actor
 from tracker.selectors import INTERVALS, stats_by_category_and_date
 from tracker.services import validation_messages
@@ -40,14 +41,15 @@ class Command(BaseCommand):
         # An operator at the console sees everyone's messages, as an admin does.
         operator = Actor(user_id=None, role="admin")
         try:
-            stats = stats_by_category_and_date(
-                actor=operator,
-                date_from=options["date_from"],
-                date_to=options["date_to"],
-                interval=options["interval"],
-                tz=options["tz"],
-                user_id=options["user_id"],
-            )
+            with elasticsearch_required():
+                stats = stats_by_category_and_date(
+                    actor=operator,
+                    date_from=options["date_from"],
+                    date_to=options["date_to"],
+                    interval=options["interval"],
+                    tz=options["tz"],
+                    user_id=options["user_id"],
+                )
         except ValidationError as exc:
             raise CommandError("; ".join(validation_messages(exc.detail))) from exc
         self.stdout.write(
