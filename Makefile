@@ -9,7 +9,7 @@ PORT ?= 8000
 WEB_WORKERS ?= 4
 export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
-.PHONY: help venv services migrate index run test up down lint schema
+.PHONY: help venv services tools migrate index run test up down lint bench
 
 help:
 	@echo "make run      set up everything, then run web + queue in the foreground (Ctrl-C stops all)"
@@ -35,7 +35,7 @@ migrate: venv services
 index: venv services
 	$(PY) manage.py init_index
 
-test: venv services
+test: venv services tools
 	$(PY) manage.py migrate --noinput --settings=config.settings.test -v 0
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null --settings=config.settings.test
 	$(VENV)/bin/pytest
@@ -49,6 +49,19 @@ down:
 run: migrate index
 	@scripts/stack.sh run
 
+# Debian's docker-compose validates compose.yaml (no engine runs here); no recommends, so
+# no docker daemon comes with it.
+tools:
+	@command -v docker-compose >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Benchmarks (SPEC "Targets"): restarts the stack with bench.settings, runs bench/run.py.
+bench: venv services
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	@scripts/stack.sh down
+	$(MAKE) up DJANGO_SETTINGS_MODULE=bench.settings
+	DJANGO_SETTINGS_MODULE=bench.settings $(PY) bench/run.py; status=$$?; scripts/stack.sh down; exit $$status

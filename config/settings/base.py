@@ -85,6 +85,7 @@ ELASTICSEARCH_TIMEOUT = env.float("ELASTICSEARCH_TIMEOUT", default=10.0)
 # The alias every read and write goes through; the versioned index behind it can be swapped.
 TRACKER_INDEX_ALIAS = env("TRACKER_INDEX_ALIAS", default="messages")
 TRACKER_REFRESH_INTERVAL = env("TRACKER_REFRESH_INTERVAL", default="1s")
+TRACKER_INDEX_REPLICAS = env.int("TRACKER_INDEX_REPLICAS", default=0)
 
 # --- Auth --------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = ["accounts.backends.RedisUserBackend"]

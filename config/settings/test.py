@@ -17,9 +17,10 @@ def _with_db(url: str, db: int) -> str:
     return f"{head}/{db}" if tail.isdigit() else f"{url.rstrip('/')}/{db}"
 
 
-# Tests flush these two databases; they never touch the ones `make up` uses.
+# Tests flush these two databases (the store's and the next one, for the cache); they never
+# touch the ones `make up` uses. TEST_REDIS_URL picks others, e.g. for two suites at once.
 REDIS_URL = env("TEST_REDIS_URL", default=_with_db(REDIS_URL, 14))
-REDIS_CACHE_URL = _with_db(REDIS_URL, 15)
+REDIS_CACHE_URL = _with_db(REDIS_URL, int(REDIS_URL.rpartition("/")[2]) + 1)
 CACHES["default"]["LOCATION"] = REDIS_CACHE_URL
 CACHES["store"]["LOCATION"] = REDIS_URL
 _REDIS_TIMEOUTS = {"socket_connect_timeout": 1, "socket_timeout": 3}

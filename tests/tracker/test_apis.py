@@ -1,0 +1,316 @@
+"""The tracker HTTP API: status codes, bodies, paging links, scope, limits and outages."""
+
+import json
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from rest_framework.test import APIClient
+
+from core.exceptions import ELASTICSEARCH_DOWN
+from tests.tracker.support import T0, document, index, minutes, refresh
+from tracker.scope import OUT_OF_SCOPE
+from tracker.selectors import BAD_CURSOR, MESSAGE_NOT_FOUND, PAGE_SIZE_INVALID, UNKNOWN_TZ
+from tracker.services import BLANK_MESSAGE, MESSAGE_TOO_LONG, TOO_MANY_MESSAGES
+
+MESSAGES = "/api/tracker/messages/"
+BULK = "/api/tracker/messages/bulk/"
+STATS = "/api/tracker/stats/"
+NOBODY = "00000000-0000-4000-8000-000000000000"
+BAD_DATETIME = (
+    "Datetime has wrong format. Use one of these formats instead: "
+    "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
+)
+
+pytestmark = pytest.mark.usefixtures("clean_index")
+
+
+def _detail(url: str) -> str:
+    return f"{MESSAGES}{url}/"
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., dict]) -> dict:
+    """A second ordinary user."""
+    return make_user("bobby01")
+
+
+@pytest.fixture
+def bob_client(bob: dict, client_for: Callable[[dict], APIClient]) -> APIClient:
+    """Bob's authenticated client."""
+    return client_for(bob)
+
+
+# --- tracking ---------------------------------------------------------------------------
+
+
+def test_track_returns_201_with_the_stored_document(auth_client: APIClient, user: dict) -> None:
+    response = auth_client.post(
+        MESSAGES, {"user_message": "Hello", "user_id": NOBODY}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["user_id"] == user["user_id"]  # a user always tracks as themselves
+    assert (body["user_message"], body["category"], body["request_count"]) == ("Hello", "Direct", 0)
+    assert set(body) >= {"message_id", "created_time", "tracked_time"}
+    assert body["request_id"] == response["X-Request-ID"]
+    got = auth_client.get(_detail(body["message_id"]))
+    assert (got.status_code, got.json()) == (200, body)
+
+
+def test_an_admin_tracks_for_another_user(admin_client: APIClient, bob: dict) -> None:
+    response = admin_client.post(
+        MESSAGES, {"user_message": "for bob", "user_id": bob["user_id"]}, format="json"
+    )
+    assert (response.status_code, response.json()["user_id"]) == (201, bob["user_id"])
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ({"user_message": "  "}, {"user_message": [BLANK_MESSAGE]}),
+        ({"user_message": "x" * 5001}, {"user_message": [MESSAGE_TOO_LONG]}),
+        ({"user_message": "x", "category": "Odd"}, {"category": ['"Odd" is not a valid choice.']}),
+        (["a list"], {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+    ],
+)
+def test_track_refuses_invalid_messages(auth_client: APIClient, body: object, errors: dict) -> None:
+    response = auth_client.post(MESSAGES, body, format="json")
+    assert (response.status_code, response.json()) == (400, errors)
+
+
+def test_unauthenticated_requests_get_401(api_client: APIClient) -> None:
+    for response in (
+        api_client.post(MESSAGES, {"user_message": "x"}, format="json"),
+        api_client.get(MESSAGES),
+        api_client.get(STATS),
+        api_client.get(_detail(NOBODY)),
+    ):
+        assert response.status_code == 401
+        assert set(response.json()) == {"detail", "code"}
+
+
+def test_a_body_that_is_not_json_gets_415(auth_client: APIClient) -> None:
+    response = auth_client.post(MESSAGES, "user_message=x", content_type="text/plain")
+    assert (response.status_code, response.json()["code"]) == (415, "unsupported_media_type")
+
+
+def test_malformed_json_gets_400(auth_client: APIClient) -> None:
+    response = auth_client.post(MESSAGES, "{not json", content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (400, "parse_error")
+
+
+def test_a_body_over_one_megabyte_gets_413(auth_client: APIClient) -> None:
+    body = json.dumps({"user_message": "x", "padding": "p" * (1024 * 1024)})
+    response = auth_client.post(MESSAGES, body, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (413, "payload_too_large")
+
+
+# --- bulk -------------------------------------------------------------------------------
+
+
+def test_bulk_of_1000_is_accepted(auth_client: APIClient) -> None:
+    messages = [{"user_message": f"bulk {i}"} for i in range(1000)]
+    response = auth_client.post(BULK, {"messages": messages}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["indexed"], body["failed"]) == (1000, 0)
+    assert body["items"][999]["index"] == 999
+    assert set(body["items"][0]) == {"index", "message_id", "status"}
+    refresh()
+    assert auth_client.get(MESSAGES).json()["count"] == 1000
+
+
+def test_bulk_of_1001_is_refused(auth_client: APIClient) -> None:
+    messages = [{"user_message": "x"}] * 1001
+    response = auth_client.post(BULK, {"messages": messages}, format="json")
+    assert (response.status_code, response.json()) == (400, {"messages": [TOO_MANY_MESSAGES]})
+    refresh()
+    assert auth_client.get(MESSAGES).json()["count"] == 0
+
+
+def test_bulk_names_bad_items_while_the_rest_land(auth_client: APIClient) -> None:
+    messages = [{"user_message": "ok"}, {"user_message": ""}, {"user_message": "also ok"}]
+    response = auth_client.post(BULK, {"messages": messages}, format="json")
+    body = response.json()
+    assert (response.status_code, body["indexed"], body["failed"]) == (200, 2, 1)
+    assert body["items"][1] == {
+        "index": 1,
+        "status": "failed",
+        "errors": [f"user_message: {BLANK_MESSAGE}"],
+    }
+    assert [item["status"] for item in body["items"]] == ["indexed", "failed", "indexed"]
+
+
+def test_bulk_accepts_a_body_over_one_megabyte(auth_client: APIClient) -> None:
+    big = {"messages": [{"user_message": "small"}, {"user_message": "x" * (1024 * 1024)}]}
+    response = auth_client.post(BULK, big, format="json")
+    assert response.status_code == 200
+    assert response.json()["items"][1]["errors"] == [f"user_message: {MESSAGE_TOO_LONG}"]
+
+
+def test_bulk_body_over_five_megabytes_gets_413(auth_client: APIClient) -> None:
+    huge = json.dumps({"messages": [{"user_message": "x" * (5 * 1024 * 1024)}]})
+    response = auth_client.post(BULK, huge, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (413, "payload_too_large")
+
+
+def test_bulk_needs_a_list_of_messages(auth_client: APIClient) -> None:
+    response = auth_client.post(BULK, {"messages": "nope"}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["messages"]
+
+
+# --- search -----------------------------------------------------------------------------
+
+
+def test_search_pages_follow_next_links_with_the_same_filters(
+    auth_client: APIClient, user: dict
+) -> None:
+    index(
+        *(
+            document(
+                user_id=user["user_id"], user_message=f"Alpha {i}", created_time=T0 + minutes(i)
+            )
+            for i in range(5)
+        ),
+        document(user_id=user["user_id"], user_message="beta", created_time=T0 + minutes(9)),
+    )
+    response = auth_client.get(MESSAGES, {"q": "ALPHA", "page_size": 2})
+    body = response.json()
+    assert (response.status_code, body["count"]) == (200, 5)
+    assert [r["user_message"] for r in body["results"]] == ["Alpha 4", "Alpha 3"]
+    seen = [r["user_message"] for r in body["results"]]
+    while body["next"]:
+        link = urlparse(body["next"])
+        assert link.scheme == "http" and link.netloc == "testserver"
+        assert parse_qs(link.query)["q"] == ["ALPHA"]
+        body = auth_client.get(body["next"]).json()
+        seen += [r["user_message"] for r in body["results"]]
+    assert seen == ["Alpha 4", "Alpha 3", "Alpha 2", "Alpha 1", "Alpha 0"]
+
+
+@pytest.mark.parametrize(
+    ("params", "errors"),
+    [
+        ({"page_size": 501}, {"page_size": [PAGE_SIZE_INVALID]}),
+        ({"cursor": "forged"}, {"cursor": [BAD_CURSOR]}),
+        ({"category": "Lost"}, {"category": ['"Lost" is not a valid choice.']}),
+        ({"from": "yesterday"}, {"from": [BAD_DATETIME]}),
+    ],
+)
+def test_search_refuses_bad_parameters(auth_client: APIClient, params: dict, errors: dict) -> None:
+    response = auth_client.get(MESSAGES, params)
+    assert (response.status_code, response.json()) == (400, errors)
+
+
+def test_a_user_sees_only_their_own_messages(
+    auth_client: APIClient, bob_client: APIClient, user: dict, bob: dict
+) -> None:
+    mine, theirs = index(
+        document(user_id=user["user_id"], user_message="mine"),
+        document(user_id=bob["user_id"], user_message="theirs"),
+    )
+    body = auth_client.get(MESSAGES).json()
+    assert [r["message_id"] for r in body["results"]] == [mine["message_id"]]
+    refused = auth_client.get(MESSAGES, {"user_id": bob["user_id"]})
+    assert (refused.status_code, refused.json()) == (
+        403,
+        {"detail": OUT_OF_SCOPE, "code": "permission_denied"},
+    )
+    hidden = auth_client.get(_detail(theirs["message_id"]))
+    assert (hidden.status_code, hidden.json()) == (
+        404,
+        {"detail": MESSAGE_NOT_FOUND, "code": "not_found"},
+    )
+    assert bob_client.get(_detail(theirs["message_id"])).status_code == 200
+    stats = auth_client.get(STATS, {"from": "2024-01-01", "to": "2024-01-02"}).json()
+    assert stats["totals"]["total"] == 1
+
+
+def test_an_admin_sees_everyone_and_filters_by_user(
+    admin_client: APIClient, user: dict, bob: dict
+) -> None:
+    index(document(user_id=user["user_id"]), document(user_id=bob["user_id"]))
+    assert admin_client.get(MESSAGES).json()["count"] == 2
+    assert admin_client.get(MESSAGES, {"user_id": bob["user_id"]}).json()["count"] == 1
+    stats = admin_client.get(
+        STATS, {"from": "2024-01-01", "to": "2024-01-02", "user_id": bob["user_id"]}
+    )
+    assert stats.json()["totals"]["total"] == 1
+
+
+def test_detail_of_an_unknown_or_malformed_id_is_404(auth_client: APIClient) -> None:
+    assert auth_client.get(_detail(NOBODY)).json() == {
+        "detail": MESSAGE_NOT_FOUND,
+        "code": "not_found",
+    }
+    assert auth_client.get(_detail("not-a-uuid")).status_code == 404
+
+
+# --- stats ------------------------------------------------------------------------------
+
+
+def test_stats_body_has_the_spec_shape(auth_client: APIClient, user: dict) -> None:
+    index(document(user_id=user["user_id"], category="Retried", created_time=T0 + minutes(90)))
+    response = auth_client.get(
+        STATS, {"from": "2024-01-01T00:00:00Z", "to": "2024-01-01T02:00:00Z", "interval": "hour"}
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "interval": "hour",
+        "tz": "UTC",
+        "from": "2024-01-01T00:00:00Z",
+        "to": "2024-01-01T02:00:00Z",
+        "totals": {"Direct": 0, "Retried": 1, "Failed": 0, "total": 1},
+        "buckets": [
+            {
+                "date": "2024-01-01T00:00:00+00:00",
+                "Direct": 0,
+                "Retried": 0,
+                "Failed": 0,
+                "total": 0,
+            },
+            {
+                "date": "2024-01-01T01:00:00+00:00",
+                "Direct": 0,
+                "Retried": 1,
+                "Failed": 0,
+                "total": 1,
+            },
+            {
+                "date": "2024-01-01T02:00:00+00:00",
+                "Direct": 0,
+                "Retried": 0,
+                "Failed": 0,
+                "total": 0,
+            },
+        ],
+    }
+
+
+def test_stats_refuse_an_unknown_time_zone(auth_client: APIClient) -> None:
+    response = auth_client.get(STATS, {"tz": "Nowhere/City"})
+    assert (response.status_code, response.json()) == (400, {"tz": [UNKNOWN_TZ]})
+
+
+# --- outages ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("post", MESSAGES, {"user_message": "x"}),
+        ("post", BULK, {"messages": [{"user_message": "x"}]}),
+        ("get", MESSAGES, None),
+        ("get", _detail(NOBODY), None),
+        ("get", STATS, None),
+    ],
+)
+def test_elasticsearch_down_is_503(
+    auth_client: APIClient, es_down: None, method: str, url: str, body: dict | None
+) -> None:
+    response = getattr(auth_client, method)(url, body, format="json")
+    assert response.status_code == 503
+    assert response.json() == {"detail": ELASTICSEARCH_DOWN, "code": "dependency_unavailable"}
+    assert response["Retry-After"] == "5"

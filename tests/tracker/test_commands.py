@@ -1,0 +1,127 @@
+"""The tracker's management commands: init_index, import_messages and tracker_stats."""
+
+import json
+import re
+import uuid
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from pytest_django.fixtures import Settings
+
+from core.search import es_client
+from tests.tracker.support import document, index, refresh
+from tracker.documents import index_alias, index_current, index_drop
+from tracker.selectors import UNKNOWN_TZ
+from tracker.services import BLANK_MESSAGE, USER_ID_REQUIRED
+
+OWNER = str(uuid.uuid4())
+
+
+def _run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def _count() -> int:
+    refresh()
+    return es_client().count(index=index_alias())["count"]
+
+
+def test_init_index_creates_the_index_behind_a_new_alias(settings: Settings) -> None:
+    settings.TRACKER_INDEX_ALIAS = f"tracker-test-init-{uuid.uuid4().hex[:8]}"
+    try:
+        first = _run("init_index")
+        again = _run("init_index")
+        assert index_current() == f"{settings.TRACKER_INDEX_ALIAS}-v1"
+    finally:
+        index_drop()
+    assert first.strip() == f"Created index {settings.TRACKER_INDEX_ALIAS}-v1 behind alias " + (
+        f"{settings.TRACKER_INDEX_ALIAS}."
+    )
+    assert "already behind alias" in again
+    assert index_current() is None
+
+
+def test_init_index_reports_an_outage(es_down: None) -> None:
+    with pytest.raises(
+        CommandError, match=re.escape("Elasticsearch is unavailable at http://127.0.0.1:9")
+    ):
+        call_command("init_index")
+
+
+@pytest.mark.usefixtures("clean_index")
+def test_import_jsonl_indexes_good_lines_and_names_bad_ones(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"user_message": f"imported {n}", "category": "Direct"})
+        for n in range(1, 10_001)
+    ]
+    lines[16] = '{"user_message": "broken'  # line 17: not JSON
+    lines[4999] = json.dumps({"user_message": "   "})  # line 5000: blank
+    lines[9998] = json.dumps({"user_message": "x", "category": "Lost"})  # line 9999
+    path = tmp_path / "messages.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = _run("import_messages", str(path), "--user-id", OWNER)
+    assert "Indexed 9997 message(s); 3 row(s) failed." in out
+    assert "Failed lines: 17, 5000, 9999\n" in out
+    assert f"line 5000: user_message: {BLANK_MESSAGE}" in out
+    assert "line 17: invalid JSON" in out
+    assert _count() == 9997
+
+
+@pytest.mark.usefixtures("clean_index")
+def test_import_csv_with_defaults_and_owners(tmp_path: Path) -> None:
+    other = str(uuid.uuid4())
+    path = tmp_path / "messages.csv"
+    path.write_text(
+        "user_message,category,request_count,user_id\n"
+        "plain,,,\n"
+        '"with, comma",Retried,4,' + other + "\n"
+        ",Direct,1,\n",
+        encoding="utf-8",
+    )
+    out = _run("import_messages", str(path), "--user-id", OWNER)
+    assert "Indexed 2 message(s); 1 row(s) failed." in out
+    assert "Failed lines: 4\n" in out
+    refresh()
+    hits = es_client().search(index=index_alias(), sort=[{"request_count": "asc"}])["hits"]["hits"]
+    stored = [(h["_source"]["user_message"], h["_source"]["user_id"]) for h in hits]
+    assert stored == [("plain", OWNER), ("with, comma", other)]
+
+
+@pytest.mark.usefixtures("clean_index")
+def test_import_sniffs_the_format_and_needs_an_owner(tmp_path: Path) -> None:
+    path = tmp_path / "export"
+    path.write_text(json.dumps({"user_message": "no owner"}) + "\n", encoding="utf-8")
+    out = _run("import_messages", str(path))
+    assert f"line 1: user_id: {USER_ID_REQUIRED}" in out
+    assert _count() == 0
+
+
+def test_import_refuses_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("import_messages", str(tmp_path / "absent.jsonl"))
+
+
+@pytest.mark.usefixtures("clean_index")
+def test_tracker_stats_prints_the_table() -> None:
+    index(
+        document(category="Direct", created_time="2024-01-01T10:00:00Z"),
+        document(category="Failed", created_time="2024-01-02T10:00:00Z"),
+    )
+    out = _run("tracker_stats", "--from", "2024-01-01", "--to", "2024-01-02T23:00:00")
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[1] == ["date", "Direct", "Retried", "Failed", "total"]
+    assert rows[2:] == [
+        ["2024-01-01", "1", "0", "0", "1"],
+        ["2024-01-02", "0", "0", "1", "1"],
+        ["total", "1", "0", "1", "2"],
+    ]
+
+
+@pytest.mark.usefixtures("clean_index")
+def test_tracker_stats_reports_bad_parameters() -> None:
+    with pytest.raises(CommandError, match=re.escape(f"tz: {UNKNOWN_TZ}")):
+        call_command("tracker_stats", "--tz", "Nowhere/City")

@@ -1,0 +1,270 @@
+"""Tracking: validation, defaults, idempotent writes, batches and the queue inbox drain."""
+
+import json
+import uuid
+from datetime import datetime, timedelta
+
+import elasticsearch
+import pytest
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from core.logging import request_id_var
+from core.queue import inbox
+from core.redis import store
+from core.search import es_client
+from tests.tracker.support import T0, document, refresh
+from tracker.documents import index_alias
+from tracker.scope import Actor
+from tracker.selectors import message_get
+from tracker.services import (
+    BLANK_MESSAGE,
+    BULK_MAX_ITEMS,
+    MESSAGE_ID_REQUIRED,
+    MESSAGE_TOO_LONG,
+    TOO_MANY_MESSAGES,
+    USER_ID_REQUIRED,
+    message_track,
+    messages_bulk,
+    messages_index,
+)
+from tracker.tasks import DEAD_LETTER_KEY, tracker_inbox_drain
+
+pytestmark = pytest.mark.usefixtures("clean_index")
+
+
+def _stored(message_id: str) -> dict:
+    return es_client().get(index=index_alias(), id=message_id)["_source"]
+
+
+def _count() -> int:
+    refresh()
+    return es_client().count(index=index_alias())["count"]
+
+
+def test_track_fills_defaults_and_returns_the_stored_document(alice: Actor) -> None:
+    before = timezone.now()
+    tracked = message_track(data={"user_message": "Hello"}, actor=alice)
+    assert tracked == _stored(tracked["message_id"])
+    assert uuid.UUID(tracked["message_id"]).version == 4
+    assert tracked["user_id"] == alice.user_id
+    assert tracked["category"] == "Direct"
+    assert tracked["request_count"] == 0
+    created = datetime.fromisoformat(tracked["created_time"])
+    assert before - timedelta(seconds=1) <= created <= timezone.now()
+    assert tracked["created_time"].endswith("Z")
+    assert "message_grams" not in tracked
+
+
+def test_track_keeps_given_fields_and_stores_times_in_utc(alice: Actor) -> None:
+    message_id = str(uuid.uuid4())
+    tracked = message_track(
+        data={
+            "message_id": message_id,
+            "user_message": "  spaced  ",
+            "category": "Retried",
+            "request_count": 7,
+            "created_time": "2024-01-01T05:30:00+05:30",
+        },
+        actor=alice,
+    )
+    assert tracked["message_id"] == message_id
+    assert tracked["user_message"] == "  spaced  "  # stored exactly as sent
+    assert (tracked["category"], tracked["request_count"]) == ("Retried", 7)
+    assert tracked["created_time"] == "2024-01-01T00:00:00Z"
+
+
+def test_track_replaces_an_existing_id_instead_of_duplicating(alice: Actor) -> None:
+    message_id = str(uuid.uuid4())
+    message_track(data={"message_id": message_id, "user_message": "first"}, actor=alice)
+    message_track(data={"message_id": message_id, "user_message": "second"}, actor=alice)
+    assert _count() == 1
+    assert _stored(message_id)["user_message"] == "second"
+
+
+def test_only_an_admin_tracks_for_another_user(alice: Actor, bob: Actor, operator: Actor) -> None:
+    mine = message_track(data={"user_message": "x", "user_id": bob.user_id}, actor=alice)
+    assert mine["user_id"] == alice.user_id
+    theirs = message_track(data={"user_message": "x", "user_id": bob.user_id}, actor=operator)
+    assert theirs["user_id"] == bob.user_id
+
+
+def test_track_records_the_request_id(alice: Actor) -> None:
+    token = request_id_var.set("req-123")
+    try:
+        tracked = message_track(data={"user_message": "x"}, actor=alice)
+    finally:
+        request_id_var.reset(token)
+    assert _stored(tracked["message_id"])["request_id"] == "req-123"
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"user_message": ""}, "user_message", BLANK_MESSAGE),
+        ({"user_message": " \n\t "}, "user_message", BLANK_MESSAGE),
+        ({"user_message": "x" * 5001}, "user_message", MESSAGE_TOO_LONG),
+        ({}, "user_message", "This field is required."),
+        ({"user_message": "x", "category": "Lost"}, "category", '"Lost" is not a valid choice.'),
+        (
+            {"user_message": "x", "request_count": -1},
+            "request_count",
+            "Ensure this value is greater than or equal to 0.",
+        ),
+        ({"user_message": "x", "message_id": "nope"}, "message_id", "Must be a valid UUID."),
+    ],
+)
+def test_track_refuses_invalid_input(data: dict, field: str, message: str, alice: Actor) -> None:
+    with pytest.raises(ValidationError) as caught:
+        message_track(data=data, actor=alice)
+    assert caught.value.detail[field] == [message]
+    assert _count() == 0
+
+
+def test_a_message_of_5000_characters_is_accepted(alice: Actor) -> None:
+    tracked = message_track(data={"user_message": "é" * 5000}, actor=alice)
+    assert len(_stored(tracked["message_id"])["user_message"]) == 5000
+
+
+def test_messages_index_reports_every_document_in_order() -> None:
+    good = [document(user_message=f"m{i}") for i in range(3)]
+    unmapped = document(unknown_field="x")  # the mapping is strict
+    no_id = document(message_id="")
+    results = messages_index(documents=[good[0], unmapped, good[1], no_id, good[2]])
+    assert [(r["index"], r["status"]) for r in results] == [
+        (0, "indexed"),
+        (1, "failed"),
+        (2, "indexed"),
+        (3, "failed"),
+        (4, "indexed"),
+    ]
+    assert results[0]["message_id"] == good[0]["message_id"]
+    assert "strict_dynamic_mapping_exception" in results[1]["errors"][0]
+    assert results[1]["retryable"] is False
+    assert results[3]["errors"] == [MESSAGE_ID_REQUIRED]
+    assert _count() == 3
+
+
+def test_messages_index_sets_tracked_time_when_missing() -> None:
+    given = document(tracked_time="2024-02-02T00:00:00Z")
+    missing = document()
+    messages_index(documents=[given, missing])
+    assert _stored(given["message_id"])["tracked_time"] == "2024-02-02T00:00:00Z"
+    assert _stored(missing["message_id"])["tracked_time"] > "2024-02-02"
+
+
+def test_messages_index_keeps_pipeline_fields() -> None:
+    doc = document(
+        attempts=[{"random_number": 10, "at": "2024-01-01T00:00:00Z"}],
+        random_numbers=[10, 7],
+        request_id="abc",
+        category="Retried",
+    )
+    messages_index(documents=[doc])
+    stored = _stored(doc["message_id"])
+    assert stored["attempts"] == doc["attempts"]
+    assert stored["random_numbers"] == [10, 7]
+
+
+def test_bulk_of_the_maximum_size_lands(alice: Actor) -> None:
+    items = [{"user_message": f"message {i}"} for i in range(BULK_MAX_ITEMS)]
+    report = messages_bulk(items=items, actor=alice)
+    assert (report["indexed"], report["failed"]) == (BULK_MAX_ITEMS, 0)
+    assert [item["index"] for item in report["items"]] == list(range(BULK_MAX_ITEMS))
+    assert _count() == BULK_MAX_ITEMS
+
+
+def test_bulk_over_the_maximum_is_refused(alice: Actor) -> None:
+    items = [{"user_message": "x"}] * (BULK_MAX_ITEMS + 1)
+    with pytest.raises(ValidationError) as caught:
+        messages_bulk(items=items, actor=alice)
+    assert caught.value.detail == {"messages": [TOO_MANY_MESSAGES]}
+    assert _count() == 0
+
+
+def test_bulk_names_bad_items_by_index_and_stores_the_rest(alice: Actor) -> None:
+    items = [
+        {"user_message": "good 0"},
+        {"user_message": "   "},
+        "not an object",
+        {"user_message": "good 3", "category": "Failed"},
+        {"user_message": "x", "request_count": "many"},
+    ]
+    report = messages_bulk(items=items, actor=alice)
+    assert (report["indexed"], report["failed"]) == (2, 3)
+    by_index = {item["index"]: item for item in report["items"]}
+    assert by_index[0]["status"] == by_index[3]["status"] == "indexed"
+    assert by_index[1] == {
+        "index": 1,
+        "status": "failed",
+        "errors": [f"user_message: {BLANK_MESSAGE}"],
+    }
+    assert by_index[2]["errors"] == ["Invalid data. Expected a dictionary, but got str."]
+    assert by_index[4]["errors"] == ["request_count: A valid integer is required."]
+    assert _stored(by_index[3]["message_id"])["category"] == "Failed"
+    assert _count() == 2
+
+
+def test_bulk_without_an_owner_names_the_missing_user_id() -> None:
+    report = messages_bulk(items=[{"user_message": "x"}], actor=Actor(user_id=None, role="admin"))
+    assert report["items"][0]["errors"] == [f"user_id: {USER_ID_REQUIRED}"]
+
+
+def test_an_outage_raises_instead_of_reporting_success(alice: Actor, es_down: None) -> None:
+    with pytest.raises(elasticsearch.ConnectionError):
+        message_track(data={"user_message": "x"}, actor=alice)
+
+
+def _pipeline_document(**fields: object) -> dict:
+    """A document as the validator hands it over."""
+    return document(
+        request_count=3,
+        attempts=[{"random_number": 7, "at": "2024-01-01T00:00:00Z"}],
+        random_numbers=[7],
+        request_id="req-1",
+        **fields,
+    )
+
+
+def test_inbox_drain_indexes_appended_documents() -> None:
+    docs = [_pipeline_document(user_message=f"queued {i}") for i in range(5)]
+    inbox("tracker").append(docs)
+    assert tracker_inbox_drain() == 5
+    assert inbox("tracker").size() == 0
+    stored = message_get(actor=Actor(user_id=None, role="admin"), message_id=docs[0]["message_id"])
+    assert stored["user_message"] == "queued 0"
+    assert "tracked_time" in stored
+    assert _count() == 5
+
+
+def test_inbox_drain_twice_never_duplicates() -> None:
+    docs = [_pipeline_document() for _ in range(3)]
+    inbox("tracker").append(docs)
+    tracker_inbox_drain()
+    inbox("tracker").append(docs)  # a redelivery after a worker died mid-batch
+    tracker_inbox_drain()
+    assert _count() == 3
+
+
+def test_inbox_drain_dead_letters_refused_documents_and_indexes_the_rest() -> None:
+    good = _pipeline_document()
+    bad = _pipeline_document(unexpected="field")
+    inbox("tracker").append([good, bad])
+    assert tracker_inbox_drain() == 2
+    assert _count() == 1
+    (entry,) = [json.loads(raw) for raw in store().lrange(DEAD_LETTER_KEY, 0, -1)]
+    assert entry["document"] == bad
+    assert "strict_dynamic_mapping_exception" in entry["errors"][0]
+
+
+def test_inbox_drain_keeps_the_batch_while_elasticsearch_is_down(es_down: None) -> None:
+    inbox("tracker").append([_pipeline_document() for _ in range(4)])
+    assert tracker_inbox_drain() == 0
+    assert inbox("tracker").size() == 4
+    assert store().llen(DEAD_LETTER_KEY) == 0
+
+
+def test_documents_are_stored_with_their_created_time_unchanged() -> None:
+    doc = document(created_time=T0)
+    messages_index(documents=[doc])
+    assert _stored(doc["message_id"])["created_time"] == "2024-01-01T00:00:00Z"
