@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/auth/", include("accounts.urls")),
     path("api/pusher/", include("pusher.urls")),
     path("api/tracker/", include("tracker.urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/schema/swagger-ui/",

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "pusher",
     "validator",
     "tracker",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

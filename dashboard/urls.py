@@ -1,0 +1,4 @@
+"""URLs of the dashboard page."""
+
+app_name = "dashboard"
+urlpatterns: list = []
