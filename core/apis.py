@@ -33,7 +33,7 @@ def _check_redis() -> None:
 
 
 def _check_elasticsearch() -> None:
-    health = es_client().cluster.health(timeout="2s", request_timeout=3)
+    health = es_client().options(request_timeout=3).cluster.health(timeout="2s")
     if health["status"] not in ("yellow", "green"):
         raise RuntimeError(f"cluster status {health['status']}")
 

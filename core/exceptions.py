@@ -4,10 +4,10 @@ from typing import Any
 
 import elasticsearch
 import redis.exceptions
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class DependencyUnavailable(exceptions.APIException):
@@ -53,6 +53,13 @@ def as_dependency_error(exc: Exception) -> DependencyUnavailable | None:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render every error as `{"detail", "code"}` or `{field: [messages]}`; outages as 503."""
+    # Imported here: rest_framework.views loads the parser classes, and core.parsers imports
+    # this module, so a top-level import would be circular.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE before any parser sees it.
+        exc = PayloadTooLarge()
     exc = as_dependency_error(exc) or exc
     response = drf_exception_handler(exc, context)
     if response is None:

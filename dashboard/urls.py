@@ -1,4 +1,10 @@
-"""URLs of the dashboard page."""
+"""URLs of the dashboard page (mounted at dashboard/)."""
+
+from django.urls import path
+
+from dashboard.views import DashboardView
 
 app_name = "dashboard"
-urlpatterns: list = []
+urlpatterns = [
+    path("", DashboardView.as_view(), name="index"),
+]

@@ -20,6 +20,7 @@ from tracker.documents import CATEGORIES
 from tracker.selectors import (
     PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX,
+    Q_MAX_LENGTH,
     STATS_DEFAULT_DAYS,
     message_get,
     messages_search,
@@ -27,7 +28,6 @@ from tracker.selectors import (
 )
 from tracker.services import (
     BULK_MAX_ITEMS,
-    MESSAGE_MAX_LENGTH,
     MessageInputSerializer,
     message_track,
     messages_bulk,
@@ -205,8 +205,10 @@ class MessageListApi(APIView):
             allow_blank=True,
             # Literal: a leading or trailing space is part of the substring sought.
             trim_whitespace=False,
-            max_length=MESSAGE_MAX_LENGTH,
-            help_text="Case-insensitive substring of the message, mid-word included.",
+            help_text=(
+                f"Case-insensitive substring of the message, mid-word included; at most "
+                f"{Q_MAX_LENGTH} characters."
+            ),
         )
         category = serializers.ChoiceField(choices=CATEGORIES, required=False, allow_blank=True)
         date_from = _NaiveDateTimeField(required=False, help_text="Created at or after (UTC).")

@@ -38,10 +38,10 @@ class MessageDocument(Document):
     user_message = Text(analyzer="standard")
     attempts = Object(Attempt)
     random_numbers = Integer()
-    # Search-only fields (see tracker/grams.py): no scoring, so no norms; never read back,
-    # so kept out of _source and without doc values.
+    # Search-only fields (see tracker/grams.py): no scoring, so no norms; never read back, so
+    # kept out of _source. Phrases need positions; single-token lookups need only documents.
     message_grams = Text(analyzer="standard", index_options="positions", norms=False)
-    message_short_grams = Keyword(doc_values=False)
+    message_short_grams = Text(analyzer="standard", index_options="docs", norms=False)
 
     class Meta:
         # A field nobody mapped is a bug upstream: refuse it rather than guess its type.
@@ -67,7 +67,7 @@ def _index_settings() -> dict:
     return {
         # One node, modest volume: one shard keeps sorting and counting cheap.
         "number_of_shards": 1,
-        "number_of_replicas": getattr(settings, "TRACKER_INDEX_REPLICAS", 0),
+        "number_of_replicas": settings.TRACKER_INDEX_REPLICAS,
         "refresh_interval": settings.TRACKER_REFRESH_INTERVAL,
     }
 

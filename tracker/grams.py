@@ -7,11 +7,13 @@ a message is folded (casefold plus Unicode normalisation) and stored twice more:
   bytes, space-separated. The standard analyzer keeps each hex word whole, so token positions
   are trigram positions, and a query's trigrams matched as a phrase (consecutive positions)
   match exactly the messages that contain the query.
-- `message_short_grams`: the distinct 1- and 2-grams, as keywords, for queries too short to
-  have a trigram.
+- `message_short_grams`: the distinct 1- and 2-grams, hex too, for queries too short to have
+  a trigram (a term query on one token). A text field, not a keyword array: one analysed
+  field indexes about twice as fast as ~100 keyword values per message.
 
 Hex keeps every character literal (`*`, `?`, `"`, `\\`, brackets, spaces, CJK): the analyzer
-only ever sees [0-9a-f].
+only ever sees [0-9a-f]. UTF-8 decodes one way only, so a token's hex names exactly one
+string: a 1- or 2-gram token can never be mistaken for another gram.
 """
 
 import unicodedata
@@ -19,7 +21,7 @@ from typing import Any
 
 TRIGRAM_FIELD = "message_grams"
 SHORT_GRAMS_FIELD = "message_short_grams"
-_GRAM = 3
+_TRIGRAM = 3
 
 
 def gram_fold(text: str) -> str:
@@ -29,17 +31,18 @@ def gram_fold(text: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
 
-def _hex_trigrams(folded: str) -> str:
-    return " ".join(
-        folded[i : i + _GRAM].encode("utf-8").hex() for i in range(len(folded) - _GRAM + 1)
-    )
+def _hex_grams(folded: str) -> tuple[str, str]:
+    """The space-joined hex trigrams, in order, and the distinct hex 1- and 2-grams."""
+    chars = [char.encode("utf-8").hex() for char in folded]
+    trigrams = " ".join(map("".join, zip(chars, chars[1:], chars[2:], strict=False)))
+    short = {*chars, *map(str.__add__, chars, chars[1:])}
+    return trigrams, " ".join(short)
 
 
 def grams_for_message(text: str) -> dict[str, Any]:
     """The gram fields to store beside a message whose text is `text`."""
-    folded = gram_fold(text)
-    short = {folded[i : i + n] for n in (1, 2) for i in range(len(folded) - n + 1)}
-    return {TRIGRAM_FIELD: _hex_trigrams(folded), SHORT_GRAMS_FIELD: sorted(short)}
+    trigrams, short = _hex_grams(gram_fold(text))
+    return {TRIGRAM_FIELD: trigrams, SHORT_GRAMS_FIELD: short}
 
 
 def grams_query(q: str) -> dict[str, Any] | None:
@@ -47,7 +50,7 @@ def grams_query(q: str) -> dict[str, Any] | None:
     if not q.strip():
         return None
     folded = gram_fold(q)
-    if len(folded) >= _GRAM:
+    if len(folded) >= _TRIGRAM:
         # slop 0: the trigrams must sit at consecutive positions, which is exact containment.
-        return {"match_phrase": {TRIGRAM_FIELD: {"query": _hex_trigrams(folded), "slop": 0}}}
-    return {"term": {SHORT_GRAMS_FIELD: folded}}
+        return {"match_phrase": {TRIGRAM_FIELD: {"query": _hex_grams(folded)[0], "slop": 0}}}
+    return {"term": {SHORT_GRAMS_FIELD: folded.encode("utf-8").hex()}}

@@ -1,9 +1,12 @@
 """Writes of the tracker: validate messages and index them into Elasticsearch by `message_id`."""
 
+import logging
+import time
 import uuid
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from typing import Any
 
+import redis.exceptions
 from django.utils import timezone
 from elasticsearch.helpers import streaming_bulk
 from rest_framework import serializers
@@ -11,10 +14,13 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
 from core.logging import request_id_var
+from core.metrics import metrics_incr
 from core.search import es_client
 from tracker.documents import CATEGORIES, date_format, index_alias
 from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
+
+logger = logging.getLogger(__name__)
 
 MESSAGE_MAX_LENGTH = 5_000
 BLANK_MESSAGE = "The message may not be blank."
@@ -111,6 +117,18 @@ def _bulk_failure(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _metrics_record(*, indexed: Counter, seconds: float) -> None:
+    """Feed the pipeline's Prometheus counters; best effort, so a hiccup never fails a write."""
+    try:
+        metrics_incr(
+            es_bulk_count=1,
+            es_bulk_seconds=seconds,
+            **{f"tracked_{category}": count for category, count in indexed.items()},
+        )
+    except redis.exceptions.RedisError as exc:
+        logger.warning("Could not record tracker metrics: %s", exc)
+
+
 def messages_index(*, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Bulk-index validated documents; return one result per document, in input order.
 
@@ -150,15 +168,19 @@ def messages_index(*, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         max_retries=INDEX_MAX_RETRIES,
         initial_backoff=INDEX_INITIAL_BACKOFF,
     )
+    started, indexed = time.perf_counter(), Counter()
     for ok, item in outcomes:
         info = next(iter(item.values()))
         index = positions[info["_id"]].popleft()
         result = {"index": index, "message_id": info["_id"]}
         if ok:
             result["status"] = "indexed"
+            indexed[documents[index].get("category")] += 1
         else:
             result.update(status="failed", **_bulk_failure(info))
         results[index] = result
+    if actions:
+        _metrics_record(indexed=indexed, seconds=time.perf_counter() - started)
     return results
 
 

@@ -45,6 +45,20 @@ def test_init_index_creates_the_index_behind_a_new_alias(settings: Settings) -> 
     assert index_current() is None
 
 
+def test_init_index_explains_a_mapping_it_cannot_update(settings: Settings) -> None:
+    settings.TRACKER_INDEX_ALIAS = f"tracker-test-old-{uuid.uuid4().hex[:8]}"
+    es_client().indices.create(
+        index=f"{settings.TRACKER_INDEX_ALIAS}-v1",
+        aliases={settings.TRACKER_INDEX_ALIAS: {}},
+        mappings={"properties": {"message_short_grams": {"type": "keyword"}}},
+    )
+    try:
+        with pytest.raises(CommandError, match="delete that index and run init_index again"):
+            call_command("init_index")
+    finally:
+        index_drop()
+
+
 def test_init_index_reports_an_outage(es_down: None) -> None:
     with pytest.raises(
         CommandError, match=re.escape("Elasticsearch is unavailable at http://127.0.0.1:9")

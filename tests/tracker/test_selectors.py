@@ -1,5 +1,6 @@
 """Reads: substring search, cursor paging, scope, one message, and stats by category and date."""
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import elasticsearch
@@ -10,6 +11,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 
 from core.exceptions import DependencyUnavailable
 from tests.tracker.support import T0, document, index, minutes
+from tracker.grams import gram_fold
 from tracker.scope import OUT_OF_SCOPE, Actor
 from tracker.selectors import (
     BAD_CURSOR,
@@ -17,6 +19,8 @@ from tracker.selectors import (
     INDEX_MISSING,
     MESSAGE_NOT_FOUND,
     PAGE_SIZE_INVALID,
+    Q_MAX_LENGTH,
+    Q_TOO_LONG,
     TOO_MANY_BUCKETS,
     UNKNOWN_INTERVAL,
     UNKNOWN_TZ,
@@ -83,6 +87,18 @@ def test_q_finds_case_insensitive_substrings_anywhere(
         *(document(user_message=text, created_time=T0 + minutes(i)) for i, text in enumerate(texts))
     )
     assert sorted(_messages(operator, q=q)) == sorted(expected)
+
+
+def test_q_agrees_with_python_substring_on_random_text(operator: Actor) -> None:
+    """Every query finds exactly the messages whose folded text contains it."""
+    rng = random.Random(11)
+    alphabet = 'aAbB ßüÜ世*?"\\[(€-.'
+    texts = ["".join(rng.choices(alphabet, k=rng.randint(1, 12))) for _ in range(300)]
+    index(*(document(user_message=text) for text in texts))
+    queries = {"".join(rng.choices(alphabet, k=rng.randint(1, 4))) for _ in range(60)}
+    for q in sorted(q for q in queries if q.strip()):
+        expected = sum(gram_fold(q) in gram_fold(text) for text in texts)
+        assert messages_search(actor=operator, q=q)["count"] == expected, q
 
 
 def test_q_requires_the_characters_to_be_adjacent(operator: Actor) -> None:
@@ -179,6 +195,15 @@ def test_page_size_out_of_range_is_refused(page_size: int, operator: Actor) -> N
     with pytest.raises(ValidationError) as caught:
         messages_search(actor=operator, page_size=page_size)
     assert _field_error(caught) == {"page_size": [PAGE_SIZE_INVALID]}
+
+
+def test_q_is_bounded_in_length(operator: Actor) -> None:
+    text = "ab" * (Q_MAX_LENGTH // 2)
+    index(document(user_message=f"<{text}>"))
+    assert messages_search(actor=operator, q=text)["count"] == 1
+    with pytest.raises(ValidationError) as caught:
+        messages_search(actor=operator, q=text + "a")
+    assert _field_error(caught) == {"q": [Q_TOO_LONG]}
 
 
 def test_search_from_after_to_is_refused(operator: Actor) -> None:

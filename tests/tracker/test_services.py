@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from core.logging import request_id_var
+from core.metrics import METRICS_KEY
 from core.queue import inbox
 from core.redis import store
 from core.search import es_client
@@ -143,6 +144,16 @@ def test_messages_index_reports_every_document_in_order() -> None:
     assert results[1]["retryable"] is False
     assert results[3]["errors"] == [MESSAGE_ID_REQUIRED]
     assert _count() == 3
+
+
+def test_messages_index_feeds_the_pipeline_metrics() -> None:
+    messages_index(
+        documents=[document(category="Direct"), document(category="Failed"), document(bad="x")]
+    )
+    counters = {key: float(value) for key, value in store().hgetall(METRICS_KEY).items()}
+    assert counters["tracked_Direct"] == counters["tracked_Failed"] == 1
+    assert counters["es_bulk_count"] == 1
+    assert counters["es_bulk_seconds"] > 0
 
 
 def test_messages_index_sets_tracked_time_when_missing() -> None:

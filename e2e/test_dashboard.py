@@ -1,0 +1,256 @@
+"""Headless Chromium against the running stack (`make up`): log in, see the bars, search.
+
+Plain pytest, Playwright and urllib, no Django settings. The browser is Debian's
+(/usr/bin/chromium), never one fetched by `playwright install`. The base URL comes from
+E2E_BASE_URL (default http://127.0.0.1:8000).
+"""
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+
+BASE_URL = os.environ.get("E2E_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# One stable account, registered on first use: registration is throttled per address
+# (20/hour), so a fresh user per run would soon be refused. Each run marks its own messages.
+USERNAME = os.environ.get("E2E_DASHBOARD_USER", "e2edashboard")
+PASSWORD = os.environ.get("E2E_DASHBOARD_PASSWORD", "e2e-dash-pw")
+SCREENSHOT = Path(__file__).resolve().parents[1] / "var" / "dashboard.png"
+READY_SECONDS = 60
+TIMEOUT_MS = 15_000
+PAGE_SIZE = 25  # the dashboard's page of search results
+SEEDED = 30  # more than one page, so "More" has something to fetch
+# Markup in a message must come out as text; the address is TEST-NET, never reachable.
+MARKUP = '<img src="http://203.0.113.9/pixel.png" alt="x">'
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+def _api(method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    """Call the API; return (status, parsed JSON or None), whatever the status."""
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    # BASE_URL is the tester's own http(s) address, so S310's file: worry does not apply.
+    request = urllib.request.Request(f"{BASE_URL}{path}", data, headers, method=method)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, None
+
+
+def _wait_until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
+    """Poll `condition` until it returns something truthy; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not within {seconds}s")
+        time.sleep(0.25)
+    return result
+
+
+def _ready() -> bool:
+    try:
+        return _api("GET", "/readyz")[0] == 200
+    except OSError:  # nothing listens yet
+        return False
+
+
+def _login_api() -> tuple[int, Any]:
+    return _api("POST", "/api/auth/login/", {"username": USERNAME, "password": PASSWORD})
+
+
+@pytest.fixture(scope="module")
+def token() -> str:
+    """An access token of the e2e account, registered first if the stack does not know it."""
+    _wait_until(_ready, READY_SECONDS, f"{BASE_URL}/readyz answering 200 (is `make up` running?)")
+    status, body = _login_api()
+    if status == 401:
+        registered, detail = _api(
+            "POST", "/api/auth/register/", {"username": USERNAME, "password": PASSWORD}
+        )
+        assert registered == 201, detail
+        status, body = _login_api()
+    assert status == 200, body
+    return body["access"]
+
+
+@pytest.fixture(scope="module")
+def seeded(token: str) -> dict[str, Any]:
+    """This run's messages, tracked straight away with varied categories over the last days."""
+    marker = f"e2e{secrets.token_hex(5)}"
+    now = datetime.now(UTC)
+    messages = []
+    for number in range(SEEDED):
+        category = "Failed" if number % 10 == 3 else "Retried" if number % 4 == 1 else "Direct"
+        text = f"{marker} {MARKUP}" if number == 0 else f"{marker} order {number:02d} {category}"
+        created = now - timedelta(days=number % 6, hours=number % 5, minutes=1 + number)
+        messages.append(
+            {
+                "user_message": text,
+                "category": category,
+                "request_count": number + 1,
+                "created_time": created.isoformat().replace("+00:00", "Z"),
+            }
+        )
+    status, body = _api("POST", "/api/tracker/messages/bulk/", {"messages": messages}, token)
+    assert status == 200, body
+    assert body["indexed"] == SEEDED, body
+    return {"marker": marker, "newest": messages[0]["user_message"]}
+
+
+@pytest.fixture(scope="module")
+def context() -> Iterator[BrowserContext]:
+    """Debian's Chromium, headless, with a throw-away profile."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    profile = tempfile.mkdtemp(prefix="e2e-dashboard-")
+    try:
+        with sync_playwright() as playwright:
+            browser_context = playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 900},
+                locale="en-US",
+            )
+            yield browser_context
+            browser_context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A fresh tab that records every URL it requests (`page.requested`) and every JS error."""
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.requested = []
+    tab.errors = []
+    tab.on("request", lambda request: tab.requested.append(request.url))
+    tab.on("pageerror", lambda error: tab.errors.append(str(error)))
+    yield tab
+    tab.close()
+
+
+def _log_in(page: Page) -> None:
+    page.goto(f"{BASE_URL}/dashboard/")
+    page.fill("#username", USERNAME)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    expect(page.locator("#dashboard")).to_be_visible()
+    expect(page.locator("#whoami")).to_have_text(USERNAME)
+
+
+def _assert_only_local_requests(page: Page) -> None:
+    host = urlsplit(BASE_URL).hostname
+    assert page.requested, "no request was recorded"
+    outside = [url for url in page.requested if urlsplit(url).hostname != host]
+    assert not outside, f"requests left {host}: {outside}"
+
+
+_CATEGORIES_WITH_BARS = """() => {
+  const seen = new Set();
+  for (const bar of document.querySelectorAll("#chart rect.bar[data-category]")) {
+    if (parseFloat(bar.getAttribute("height")) > 0) seen.add(bar.dataset.category);
+  }
+  return seen.size >= 2 ? [...seen].sort() : null;
+}"""
+
+
+def test_the_dashboard_draws_the_stats_and_finds_messages(page: Page, seeded: dict) -> None:
+    """Logging in draws bars of every category; a search lists this run's messages, 25 a page."""
+    _log_in(page)
+
+    categories = page.wait_for_function(_CATEGORIES_WITH_BARS).json_value()
+    assert set(categories) == {"Direct", "Retried", "Failed"}
+    expect(page.locator("#total-total")).not_to_have_text("0")
+
+    page.fill("#q", seeded["marker"])
+    page.press("#q", "Enter")
+    rows = page.locator("#results-body tr")
+    expect(page.locator("#search-count")).to_contain_text(f"{SEEDED} messages match")
+    expect(rows).to_have_count(PAGE_SIZE)
+    # Newest first, and the markup shown as the text it is, not turned into an element.
+    expect(rows.first.locator("td.text")).to_have_text(seeded["newest"])
+    expect(page.locator("#results-body img")).to_have_count(0)
+
+    page.click("#more")
+    expect(rows).to_have_count(SEEDED)
+    expect(page.locator("#more")).to_be_hidden()
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    _assert_only_local_requests(page)
+    assert any("/api/tracker/stats/" in url for url in page.requested)
+    assert not page.errors
+
+
+def test_an_api_error_shows_its_detail(page: Page, token: str) -> None:
+    """An error answer puts its JSON `detail` in front of the user."""
+    detail = "Elasticsearch is unavailable; try again shortly."
+    # An outage, simulated in the browser: the real stack is shared and stays up.
+    page.route(
+        "**/api/tracker/stats/**",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body=json.dumps({"detail": detail, "code": "dependency_unavailable"}),
+        ),
+    )
+    _log_in(page)
+
+    expect(page.locator("#stats-error")).to_have_text(detail)
+    expect(page.locator("#search-error")).to_be_hidden()
+
+
+def test_a_revoked_session_brings_back_the_login_form(page: Page, token: str) -> None:
+    """A 401 that a refresh cannot cure shows the login form again, with the reason."""
+    with page.expect_response("**/api/auth/login/") as login:
+        _log_in(page)
+    tokens = login.value.json()
+    expect(page.locator("#chart rect.bar").first).to_be_attached()
+    # Log out behind the page's back: its access and refresh tokens are both revoked now.
+    status, body = _api(
+        "POST", "/api/auth/logout/", {"refresh": tokens["refresh"]}, tokens["access"]
+    )
+    assert status == 204, body
+
+    page.click("#refresh")
+
+    expect(page.locator("#login-form")).to_be_visible()
+    expect(page.locator("#dashboard")).to_be_hidden()
+    expect(page.locator("#login-message")).to_contain_text("Please log in again.")
+    _assert_only_local_requests(page)

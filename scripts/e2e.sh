@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# make e2e (after make up): real clients against the running stack. newman runs the Postman
+# collection, schemathesis fuzzes every operation of /api/schema/, and headless Debian Chromium
+# drives Swagger UI. Exits non-zero if any of them fails; prints each one's counts.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.local}"
+BASE_URL="${E2E_BASE_URL:-http://127.0.0.1:${PORT:-8000}}"
+# Per operation; 12 operations in the main run, so well over the 1,000 cases asked for.
+ST_MAX_EXAMPLES="${E2E_ST_MAX_EXAMPLES:-100}"
+ST_MIN_CASES="${E2E_ST_MIN_CASES:-1000}"
+CHROMIUM="${E2E_CHROMIUM:-/usr/bin/chromium}"
+OUT="var/e2e"
+PY=.venv/bin/python
+mkdir -p "$OUT/schemathesis"
+
+say() { printf '[e2e] %s\n' "$*"; }
+die() { printf '[e2e] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- tools: installed only when missing or out of date --------------------------------------
+[ -x "$PY" ] || die "no .venv: run 'make up' first"
+stamp=.venv/.e2e-installed
+if [ ! -f "$stamp" ] || [ -n "$(find requirements -name '*.txt' -newer "$stamp")" ]; then
+  say "installing requirements/e2e.txt into .venv"
+  "$PY" -m pip install --quiet -r requirements/e2e.txt
+  touch "$stamp"
+fi
+apt_install() {
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v npm >/dev/null || { say "installing Debian's npm"; apt_install npm; }
+# npm writes node_modules/.package-lock.json; an older one means package-lock.json changed.
+if [ ! -x node_modules/.bin/newman ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci (newman, locally)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+[ -x "$CHROMIUM" ] || { say "installing Debian's chromium"; apt_install chromium; }
+
+# --- the stack ----------------------------------------------------------------------------------
+curl -fsS -o /dev/null "$BASE_URL/readyz" || die "$BASE_URL/readyz is not 200: run 'make up' first"
+
+# This run registers users on purpose (newman's flow, schemathesis fuzzing register), which
+# spends the 127.0.0.1 registration budget (THROTTLE_REGISTER, 20/hour) of this dev stack.
+# Clear it before and after, so that a second run, or a person using Swagger UI, is not refused.
+reset_register_throttle() {
+  "$PY" manage.py shell -v 0 -c '
+from django.test import RequestFactory
+from rest_framework.request import Request
+
+from accounts.throttling import UserRegisterThrottle
+
+throttle = UserRegisterThrottle()
+request = Request(RequestFactory().post("/", REMOTE_ADDR="127.0.0.1"))
+throttle.cache.delete(throttle.get_cache_key(request, None))
+'
+}
+reset_register_throttle
+trap reset_register_throttle EXIT
+
+failed=()
+
+# --- 1. newman ----------------------------------------------------------------------------------
+say "1/3 newman: postman/python-logger.postman_collection.json"
+newman_rc=0
+node_modules/.bin/newman run postman/python-logger.postman_collection.json \
+  -e postman/local.postman_environment.json --env-var "base_url=$BASE_URL" \
+  --reporters cli,json --reporter-json-export "$OUT/newman.json" --color off || newman_rc=$?
+newman_counts="$("$PY" -c '
+import json, sys
+stats = json.load(open(sys.argv[1]))["run"]["stats"]
+print(stats["assertions"]["total"] - stats["assertions"]["failed"], stats["assertions"]["failed"],
+      stats["requests"]["total"], stats["requests"]["failed"])
+' "$OUT/newman.json" 2>/dev/null || echo "0 0 0 0")"
+read -r nm_passed nm_failed nm_requests nm_req_failed <<<"$newman_counts"
+if [ "$newman_rc" -ne 0 ] || [ "$nm_failed" -ne 0 ] || [ "$nm_passed" -eq 0 ]; then
+  failed+=(newman)
+fi
+
+# --- a user for schemathesis and the browser ------------------------------------------------
+E2E_USERNAME="e2e$("$PY" -c 'import secrets, string
+print("".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12)))')"
+E2E_PASSWORD="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(9)[:12])')"
+export E2E_USERNAME E2E_PASSWORD
+credentials="{\"username\": \"$E2E_USERNAME\", \"password\": \"$E2E_PASSWORD\"}"
+curl -fsS -o /dev/null -X POST "$BASE_URL/api/auth/register/" \
+  -H 'Content-Type: application/json' -d "$credentials" || die "could not register $E2E_USERNAME"
+login() {
+  curl -fsS -X POST "$BASE_URL/api/auth/login/" -H 'Content-Type: application/json' \
+    -d "$credentials" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["access"])'
+}
+
+# --- 2. schemathesis ----------------------------------------------------------------------------
+# Two runs with two access tokens of the same user: logout revokes the token it is sent with, so
+# it gets a run of its own, and the main run keeps a valid token throughout.
+say "2/3 schemathesis: $BASE_URL/api/schema/ ($ST_MAX_EXAMPLES examples per operation)"
+schemathesis() {  # name, access token, extra options...
+  local name="$1" token="$2"
+  shift 2
+  # From var/e2e/schemathesis: its example database and replay files stay out of the tree.
+  (cd "$OUT/schemathesis" && "$ROOT/.venv/bin/st" run "$BASE_URL/api/schema/" \
+    -H "Authorization: Bearer $token" \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+    --max-examples "$ST_MAX_EXAMPLES" --workers 2 --no-color \
+    --report json,junit --report-dir . \
+    --report-json-path "$name.json" --report-junit-path "$name.xml" "$@")
+}
+st_rc=0
+schemathesis main "$(login)" --exclude-path /api/auth/logout/ || st_rc=$?
+schemathesis logout "$(login)" --include-path /api/auth/logout/ || st_rc=$?
+st_counts="$("$PY" -c '
+import json, sys
+cases = failures = errors = 0
+for path in sys.argv[1:]:
+    report = json.load(open(path))
+    cases += report["test_cases"]["generated"]
+    failures += report["test_cases"]["unique_failures"]
+    errors += report["test_cases"]["errored"] + sum(error["count"] for error in report["errors"])
+print(cases, failures, errors)
+' "$OUT/schemathesis/main.json" "$OUT/schemathesis/logout.json" 2>/dev/null || echo "0 0 0")"
+read -r st_cases st_failures st_errors <<<"$st_counts"
+if [ "$st_rc" -ne 0 ] || [ "$st_failures" -ne 0 ] || [ "$st_errors" -ne 0 ] \
+  || [ "$st_cases" -lt "$ST_MIN_CASES" ]; then
+  failed+=(schemathesis)
+fi
+
+# --- 3. Swagger UI in headless Chromium ---------------------------------------------------------
+say "3/3 browser: Swagger UI in $CHROMIUM"
+browser_rc=0
+E2E_BASE_URL="$BASE_URL" E2E_CHROMIUM="$CHROMIUM" .venv/bin/pytest e2e -p no:cacheprovider \
+  --junit-xml "$OUT/browser.xml" || browser_rc=$?
+[ "$browser_rc" -eq 0 ] || failed+=(browser)
+
+# --- summary ------------------------------------------------------------------------------------
+say "newman: $nm_passed assertions passed, $nm_failed failed ($nm_requests requests, $nm_req_failed failed)"
+say "schemathesis: $st_cases cases, $st_failures failures, $st_errors errors (at least $ST_MIN_CASES cases required)"
+say "browser: $([ "$browser_rc" -eq 0 ] && echo passed || echo FAILED), screenshot $OUT/swagger-ui.png"
+say "reports under $OUT/"
+if [ "${#failed[@]}" -ne 0 ]; then
+  say "FAILED: ${failed[*]}"
+  exit 1
+fi
+say "PASSED: newman, schemathesis, browser"

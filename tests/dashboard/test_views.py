@@ -1,0 +1,79 @@
+"""The dashboard page: served without login, and everything it loads comes from this server."""
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
+
+from dashboard.views import CONTENT_SECURITY_POLICY
+
+DASHBOARD = "/dashboard/"
+# The only absolute URL allowed in the assets: the SVG namespace, an identifier never fetched.
+SVG_NAMESPACE = "http://www.w3.org/2000/svg"
+
+
+class _References(HTMLParser):
+    """Collects every src and href of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [value or "" for name, value in attrs if name in ("src", "href")]
+
+
+@pytest.fixture
+def page(client):
+    """The dashboard's response, fetched without any credentials."""
+    return client.get(DASHBOARD)
+
+
+def _references(html: str) -> list[str]:
+    parser = _References()
+    parser.feed(html)
+    return parser.urls
+
+
+def _asset(url: str) -> Path:
+    found = finders.find(url.removeprefix(settings.STATIC_URL))
+    assert found, f"{url} is not a static file of the project"
+    return Path(found)
+
+
+def test_the_page_is_html_served_without_login(page):
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    html = page.content.decode()
+    for element in ('id="login-form"', 'id="chart"', 'id="search-form"', 'id="more"'):
+        assert element in html
+
+
+def test_every_reference_is_a_local_static_file(page):
+    urls = _references(page.content.decode())
+
+    assert {Path(url).name for url in urls} >= {"dashboard.js", "dashboard.css", "favicon.svg"}
+    for url in urls:
+        assert url.startswith(settings.STATIC_URL), url
+        assert not re.match(r"(?i)^(https?:)?//", url), url
+        assert _asset(url).is_file()
+
+
+def test_the_assets_fetch_nothing_from_another_host(page):
+    for url in _references(page.content.decode()):
+        text = _asset(url).read_text(encoding="utf-8")
+        assert set(re.findall(r"https?://[^\s\"'()]+", text)) <= {SVG_NAMESPACE}, url
+
+
+def test_the_script_keeps_tokens_in_memory_and_never_parses_data_as_html():
+    script = _asset(f"{settings.STATIC_URL}dashboard/dashboard.js").read_text(encoding="utf-8")
+    for forbidden in ("localStorage", "sessionStorage", "document.cookie", "innerHTML", "eval("):
+        assert forbidden not in script
+
+
+def test_the_browser_is_told_to_load_only_from_this_origin(page):
+    assert page["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "default-src 'self'" in CONTENT_SECURITY_POLICY
