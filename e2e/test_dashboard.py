@@ -153,14 +153,24 @@ def context() -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    """A fresh tab that records every URL it requests (`page.requested`) and every JS error."""
+def requested() -> list[str]:
+    """Every URL the page asks for, filled in by the `page` fixture."""
+    return []
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """Every uncaught JavaScript error of the page."""
+    return []
+
+
+@pytest.fixture
+def page(context: BrowserContext, requested: list[str], page_errors: list[str]) -> Iterator[Page]:
+    """A fresh tab that records its requests and its script errors."""
     tab = context.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
-    tab.requested = []
-    tab.errors = []
-    tab.on("request", lambda request: tab.requested.append(request.url))
-    tab.on("pageerror", lambda error: tab.errors.append(str(error)))
+    tab.on("request", lambda request: requested.append(request.url))
+    tab.on("pageerror", lambda error: page_errors.append(str(error)))
     yield tab
     tab.close()
 
@@ -174,10 +184,10 @@ def _log_in(page: Page) -> None:
     expect(page.locator("#whoami")).to_have_text(USERNAME)
 
 
-def _assert_only_local_requests(page: Page) -> None:
+def _assert_only_local_requests(requested: list[str]) -> None:
     host = urlsplit(BASE_URL).hostname
-    assert page.requested, "no request was recorded"
-    outside = [url for url in page.requested if urlsplit(url).hostname != host]
+    assert requested, "no request was recorded"
+    outside = [url for url in requested if urlsplit(url).hostname != host]
     assert not outside, f"requests left {host}: {outside}"
 
 
@@ -190,7 +200,9 @@ _CATEGORIES_WITH_BARS = """() => {
 }"""
 
 
-def test_the_dashboard_draws_the_stats_and_finds_messages(page: Page, seeded: dict) -> None:
+def test_the_dashboard_draws_the_stats_and_finds_messages(
+    page: Page, seeded: dict, requested: list[str], page_errors: list[str]
+) -> None:
     """Logging in draws bars of every category; a search lists this run's messages, 25 a page."""
     _log_in(page)
 
@@ -213,12 +225,13 @@ def test_the_dashboard_draws_the_stats_and_finds_messages(page: Page, seeded: di
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
-    _assert_only_local_requests(page)
-    assert any("/api/tracker/stats/" in url for url in page.requested)
-    assert not page.errors
+    _assert_only_local_requests(requested)
+    assert any("/api/tracker/stats/" in url for url in requested)
+    assert not page_errors
 
 
-def test_an_api_error_shows_its_detail(page: Page, token: str) -> None:
+@pytest.mark.usefixtures("token")
+def test_an_api_error_shows_its_detail(page: Page) -> None:
     """An error answer puts its JSON `detail` in front of the user."""
     detail = "Elasticsearch is unavailable; try again shortly."
     # An outage, simulated in the browser: the real stack is shared and stays up.
@@ -236,7 +249,8 @@ def test_an_api_error_shows_its_detail(page: Page, token: str) -> None:
     expect(page.locator("#search-error")).to_be_hidden()
 
 
-def test_a_revoked_session_brings_back_the_login_form(page: Page, token: str) -> None:
+@pytest.mark.usefixtures("token")
+def test_a_revoked_session_brings_back_the_login_form(page: Page, requested: list[str]) -> None:
     """A 401 that a refresh cannot cure shows the login form again, with the reason."""
     with page.expect_response("**/api/auth/login/") as login:
         _log_in(page)
@@ -253,4 +267,4 @@ def test_a_revoked_session_brings_back_the_login_form(page: Page, token: str) ->
     expect(page.locator("#login-form")).to_be_visible()
     expect(page.locator("#dashboard")).to_be_hidden()
     expect(page.locator("#login-message")).to_contain_text("Please log in again.")
-    _assert_only_local_requests(page)
+    _assert_only_local_requests(requested)

@@ -56,8 +56,10 @@ case "${1:-}" in
   down)
     if [ -f "$RUN/queue.pid" ]; then
       pid="$(cat "$RUN/queue.pid")"
-      kill -TERM -- "-$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      # TERM the cluster's main process, which stops its children in order; then KILL
+      # whatever is left of its process group.
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
       kill -KILL -- "-$pid" 2>/dev/null || true
       rm -f "$RUN/queue.pid"; say "stopped queue cluster"
     fi

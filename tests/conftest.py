@@ -163,10 +163,11 @@ def qcluster(es_index: str) -> Iterator[Callable[[], subprocess.Popen]]:
 
     yield _start
     for proc in procs:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
+        # SIGTERM to the cluster's main process only: it stops its sentinel and children in
+        # order. Then SIGKILL whatever is left of the group.
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)

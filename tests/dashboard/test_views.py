@@ -27,7 +27,7 @@ class _References(HTMLParser):
 
 
 @pytest.fixture
-def page(client):
+def response(client):
     """The dashboard's response, fetched without any credentials."""
     return client.get(DASHBOARD)
 
@@ -44,16 +44,16 @@ def _asset(url: str) -> Path:
     return Path(found)
 
 
-def test_the_page_is_html_served_without_login(page):
-    assert page.status_code == 200
-    assert page["Content-Type"].startswith("text/html")
-    html = page.content.decode()
+def test_the_page_is_html_served_without_login(response):
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
     for element in ('id="login-form"', 'id="chart"', 'id="search-form"', 'id="more"'):
         assert element in html
 
 
-def test_every_reference_is_a_local_static_file(page):
-    urls = _references(page.content.decode())
+def test_every_reference_is_a_local_static_file(response):
+    urls = _references(response.content.decode())
 
     assert {Path(url).name for url in urls} >= {"dashboard.js", "dashboard.css", "favicon.svg"}
     for url in urls:
@@ -62,8 +62,8 @@ def test_every_reference_is_a_local_static_file(page):
         assert _asset(url).is_file()
 
 
-def test_the_assets_fetch_nothing_from_another_host(page):
-    for url in _references(page.content.decode()):
+def test_the_assets_fetch_nothing_from_another_host(response):
+    for url in _references(response.content.decode()):
         text = _asset(url).read_text(encoding="utf-8")
         assert set(re.findall(r"https?://[^\s\"'()]+", text)) <= {SVG_NAMESPACE}, url
 
@@ -74,6 +74,6 @@ def test_the_script_keeps_tokens_in_memory_and_never_parses_data_as_html():
         assert forbidden not in script
 
 
-def test_the_browser_is_told_to_load_only_from_this_origin(page):
-    assert page["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+def test_the_browser_is_told_to_load_only_from_this_origin(response):
+    assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     assert "default-src 'self'" in CONTENT_SECURITY_POLICY

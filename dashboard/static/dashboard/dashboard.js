@@ -266,7 +266,9 @@
         }, group);
       }
       if (index % labelEvery === 0) {
-        const label = svg("text", { x: left + (index + 0.5) * slot, y: baseline + 18, "text-anchor": "middle" }, chart);
+        // Centred under its bar, but pulled in at the right edge so it is never cut off.
+        const labelX = Math.min(left + (index + 0.5) * slot, width - labelWidth / 2);
+        const label = svg("text", { x: labelX, y: baseline + 18, "text-anchor": "middle" }, chart);
         label.textContent = bucketLabel(bucket.date, stats.interval);
       }
     });
