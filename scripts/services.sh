@@ -2,11 +2,17 @@
 # Starts, checks and stops the project's Redis and Elasticsearch.
 #   scripts/services.sh start   install what is missing, start what is not running, wait for both
 #   scripts/services.sh stop    stop exactly the processes this script started (pids in var/run)
+#   scripts/services.sh start-redis|stop-redis|start-es|stop-es   one part only
 # A part is left alone when its URL (REDIS_URL, ELASTICSEARCH_URL) is set in the environment.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-VAR="$ROOT/var"
+# PYLOGGER_VAR, REDIS_PORT and ES_HTTP_PORT let a second, private set run beside the first
+# (the fault tests stop and restart theirs without touching the developer's).
+VAR="${PYLOGGER_VAR:-$ROOT/var}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+ES_HTTP_PORT="${ES_HTTP_PORT:-9200}"
+ES_TRANSPORT_PORT="${ES_TRANSPORT_PORT:-9300}"
 RUN="$VAR/run"
 LOG="$VAR/log"
 ES_VERSION="${ES_VERSION:-8.19.7}"
@@ -22,7 +28,7 @@ die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # --- Redis -------------------------------------------------------------------------------
-redis_ping() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+redis_ping() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
 
 start_redis() {
   if [ -n "${REDIS_URL:-}" ]; then say "REDIS_URL is set; not starting Redis"; return; fi
@@ -32,9 +38,9 @@ start_redis() {
       >"$LOG/apt-redis.log" 2>&1 || { tail -20 "$LOG/apt-redis.log"; die "could not install redis-server"; }
   fi
   if pid_alive "$RUN/redis.pid"; then say "Redis already running (pid $(cat "$RUN/redis.pid"))"; return; fi
-  if redis_ping; then say "a Redis not started by this project answers on 6379; using it"; return; fi
+  if redis_ping; then say "a Redis not started by this project answers on $REDIS_PORT; using it"; return; fi
   mkdir -p "$VAR/redis"
-  redis-server --bind 127.0.0.1 --port 6379 --dir "$VAR/redis" \
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$VAR/redis" \
     --appendonly yes --appendfsync everysec --save "" \
     --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$LOG/redis.log"
   local i
@@ -44,7 +50,7 @@ start_redis() {
 }
 
 # --- Elasticsearch -----------------------------------------------------------------------
-es_health() { curl -fsS "http://127.0.0.1:9200/_cluster/health" 2>/dev/null | grep -Eq '"status":"(green|yellow)"'; }
+es_health() { curl -fsS "http://127.0.0.1:$ES_HTTP_PORT/_cluster/health" 2>/dev/null | grep -Eq '"status":"(green|yellow)"'; }
 
 java_home() {
   # The integ-test zip has no JDK: use a Java 17+ from the machine.
@@ -74,13 +80,13 @@ fetch_es() {
 start_es() {
   if [ -n "${ELASTICSEARCH_URL:-}" ]; then say "ELASTICSEARCH_URL is set; not starting Elasticsearch"; return; fi
   if pid_alive "$RUN/elasticsearch.pid"; then say "Elasticsearch already running (pid $(cat "$RUN/elasticsearch.pid"))"; wait_es; return; fi
-  if es_health; then say "an Elasticsearch not started by this project answers on 9200; using it"; return; fi
+  if es_health; then say "an Elasticsearch not started by this project answers on $ES_HTTP_PORT; using it"; return; fi
   fetch_es
   # Elasticsearch refuses to run as root: it gets a system user of its own.
   id "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
   mkdir -p "$ES_DATA/data" "$ES_DATA/logs"
   chown -R "$ES_USER" "$ES_HOME" "$ES_DATA"
-  chmod 755 "$VAR"
+  chmod 755 "$ROOT/var" "$VAR" 2>/dev/null || true
   su -s /bin/sh "$ES_USER" -c "test -w '$ES_DATA/data'" \
     || die "user $ES_USER cannot write $ES_DATA (is a parent folder closed to other users?)"
   local jh; jh="$(java_home)"
@@ -89,7 +95,8 @@ start_es() {
   touch "$RUN/elasticsearch.pid" && chown "$ES_USER" "$RUN/elasticsearch.pid"
   su -s /bin/sh "$ES_USER" -c "cd '$ES_HOME' && ES_JAVA_HOME='$jh' ES_JAVA_OPTS='-Xms512m -Xmx512m' \
     ./bin/elasticsearch -d -p '$RUN/elasticsearch.pid' \
-    -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port=9200 \
+    -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port=$ES_HTTP_PORT \
+    -Etransport.port=$ES_TRANSPORT_PORT \
     -Expack.security.enabled=false -Ecluster.routing.allocation.disk.threshold_enabled=false \
     -Eaction.destructive_requires_name=false \
     -Epath.data='$ES_DATA/data' -Epath.logs='$ES_DATA/logs'" >"$LOG/elasticsearch-start.log" 2>&1 \
@@ -107,7 +114,7 @@ wait_es() {
     sleep 0.5
   done
   # The core-only zip has no `GET /` (that is the rest-root module); ask the node instead.
-  say "Elasticsearch up: $(curl -fsS 'http://127.0.0.1:9200/_nodes/_local?filter_path=nodes.*.version')"
+  say "Elasticsearch up: $(curl -fsS "http://127.0.0.1:$ES_HTTP_PORT/_nodes/_local?filter_path=nodes.*.version")"
 }
 
 stop_pidfile() {
@@ -124,10 +131,14 @@ stop_pidfile() {
 mkdir -p "$RUN" "$LOG"
 case "${1:-}" in
   start) start_redis; start_es ;;
+  start-redis) start_redis ;;
+  start-es) start_es ;;
+  stop-redis) stop_pidfile redis ;;
+  stop-es) stop_pidfile elasticsearch ;;
   stop)
     # Everything this project started has a pid file here; nothing else is touched.
     for f in "$RUN"/*.pid; do [ -e "$f" ] || continue; n="$(basename "$f" .pid)"; [ "$n" = redis ] || [ "$n" = elasticsearch ] || stop_pidfile "$n"; done
     stop_pidfile elasticsearch
     stop_pidfile redis ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|start-redis|stop-redis|start-es|stop-es" >&2; exit 2 ;;
 esac

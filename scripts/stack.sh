@@ -7,7 +7,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-RUN="var/run"; LOG="var/log"
+VAR="${PYLOGGER_VAR:-var}"
+RUN="$VAR/run"; LOG="$VAR/log"
 PORT="${PORT:-8000}"
 WEB_WORKERS="${WEB_WORKERS:-4}"
 READY_SECONDS="${READY_SECONDS:-60}"
