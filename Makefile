@@ -7,7 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 WEB_WORKERS ?= 4
-export DJANGO_SETTINGS_MODULE ?= config.settings.local
+# The stack's settings; tests always use config.settings.test, whatever this says.
+STACK_SETTINGS ?= config.settings.local
+export DJANGO_SETTINGS_MODULE := $(if $(DJANGO_SETTINGS_MODULE),$(DJANGO_SETTINGS_MODULE),$(STACK_SETTINGS))
 
 .PHONY: help venv services tools migrate index run test up down lint bench
 
@@ -36,9 +38,9 @@ index: venv services
 	$(PY) manage.py init_index
 
 test: venv services tools
-	$(PY) manage.py migrate --noinput --settings=config.settings.test -v 0
-	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null --settings=config.settings.test
-	$(VENV)/bin/pytest
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py migrate --noinput -v 0
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest
 
 up: migrate index
 	@scripts/stack.sh up

@@ -34,10 +34,9 @@ def wait_for(condition: Callable[[], object], timeout: float, interval: float = 
 @pytest.fixture(autouse=True)
 def _flush_redis() -> Iterator[None]:
     """Start every test with empty test databases in the real Redis."""
-    # Guard against ever flushing a database that `make up` uses.
-    assert settings.CACHES["store"]["LOCATION"].endswith(("/14", "/15")) or os.environ.get(
-        "TEST_REDIS_URL"
-    )
+    # Guard against ever flushing a database that `make up` uses: a DJANGO_SETTINGS_MODULE in
+    # the environment beats pytest.ini, so check which settings really loaded.
+    assert settings.SETTINGS_MODULE == "config.settings.test", settings.SETTINGS_MODULE
     store().flushdb()
     from django_redis import get_redis_connection
 

@@ -98,6 +98,8 @@
     const tokenUsed = session.access;
     let answer = await send(path, options);
     if (answer.status === 401) {
+      // Logged out while this call was in flight: the login form is already up.
+      if (session.access === null) throw new SessionEnded();
       // Another call may have refreshed the token while this one was in flight.
       const renewed = session.access !== tokenUsed || (await refreshSession());
       if (renewed) answer = await send(path, options);
@@ -117,8 +119,10 @@
 
   function showFailure(node, error) {
     if (error instanceof SessionEnded) return;
-    const text = error instanceof ApiError ? error.message : `Could not reach the server (${error.message}).`;
-    showMessage(node, text);
+    showMessage(
+      node,
+      error instanceof ApiError ? error.message : `Could not reach the server (${error.message}).`,
+    );
   }
 
   // --- Session ---------------------------------------------------------------------------
@@ -248,11 +252,13 @@
     const slot = plotWidth / Math.max(buckets.length, 1);
     // A gap between bars while they are wide enough to afford one.
     const barWidth = slot >= 6 ? Math.min(slot * 0.72, 56) : slot;
-    const labelEvery = Math.max(1, Math.ceil(buckets.length / Math.max(1, Math.floor(plotWidth / labelWidth))));
+    const labelsFit = Math.max(1, Math.floor(plotWidth / labelWidth));
+    const labelEvery = Math.max(1, Math.ceil(buckets.length / labelsFit));
     buckets.forEach((bucket, index) => {
       const group = svg("g", { class: "bucket", "data-date": bucket.date }, chart);
       svg("title", {}, group).textContent = bucketTitle(bucket, stats.interval);
-      svg("rect", { class: "hit", x: left + index * slot, y: top, width: slot, height: plotHeight }, group);
+      const hit = { class: "hit", x: left + index * slot, y: top, width: slot, height: plotHeight };
+      svg("rect", hit, group);
       const x = left + index * slot + (slot - barWidth) / 2;
       let y = baseline;
       for (const category of CATEGORIES) {
@@ -275,14 +281,16 @@
     svg("line", { class: "axis", x1: left, x2: width - right, y1: baseline, y2: baseline }, chart);
 
     if (stats.totals.total === 0) {
-      const empty = svg("text", { class: "empty", x: left + plotWidth / 2, y: top + plotHeight / 2, "text-anchor": "middle" }, chart);
+      const middle = { x: left + plotWidth / 2, y: top + plotHeight / 2, "text-anchor": "middle" };
+      const empty = svg("text", { class: "empty", ...middle }, chart);
       empty.textContent = "No messages in this range yet.";
     }
   }
 
   function formatTime(iso, options = { dateStyle: "medium", timeStyle: "short" }) {
     try {
-      return new Intl.DateTimeFormat(undefined, { ...options, timeZone: el.tz.value }).format(new Date(iso));
+      const format = new Intl.DateTimeFormat(undefined, { ...options, timeZone: el.tz.value });
+      return format.format(new Date(iso));
     } catch {
       return iso; // a zone this browser does not know
     }
@@ -297,7 +305,8 @@
       const share = totals.total ? `${((100 * totals[category]) / totals.total).toFixed(1)} %` : "";
       $(`share-${category}`).textContent = share;
     }
-    el.caption.textContent = `${formatTime(stats.from)} – ${formatTime(stats.to)} · by ${stats.interval} · ${stats.tz}`;
+    const span = `${formatTime(stats.from)} – ${formatTime(stats.to)}`;
+    el.caption.textContent = `${span} · by ${stats.interval} · ${stats.tz}`;
     drawChart(stats);
   }
 
@@ -350,8 +359,13 @@
     addResults(page.results);
     const shown = el.resultsBody.rows.length;
     const noun = page.count === 1 ? "message" : "messages";
-    const what = query ? `${page.count.toLocaleString()} ${noun} match “${query}”` : `${page.count.toLocaleString()} ${noun}, newest first`;
-    el.count.textContent = page.count ? `${what} · showing ${shown.toLocaleString()}` : (query ? `No message matches “${query}”.` : "No messages yet.");
+    const total = `${page.count.toLocaleString()} ${noun}`;
+    if (page.count) {
+      const what = query ? `${total} match “${query}”` : `${total}, newest first`;
+      el.count.textContent = `${what} · showing ${shown.toLocaleString()}`;
+    } else {
+      el.count.textContent = query ? `No message matches “${query}”.` : "No messages yet.";
+    }
     el.results.hidden = shown === 0;
     nextPage = page.next;
     el.more.hidden = !nextPage;
@@ -409,7 +423,9 @@
   let resizeTimer = null;
   function redrawSoon() {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => { if (lastStats && !el.dashboard.hidden) drawChart(lastStats); }, 150);
+    resizeTimer = setTimeout(() => {
+      if (lastStats && !el.dashboard.hidden) drawChart(lastStats);
+    }, 150);
   }
 
   setUpZones();
