@@ -550,8 +550,9 @@ def write_markdown(report: dict) -> None:
         "|---|---|---|---|---|",
         *rows,
         "",
-        "Yardsticks: P1's reference is `bench/reference.py` (PyJWT check, Redis INCR, RPUSH, no "
-        "DRF), served by the same gunicorn in the same run, alternating rounds, medians of 3. "
+        "Yardsticks: P1's reference is `bench/reference.py`, a minimal DRF view doing the work "
+        "by hand (PyJWT check, Redis INCR, RPUSH), served by the same gunicorn in the same "
+        "run, alternating rounds, medians of 3. "
         "P3's is `elasticsearch.helpers.streaming_bulk` of the same documents (search grams "
         "included) into a scratch index with the same mapping. SPEC's anchors on this kind of "
         "machine: bare Django view ~3,800 req/s; minimal DRF view with JWT, INCR and RPUSH "

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from bench.reference import reference_push
+from bench.reference import ReferencePushApi
 from config.urls import urlpatterns as project_urlpatterns
 
-urlpatterns = [*project_urlpatterns, path("bench/reference-push/", reference_push)]
+urlpatterns = [*project_urlpatterns, path("bench/reference-push/", ReferencePushApi.as_view())]

@@ -13,10 +13,15 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# The categories of the stats API, in the order the bars stack (bottom first).
+CATEGORIES = ("Direct", "Retried", "Failed")
+
+
 class DashboardView(TemplateView):
     """Serves the dashboard's HTML; no login here, the data calls carry the bearer token."""
 
     template_name = "dashboard/index.html"
+    extra_context = {"categories": CATEGORIES}
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Render the page with its content security policy."""

@@ -79,6 +79,13 @@ class Api:
         """POST `json_body` to `path`."""
         return self.call("POST", path, json_body=json_body, **kwargs)
 
+    def ready(self) -> bool:
+        """True when /readyz answers 200 (False while the server is not even listening)."""
+        try:
+            return self.get("/readyz").status == 200
+        except urllib3.exceptions.HTTPError:
+            return False
+
     def push(self, account: "Account", message: str) -> Reply:
         """POST one message to the push endpoint as `account`."""
         return self.post("/api/pusher/push/", {"message": message}, token=account.access)

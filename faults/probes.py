@@ -93,13 +93,12 @@ def delivery_tally(pushed_ids: list[str], user_ids: list[str], timeout: float) -
     )
 
 
-def record(fault: str, **measured: Any) -> None:
-    """Append one fault's measurements to var/faults/results.json (the closing note quotes it)."""
-    rows = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    rows.append({"fault": fault, **{k: asdict(v) if isinstance(v, Tally) else v for k, v in measured.items()}})
-    RESULTS.write_text(json.dumps(rows, indent=2))
-
-
 def results() -> list[dict[str, Any]]:
-    """Every row recorded so far."""
+    """Every row recorded so far in var/faults/results.json."""
     return json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+
+
+def record(fault: str, tally: Tally | None = None, **measured: Any) -> None:
+    """Append one fault's measurements to var/faults/results.json (the closing note quotes it)."""
+    row = {"fault": fault, **(asdict(tally) if tally else {}), **measured}
+    RESULTS.write_text(json.dumps([*results(), row], indent=2))

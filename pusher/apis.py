@@ -1,6 +1,11 @@
 """The push endpoint."""
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +17,17 @@ from pusher.services import message_push
 MESSAGE_MAX_LENGTH = 5000
 MESSAGE_BLANK = "The message must not be blank."
 IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to 255 visible ASCII characters."
+
+_VALIDATION_ERRORS = OpenApiResponse(
+    inline_serializer(
+        name="PushValidationError",
+        fields={
+            field: serializers.ListField(child=serializers.CharField(), required=False)
+            for field in ("message", "Idempotency-Key", "non_field_errors")
+        },
+    ),
+    description="Invalid body or Idempotency-Key, as `{field: [messages]}`.",
+)
 
 
 class MessagePushApi(APIView):
@@ -48,10 +64,11 @@ class MessagePushApi(APIView):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                str,
+                {"type": "string", "minLength": 1, "maxLength": 255},
                 OpenApiParameter.HEADER,
-                description="Repeat within 24 h to get the first response back, with no "
-                "second message and no second count.",
+                pattern=r"^[ -~]+$",
+                description="1 to 255 visible ASCII characters. Repeat within 24 h to get the "
+                "first response back, with no second message and no second count.",
             ),
             OpenApiParameter(
                 "X-Request-ID",
@@ -62,11 +79,14 @@ class MessagePushApi(APIView):
         ],
         responses={
             202: OutputSerializer,
-            400: OpenApiResponse(description="Invalid body or Idempotency-Key."),
-            401: ErrorSerializer,
-            413: ErrorSerializer,
-            415: ErrorSerializer,
-            503: ErrorSerializer,
+            400: _VALIDATION_ERRORS,
+            401: OpenApiResponse(
+                ErrorSerializer,
+                description="Missing, malformed, badly signed, expired or revoked token.",
+            ),
+            413: OpenApiResponse(ErrorSerializer, description="The body is over 1 MB."),
+            415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
+            503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -82,4 +102,5 @@ class MessagePushApi(APIView):
             request_id=request._request.request_id,
             idempotency_key=key,
         )
-        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+        # The body comes shaped from the push script; OutputSerializer documents it.
+        return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -50,6 +50,10 @@ def test_the_page_is_html_served_without_login(response):
     html = response.content.decode()
     for element in ('id="login-form"', 'id="chart"', 'id="search-form"', 'id="more"'):
         assert element in html
+    # The script stacks the bars in this order, and the legend and totals name each one.
+    assert 'data-categories="Direct Retried Failed"' in html
+    for category in ("Direct", "Retried", "Failed"):
+        assert f'id="total-{category}"' in html
 
 
 def test_every_reference_is_a_local_static_file(response):

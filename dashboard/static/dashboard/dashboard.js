@@ -7,7 +7,8 @@
 (() => {
   "use strict";
 
-  const CATEGORIES = ["Direct", "Retried", "Failed"];
+  // Bottom of the stack first; the server page lists them, so they are named in one place.
+  const CATEGORIES = document.getElementById("chart").dataset.categories.split(" ");
   const PAGE_SIZE = 25;
   const HOUR_MS = 3600 * 1000;
   const SVG_NS = "http://www.w3.org/2000/svg";
@@ -342,8 +343,8 @@
   function addResults(results) {
     for (const message of results) {
       const row = el.resultsBody.insertRow();
-      cell(row, "when", formatTime(message.created_time, { dateStyle: "medium", timeStyle: "medium" }))
-        .title = message.created_time;
+      const created = formatTime(message.created_time, { dateStyle: "medium", timeStyle: "medium" });
+      cell(row, "when", created).title = message.created_time;
       const badge = document.createElement("span");
       badge.className = `badge badge-${String(message.category).toLowerCase()}`;
       badge.textContent = message.category;

@@ -1,0 +1,59 @@
+"""Session fixtures: the private stack (services, migrations, index, web, queue) and clients.
+
+Run through scripts/faults.sh, which also stops the private Redis and Elasticsearch at the end;
+the web server and the queue cluster are this session's subprocesses and stop with it.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+
+from faults.api import Accounts, Api
+from faults.probes import results
+from faults.stack import Stack, wait_for
+
+READY_SECONDS = 120
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """The private stack, up and ready; web and queue are stopped after the session."""
+    stack = Stack()
+    stack.services("start")  # idempotent: scripts/faults.sh has usually started them already
+    stack.manage("migrate", "--noinput", "-v", "0")
+    stack.manage("init_index")
+    stack.start_web()
+    stack.start_queue()
+    try:
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Api:
+    """An HTTP client for the private web server."""
+    return Api()
+
+
+@pytest.fixture(scope="session")
+def accounts(api: Api) -> Accounts:
+    """Registers users; remembers every password sent, for the secrets scan."""
+    return Accounts(api)
+
+
+@pytest.fixture(autouse=True)
+def _ready(api: Api) -> None:
+    """Start every test with every part ready: an earlier test may have broken one."""
+    wait_for(api.ready, READY_SECONDS, "GET /readyz answers 200", interval=0.5)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what each fault test measured (also in var/faults/results.json)."""
+    rows = results()
+    if not rows:
+        return
+    terminalreporter.section("faults: measured")
+    for row in rows:
+        fields = ", ".join(f"{key}={value}" for key, value in row.items() if key != "fault")
+        terminalreporter.write_line(f"{row['fault']}: {fields}")

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# make faults: break a private copy of the stack and check that nothing is lost.
+# The copy lives under var/faults with ports of its own (Redis 6391, Elasticsearch 9251/9351,
+# web 8051), so the developer's stack and a `make test` run are never touched. This script
+# starts the private Redis and Elasticsearch, runs pytest on faults/ (which runs web and queue
+# itself, and stops and restarts parts on purpose), and always stops the private stack after.
+# Extra arguments go to pytest, e.g. `scripts/faults.sh -k redis`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+# Keep in step with faults/stack.py.
+export PYLOGGER_VAR="$ROOT/var/faults" REDIS_PORT=6391 ES_HTTP_PORT=9251 ES_TRANSPORT_PORT=9351
+# A URL in the environment would make services.sh use that server instead of starting ours.
+unset REDIS_URL ELASTICSEARCH_URL
+
+[ -x .venv/bin/pytest ] || { echo "[faults] ERROR: no .venv; run 'make venv' first" >&2; exit 1; }
+
+# Whatever an interrupted run left (every pid under var/faults/run), then a clean slate: the
+# suite checks exact document counts and starts from an empty Redis and index.
+scripts/services.sh stop
+rm -rf "$PYLOGGER_VAR"
+trap 'scripts/services.sh stop' EXIT
+scripts/services.sh start
+
+# pytest's own exit code is the script's (5, no tests collected, fails too).
+status=0
+.venv/bin/pytest faults -c faults/pytest.ini --rootdir faults "$@" || status=$?
+exit "$status"
