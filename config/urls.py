@@ -23,6 +23,6 @@ urlpatterns = [
     path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
-handler400 = "rest_framework.exceptions.bad_request"
+handler400 = "core.exceptions.bad_request"
 handler404 = "core.exceptions.not_found"
-handler500 = "rest_framework.exceptions.server_error"
+handler500 = "core.exceptions.server_error"

@@ -75,3 +75,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """JSON 404 for URLs that match no route."""
     return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """JSON 400 for what Django refuses before DRF runs (e.g. a disallowed Host header)."""
+    return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """JSON 500: always a bug, but still JSON."""
+    return JsonResponse({"detail": "Server error.", "code": "server_error"}, status=500)

@@ -89,3 +89,10 @@ def test_schema_pages_load_no_asset_from_another_host(api_client):
         html = api_client.get(path).content.decode()
         assert "http://" not in html.replace("http://testserver", "")
         assert "https://" not in html, path
+
+
+def test_a_disallowed_host_gets_a_json_400(api_client):
+    response = api_client.get("/healthz", HTTP_HOST="evil.example")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Bad request.", "code": "bad_request"}
