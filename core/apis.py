@@ -1,5 +1,6 @@
 """Liveness and readiness probes."""
 
+from django.conf import settings
 from django.db import connection
 from django_q.brokers import get_broker
 from django_q.status import Stat
@@ -33,9 +34,13 @@ def _check_redis() -> None:
 
 
 def _check_elasticsearch() -> None:
-    health = es_client().options(request_timeout=3).cluster.health(timeout="2s")
+    client = es_client().options(request_timeout=3)
+    health = client.cluster.health(timeout="2s")
     if health["status"] not in ("yellow", "green"):
         raise RuntimeError(f"cluster status {health['status']}")
+    # A cluster without the message index cannot serve a single tracker request.
+    if not client.indices.exists_alias(name=settings.TRACKER_INDEX_ALIAS):
+        raise RuntimeError(f"index alias {settings.TRACKER_INDEX_ALIAS!r} is missing")
 
 
 def _check_database() -> None:

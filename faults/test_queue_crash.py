@@ -17,16 +17,26 @@ KILL_AFTER = MESSAGES // 2
 RECOVERY_SECONDS = 150
 
 
+_LEASES = ("inbox:validator:lock", "inbox:tracker:lock")
+
+
 def _in_flight() -> dict[str, int]:
-    """Work the cluster had not finished: inbox items and reserved, ready and delayed tasks."""
+    """Work the cluster had not finished: inbox items, drain leases, and tasks by state."""
     client = redis_db(0)
     return {
         "validator_inbox": client.llen("inbox:validator"),
         "tracker_inbox": client.llen("inbox:tracker"),
+        "drain_leases": client.exists(*_LEASES),
         "reserved": client.zcard("q:faults:reserved"),
         "ready": client.llen("q:faults:ready"),
         "delayed": client.zcard("q:faults:delayed"),
     }
+
+
+def _draining() -> bool:
+    """True while a worker holds a task and an inbox lease: the moment to kill it."""
+    client = redis_db(0)
+    return bool(client.zcard("q:faults:reserved") and client.exists(*_LEASES))
 
 
 def test_nothing_is_lost_when_the_whole_queue_cluster_is_killed(
@@ -36,6 +46,8 @@ def test_nothing_is_lost_when_the_whole_queue_cluster_is_killed(
 
     with PushLoad(api, users, MESSAGES, PUSH_SECONDS, label="queue-crash") as load:
         wait_for(lambda: load.sent >= KILL_AFTER, PUSH_SECONDS + 30, "half the pushes")
+        # Kill in the middle of a drain, so a reserved task and a held lease die with it.
+        wait_for(_draining, 15, "a drain in progress", interval=0.001)
         stack.kill("queue")
         killed_at = time.monotonic()
         sent_at_kill = load.sent

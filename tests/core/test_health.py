@@ -96,3 +96,13 @@ def test_a_disallowed_host_gets_a_json_400(api_client):
 
     assert response.status_code == 400
     assert response.json() == {"detail": "Bad request.", "code": "bad_request"}
+
+
+@pytest.mark.django_db
+def test_readyz_names_elasticsearch_when_the_index_is_missing(api_client, settings):
+    settings.TRACKER_INDEX_ALIAS = "no-such-alias"
+
+    response = api_client.get("/readyz")
+
+    assert response.status_code == 503
+    assert "no-such-alias" in response.json()["checks"]["elasticsearch"]
