@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 from functools import cache
@@ -14,6 +15,8 @@ from core.queue import Inbox, inbox
 from core.randomness import random_number
 from core.redis import store
 from pusher.selectors import request_counter_key
+
+logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 
@@ -81,4 +84,12 @@ def message_push(
     )
     if armed:
         validator_inbox.wake()
-    return json.loads(response), bool(replayed)
+    body = json.loads(response)
+    logger.info(
+        "push %s: message %s, request_count %s",
+        "replayed" if replayed else "queued",
+        body["message_id"],
+        body["request_count"],
+        extra={"user_id": user_id, "message_id": body["message_id"]},
+    )
+    return body, bool(replayed)

@@ -150,11 +150,14 @@ def qcluster(es_index: str) -> Iterator[Callable[[], subprocess.Popen]]:
     procs: list[subprocess.Popen] = []
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
 
-    def _start(**extra_env: str) -> subprocess.Popen:
+    def _start(log_file: Path | None = None, **extra_env: str) -> subprocess.Popen:
+        output = log_file.open("w") if log_file else None
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"],
             cwd=ROOT,
             env={**env, **extra_env},
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
             start_new_session=True,  # its own process group, so teardown reaches every child
         )
         procs.append(proc)

@@ -44,6 +44,18 @@ def _handle(documents: list[dict[str, Any]]) -> None:
         raise DrainRetry(f"{len(failures)} of {len(results)} document(s) refused for now")
     if failures:
         _dead_letter(documents, failures)
+    for document, result in zip(documents, results, strict=True):
+        if result["status"] == "indexed":
+            logger.info(
+                "tracked message %s as %s",
+                document["message_id"],
+                document.get("category"),
+                extra={
+                    "request_id": document.get("request_id") or "-",
+                    "message_id": document["message_id"],
+                    "user_id": document.get("user_id"),
+                },
+            )
 
 
 def tracker_inbox_drain(attempt: int = 0) -> int:

@@ -23,6 +23,15 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
+def _log_context(payload: dict[str, Any]) -> dict[str, str]:
+    """The ids a log line about this message carries (the request id came with the push)."""
+    return {
+        "request_id": payload.get("request_id") or "-",
+        "message_id": payload["message_id"],
+        "user_id": payload["user_id"],
+    }
+
+
 def _needs_retry(number: int) -> bool:
     return number % 10 == 0
 
@@ -64,7 +73,7 @@ def messages_validate(*, payloads: list[dict[str, Any]], now: float | None = Non
             "validated message %s: attempt 1 drew %d",
             payload["message_id"],
             number,
-            extra={"request_id": payload.get("request_id") or "-"},
+            extra=_log_context(payload),
         )
     # Schedule the retry before handing Direct ones on: if we die in between, the batch is
     # read again and both steps repeat, and both are idempotent by message_id.
@@ -104,7 +113,7 @@ def messages_retry(*, payloads: list[dict[str, Any]], now: float | None = None) 
             payload["message_id"],
             number,
             category,
-            extra={"request_id": payload.get("request_id") or "-"},
+            extra=_log_context(payload),
         )
     inbox("tracker").append(documents)
     return outcomes

@@ -3,6 +3,7 @@
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -36,7 +37,9 @@ def tracked_count() -> int:
 def pipeline(qcluster, clean_index, settings, monkeypatch) -> Callable[..., subprocess.Popen]:
     """Start a qcluster whose numbers come from RANDOM_ATTEMPT_1/2 (unset = real draws)."""
 
-    def _start(first: int | None = None, second: int | None = None) -> subprocess.Popen:
+    def _start(
+        first: int | None = None, second: int | None = None, log_file: Path | None = None
+    ) -> subprocess.Popen:
         settings.VALIDATOR_RANDOM_SOURCE = SCRIPTED
         env = {"VALIDATOR_RANDOM_SOURCE": SCRIPTED}
         for attempt, number in ((1, first), (2, second)):
@@ -45,7 +48,7 @@ def pipeline(qcluster, clean_index, settings, monkeypatch) -> Callable[..., subp
             else:
                 monkeypatch.setenv(f"RANDOM_ATTEMPT_{attempt}", str(number))
                 env[f"RANDOM_ATTEMPT_{attempt}"] = str(number)
-        return qcluster(**env)
+        return qcluster(log_file=log_file, **env)
 
     return _start
 

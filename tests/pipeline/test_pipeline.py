@@ -1,5 +1,7 @@
 """Push to Elasticsearch through a real qcluster, real Redis and real Elasticsearch."""
 
+import json
+import logging
 import math
 import os
 import random
@@ -135,3 +137,22 @@ def test_a_repeated_idempotency_key_returns_the_first_response(pipeline, push, u
     wait_tracked(1, timeout=10)
     assert list(tracked_documents()) == [first["message_id"]]
     assert tracked_count() == 1
+
+
+def test_one_request_id_runs_through_pusher_validator_and_tracker_logs(
+    pipeline, push, tmp_path, caplog
+):
+    log_file = tmp_path / "qcluster.log"
+    pipeline(first=30, second=7, log_file=log_file)  # the retry path: both validator lines
+
+    with caplog.at_level(logging.INFO, logger="pusher.services"):
+        sent = push("follow me", HTTP_X_REQUEST_ID="trace-follow-1")
+    wait_tracked(1, timeout=15)
+
+    [pushed] = [r for r in caplog.records if getattr(r, "message_id", None) == sent["message_id"]]
+    assert pushed.request_id == "trace-follow-1"
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("message_id") == sent["message_id"]]
+    assert {line["logger"] for line in mine} == {"validator.services", "tracker.tasks"}
+    assert {line["request_id"] for line in mine} == {"trace-follow-1"}
+    assert len(mine) == 3  # attempt 1, attempt 2, tracked
