@@ -11,7 +11,7 @@ WEB_WORKERS ?= 4
 STACK_SETTINGS ?= config.settings.local
 export DJANGO_SETTINGS_MODULE := $(if $(DJANGO_SETTINGS_MODULE),$(DJANGO_SETTINGS_MODULE),$(STACK_SETTINGS))
 
-.PHONY: help venv services tools migrate index run test up down lint bench
+.PHONY: help venv services tools migrate index run test up down lint bench e2e faults
 
 help:
 	@echo "make run      set up everything, then run web + queue in the foreground (Ctrl-C stops all)"
@@ -19,6 +19,9 @@ help:
 	@echo "make up       the same stack in the background; returns once /readyz is 200"
 	@echo "make down     stop everything the project started"
 	@echo "make services Redis and Elasticsearch only"
+	@echo "make e2e      make up, then newman, schemathesis and Swagger UI in headless Chromium"
+	@echo "make faults   outage, restart, crash and security tests on a private stack"
+	@echo "make bench    SPEC's benchmarks P1-P5 and M1 (restarts the stack)"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -56,6 +59,12 @@ run: migrate index
 tools:
 	@command -v docker-compose >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+
+e2e: up
+	@scripts/e2e.sh
+
+faults: venv
+	@scripts/faults.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,9 +1,10 @@
 """Root URL configuration: the four apps, health probes and the API schema pages."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from core.apis import HealthzApi, ReadyzApi
+from core.exceptions import not_found
 from core.metrics import metrics_view
 
 urlpatterns = [
@@ -21,6 +22,9 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Any other API path (e.g. a message id that is not a UUID) gets the JSON 404, even with
+    # DEBUG on, where Django would otherwise answer with its HTML debug page.
+    re_path(r"^api/.*/$", not_found, name="api-not-found"),
 ]
 
 handler400 = "core.exceptions.bad_request"

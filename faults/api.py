@@ -164,7 +164,9 @@ class PushLoad:
         started = time.monotonic()
         for n in range(self.total):
             # Pacing spreads the load across the fault window; it waits on the clock only.
-            if self._stop.wait(max(0.0, started + n * self.seconds / self.total - time.monotonic())):
+            if self._stop.wait(
+                max(0.0, started + n * self.seconds / self.total - time.monotonic())
+            ):
                 return
             account = self.accounts[n % len(self.accounts)]
             try:

@@ -48,6 +48,11 @@ def _ready(api: Api) -> None:
     wait_for(api.ready, READY_SECONDS, "GET /readyz answers 200", interval=0.5)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the secrets scan last, so the logs it reads hold everything the suite did."""
+    items.sort(key=lambda item: item.module.__name__.endswith("test_security_secrets"))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print what each fault test measured (also in var/faults/results.json)."""
     rows = results()

@@ -3,6 +3,7 @@
 The clients are configured here, not through Django settings: the fault suite only looks.
 """
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -73,10 +74,8 @@ def delivery_tally(pushed_ids: list[str], user_ids: list[str], timeout: float) -
     wanted = set(pushed_ids)
     documents: list[tuple[str, str]] = []
     while True:
-        try:
+        with contextlib.suppress(_ES_NOT_YET):
             documents = documents_of(user_ids)
-        except _ES_NOT_YET:
-            pass
         if wanted <= {message_id for _, message_id in documents}:
             break
         if time.monotonic() - started > timeout:

@@ -32,7 +32,7 @@ REDIS_CACHE_URL = f"redis://127.0.0.1:{REDIS_PORT}/1"
 ES_URL = f"http://127.0.0.1:{ES_HTTP_PORT}"
 INDEX_ALIAS = "faults-messages"
 # Set explicitly (not local.py's default) so the token tests can forge with the real key.
-JWT_SIGNING_KEY = "faults-jwt-signing-key-0123456789abcdef"
+JWT_SIGNING_KEY = "faults-jwt-signing-key-" + "0123456789abcdef" * 3  # 64 bytes: fine for HS512 too
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 SERVICES = str(ROOT / "scripts" / "services.sh")
@@ -140,7 +140,14 @@ class Stack:
         """Run gunicorn with two workers on the private port."""
         self._spawn(
             "web",
-            [GUNICORN, "config.wsgi:application", "--bind", f"127.0.0.1:{WEB_PORT}", "--workers", "2"],
+            [
+                GUNICORN,
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{WEB_PORT}",
+                "--workers",
+                "2",
+            ],
         )
 
     def start_queue(self) -> subprocess.Popen:

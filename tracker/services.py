@@ -186,8 +186,10 @@ def messages_index(*, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def message_track(*, data: dict[str, Any], actor: ActorLike) -> dict[str, Any]:
     """Validate and store one message (replacing one with the same id); return the document."""
-    validated = MessageInputSerializer().run_validation(data)
-    document = _message_document(validated=validated, actor=actor)
+    # is_valid, not run_validation: a non-object body must still fail as {field: [messages]}.
+    serializer = MessageInputSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    document = _message_document(validated=serializer.validated_data, actor=actor)
     (result,) = messages_index(documents=[document])
     if result["status"] != "indexed":
         if result["retryable"]:

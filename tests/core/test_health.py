@@ -106,3 +106,12 @@ def test_readyz_names_elasticsearch_when_the_index_is_missing(api_client, settin
 
     assert response.status_code == 503
     assert "no-such-alias" in response.json()["checks"]["elasticsearch"]
+
+
+def test_an_api_path_that_matches_nothing_gets_a_json_404_even_with_debug(api_client, settings):
+    settings.DEBUG = True
+
+    response = api_client.get("/api/tracker/messages/not-a-uuid/")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}

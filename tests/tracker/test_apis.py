@@ -323,3 +323,10 @@ def test_elasticsearch_down_is_503(
     assert response.status_code == 503
     assert response.json() == {"detail": ELASTICSEARCH_DOWN, "code": "dependency_unavailable"}
     assert response["Retry-After"] == "5"
+
+
+def test_a_json_null_body_gets_the_usual_error_shape(auth_client: APIClient) -> None:
+    response = auth_client.post("/api/tracker/messages/", "null", content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["No data provided"]}
