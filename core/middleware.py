@@ -4,7 +4,7 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from core.logging import request_id_var
 
@@ -30,3 +30,20 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+LENGTH_REQUIRED = "Send a Content-Length: chunked request bodies are not accepted."
+
+
+class ChunkedBodyMiddleware:
+    """Answers 411 to a chunked body: WSGI would hand Django an empty body and a wrong 400."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        """Refuse `Transfer-Encoding: chunked` without a Content-Length."""
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if chunked and not request.META.get("CONTENT_LENGTH"):
+            return JsonResponse({"detail": LENGTH_REQUIRED, "code": "length_required"}, status=411)
+        return self.get_response(request)

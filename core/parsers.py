@@ -21,7 +21,7 @@ class LimitedJSONParser(JSONParser):
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
         if declared and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
-        # Read one byte past the limit: a chunked body has no Content-Length to trust.
+        # Read one byte past the limit: never trust a Content-Length header alone.
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")

@@ -10,14 +10,15 @@ import pytest
 
 from faults.api import Accounts, Api
 from faults.probes import results
-from faults.stack import Stack, wait_for
+from faults.stack import RESULTS, Stack, wait_for
 
 READY_SECONDS = 120
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    """The private stack, up and ready; web and queue are stopped after the session."""
+    """The private stack, started; web and queue are stopped after the session."""
+    RESULTS.unlink(missing_ok=True)  # the summary reports this session only
     stack = Stack()
     stack.services("start")  # idempotent: scripts/faults.sh has usually started them already
     stack.manage("migrate", "--noinput", "-v", "0")

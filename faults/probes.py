@@ -26,6 +26,7 @@ def es() -> elasticsearch.Elasticsearch:
     return elasticsearch.Elasticsearch(ES_URL, request_timeout=10, max_retries=0)
 
 
+@cache
 def redis_db(db: int = 0) -> redis.Redis:
     """A raw (bytes) client for one database of the private Redis."""
     return redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=db, socket_timeout=5)
@@ -56,7 +57,7 @@ class Tally:
     lost: int
     duplicated: int
     unexpected: int
-    seconds: float
+    waited_seconds: float
 
     @property
     def exact(self) -> bool:
@@ -88,7 +89,7 @@ def delivery_tally(pushed_ids: list[str], user_ids: list[str], timeout: float) -
         lost=len(wanted - found),
         duplicated=len(documents) - len(found),
         unexpected=len(found - wanted),
-        seconds=round(time.monotonic() - started, 1),
+        waited_seconds=round(time.monotonic() - started, 1),
     )
 
 

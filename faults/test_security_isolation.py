@@ -63,12 +63,6 @@ def test_a_user_sees_nothing_of_another_users_messages(api: Api, accounts: Accou
     assert stats_as_alice.status == 403
 
 
-# App bug, reported: tracker.services indexes a caller-supplied message_id without checking who
-# owns the stored document, so any user who learns an id can replace (and take over) it.
-OVERWRITE_BUG = "tracker lets a user replace another user's document by message_id"
-
-
-@pytest.mark.xfail(strict=True, reason=OVERWRITE_BUG)
 @pytest.mark.parametrize("endpoint", ["track", "bulk"])
 def test_a_user_cannot_overwrite_another_users_message_by_id(
     api: Api, accounts: Accounts, endpoint: str

@@ -14,10 +14,6 @@ VALUES = {
     "JWT_SIGNING_KEY": "k" * 64,
     "DJANGO_ALLOWED_HOSTS": "logger.example.com",
 }
-# App bug, reported: config/settings/production.py accepts JWT_SIGNING_KEY set but empty, so
-# production starts signing tokens with an empty HS256 key that anyone can sign with too.
-# (Django itself refuses an empty SECRET_KEY at start-up.)
-EMPTY_JWT_KEY_BUG = "production settings accept an empty JWT_SIGNING_KEY"
 
 
 def _start(**env: str) -> subprocess.CompletedProcess:
@@ -64,9 +60,7 @@ def test_production_refuses_to_start_without_each_secret_and_starts_with_all() -
     "name",
     [
         "DJANGO_SECRET_KEY",
-        pytest.param(
-            "JWT_SIGNING_KEY", marks=pytest.mark.xfail(strict=True, reason=EMPTY_JWT_KEY_BUG)
-        ),
+        "JWT_SIGNING_KEY",
     ],
 )
 def test_production_refuses_to_start_with_an_empty_secret(name: str) -> None:

@@ -16,11 +16,22 @@ unset REDIS_URL ELASTICSEARCH_URL
 
 [ -x .venv/bin/pytest ] || { echo "[faults] ERROR: no .venv; run 'make venv' first" >&2; exit 1; }
 
-# Whatever an interrupted run left (every pid under var/faults/run), then a clean slate: the
-# suite checks exact document counts and starts from an empty Redis and index.
-scripts/services.sh stop
+# Stops everything under var/faults/run. Web and queue each lead a process group of their own
+# and may be paused (SIGSTOP) mid-test: wake the groups so SIGTERM is acted on, and kill what
+# is left of them afterwards, since services.sh only signals the main pid.
+stop_private() {
+  local groups=() f g
+  for f in "$PYLOGGER_VAR"/run/{web,queue}.pid; do [ -f "$f" ] && groups+=("$(cat "$f")"); done
+  for g in "${groups[@]}"; do kill -CONT -- "-$g" 2>/dev/null || true; done
+  scripts/services.sh stop
+  for g in "${groups[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
+}
+
+# Whatever an interrupted run left, then a clean slate: the suite checks exact document
+# counts and starts from an empty Redis and index.
+stop_private
 rm -rf "$PYLOGGER_VAR"
-trap 'scripts/services.sh stop' EXIT
+trap stop_private EXIT
 scripts/services.sh start
 
 # pytest's own exit code is the script's (5, no tests collected, fails too).

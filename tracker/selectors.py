@@ -51,7 +51,7 @@ def _invalid(field: str, message: str) -> ValidationError:
 
 
 @contextmanager
-def _alias_required() -> Iterator[None]:
+def alias_required() -> Iterator[None]:
     """Turn "no such index" into a 503: the service is not set up, the request is fine."""
     try:
         yield
@@ -150,7 +150,7 @@ def messages_search(
     search = search.sort(*_SORT).extra(size=page_size + 1, track_total_hits=True)
     if cursor:
         search = search.extra(search_after=_cursor_load(cursor))
-    with _alias_required():
+    with alias_required():
         response = search.execute()
     hits = list(response.hits)
     more = len(hits) > page_size
@@ -164,7 +164,7 @@ def messages_search(
 def message_get(*, actor: ActorLike, message_id: str) -> dict[str, Any]:
     """One message by id (realtime: visible before the next refresh)."""
     try:
-        with _alias_required():
+        with alias_required():
             document = es_client().get(index=index_alias(), id=str(message_id))["_source"]
     except NotFoundError as exc:
         raise NotFound(MESSAGE_NOT_FOUND) from exc
@@ -221,7 +221,7 @@ def stats_by_category_and_date(
         hard_bounds={"min": lo, "max": f"{hi}||+1{unit}"},
     ).bucket("categories", "terms", field="category", size=len(CATEGORIES))
     try:
-        with _alias_required():
+        with alias_required():
             response = search.execute()
     except BadRequestError as exc:
         # Python's tz database can hold a zone that the server's Java one does not (yet).

@@ -10,7 +10,7 @@ import redis.exceptions
 from django.utils import timezone
 from elasticsearch.helpers import streaming_bulk
 from rest_framework import serializers
-from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 
 from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
 from core.logging import request_id_var
@@ -19,6 +19,7 @@ from core.search import es_client
 from tracker.documents import CATEGORIES, date_format, index_alias
 from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
+from tracker.selectors import MESSAGE_NOT_FOUND, alias_required
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ USER_ID_REQUIRED = "This message has no owner: give a user_id."
 MESSAGE_ID_REQUIRED = "The document has no message_id."
 BULK_MAX_ITEMS = 1_000
 TOO_MANY_MESSAGES = f"At most {BULK_MAX_ITEMS} messages per request."
+# Replacing another user's message is refused exactly like reading it: as if it did not exist.
+NOT_YOURS = MESSAGE_NOT_FOUND
 _ES_INTEGER_MAX = 2**31 - 1
 _NO_REQUEST_ID = "-"  # request_id_var's value outside a request
 
@@ -184,12 +187,35 @@ def messages_index(*, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
+def _foreign_ids(*, documents: list[dict[str, Any]], actor: ActorLike) -> set[str]:
+    """Ids among `documents` already stored for another user (a non-admin may not replace them).
+
+    Refused like a read of someone else's message (404, "no message with this id"), so a
+    forged id reveals nothing. Admins may replace anything.
+    """
+    if actor.is_admin or not documents:
+        return set()
+    with alias_required():
+        found = es_client().mget(
+            index=index_alias(),
+            ids=[document["message_id"] for document in documents],
+            source_includes=["user_id"],
+        )["docs"]
+    return {
+        doc["_id"]
+        for doc in found
+        if doc.get("found") and doc["_source"].get("user_id") != actor.user_id
+    }
+
+
 def message_track(*, data: dict[str, Any], actor: ActorLike) -> dict[str, Any]:
     """Validate and store one message (replacing one with the same id); return the document."""
     # is_valid, not run_validation: a non-object body must still fail as {field: [messages]}.
     serializer = MessageInputSerializer(data=data)
     serializer.is_valid(raise_exception=True)
     document = _message_document(validated=serializer.validated_data, actor=actor)
+    if _foreign_ids(documents=[document], actor=actor):
+        raise NotFound(NOT_YOURS)
     (result,) = messages_index(documents=[document])
     if result["status"] != "indexed":
         if result["retryable"]:
@@ -218,7 +244,15 @@ def messages_bulk(*, items: list[Any], actor: ActorLike) -> dict[str, Any]:
             }
             continue
         positions.append(index)
-    for position, result in zip(positions, messages_index(documents=documents), strict=True):
+    foreign = _foreign_ids(documents=documents, actor=actor)
+    to_index = []
+    for position, document in zip(positions, documents, strict=True):
+        if document["message_id"] in foreign:
+            results[position] = {"index": position, "status": "failed", "errors": [NOT_YOURS]}
+        else:
+            to_index.append((position, document))
+    indexed_results = messages_index(documents=[document for _, document in to_index])
+    for (position, _), result in zip(to_index, indexed_results, strict=True):
         results[position] = {**result, "index": position}
     indexed = sum(1 for result in results if result["status"] == "indexed")
     return {"indexed": indexed, "failed": len(items) - indexed, "items": results}

@@ -36,6 +36,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestIdMiddleware",
+    "core.middleware.ChunkedBodyMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
 
@@ -225,7 +226,8 @@ LOGGING = {
     "loggers": {
         # django-q2 logs every task at INFO: that floods the log and slows enqueueing.
         "django-q": {"level": "WARNING"},
-        "elastic_transport": {"level": "WARNING"},
+        # An outage is reported once as a 503 or a drain retry, not as a traceback per call.
+        "elastic_transport": {"level": "ERROR"},
         "urllib3": {"level": "WARNING"},
     },
 }

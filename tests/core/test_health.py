@@ -115,3 +115,12 @@ def test_an_api_path_that_matches_nothing_gets_a_json_404_even_with_debug(api_cl
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+def test_a_chunked_body_without_content_length_gets_a_411(api_client):
+    response = api_client.generic(
+        "POST", "/api/pusher/push/", b"", HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH=""
+    )
+
+    assert response.status_code == 411
+    assert response.json()["code"] == "length_required"

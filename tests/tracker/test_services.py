@@ -7,17 +7,17 @@ from datetime import datetime, timedelta
 import elasticsearch
 import pytest
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 
 from core.logging import request_id_var
 from core.metrics import METRICS_KEY
 from core.queue import inbox
 from core.redis import store
 from core.search import es_client
-from tests.tracker.support import T0, document, refresh
+from tests.tracker.support import T0, document, index, refresh
 from tracker.documents import index_alias
 from tracker.scope import Actor
-from tracker.selectors import message_get
+from tracker.selectors import MESSAGE_NOT_FOUND, message_get
 from tracker.services import (
     BLANK_MESSAGE,
     BULK_MAX_ITEMS,
@@ -279,3 +279,37 @@ def test_documents_are_stored_with_their_created_time_unchanged() -> None:
     doc = document(created_time=T0)
     messages_index(documents=[doc])
     assert _stored(doc["message_id"])["created_time"] == "2024-01-01T00:00:00Z"
+
+
+def test_a_user_cannot_replace_another_users_message_by_id(
+    clean_index: str, alice: Actor, bob: Actor, operator: Actor
+) -> None:
+    (stored,) = index(document(user_id=alice.user_id, user_message="alice wrote this"))
+    forged = {"message_id": stored["message_id"], "user_message": "bob was here"}
+
+    with pytest.raises(NotFound) as refused:
+        message_track(data=forged, actor=bob)
+    report = messages_bulk(items=[forged, {"user_message": "bob's own"}], actor=bob)
+
+    assert str(refused.value.detail) == MESSAGE_NOT_FOUND
+    assert report["indexed"] == 1
+    assert report["items"][0] == {"index": 0, "status": "failed", "errors": [MESSAGE_NOT_FOUND]}
+    refresh()
+    assert message_get(actor=alice, message_id=stored["message_id"])["user_message"] == (
+        "alice wrote this"
+    )
+
+
+def test_owners_and_admins_may_replace_a_message_by_id(
+    clean_index: str, alice: Actor, operator: Actor
+) -> None:
+    (stored,) = index(document(user_id=alice.user_id, user_message="v1"))
+
+    message_track(data={"message_id": stored["message_id"], "user_message": "v2"}, actor=alice)
+    message_track(
+        data={"message_id": stored["message_id"], "user_message": "v3", "user_id": alice.user_id},
+        actor=operator,
+    )
+
+    refresh()
+    assert message_get(actor=alice, message_id=stored["message_id"])["user_message"] == "v3"
