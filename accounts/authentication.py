@@ -4,6 +4,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import (
     AUTH_HEADER_TYPE_BYTES,
     JWTStatelessUserAuthentication,
@@ -30,10 +31,20 @@ class RevocableJWTAuthentication(JWTStatelessUserAuthentication):
             raise TokenMalformed()
         return parts[1]
 
+    # A view that sets `checks_revocation = True` promises to check `request.auth["jti"]` itself,
+    # in the same Redis round trip as its own work (the push endpoint, the hot path, does).
+    _revocation_deferred = False
+
+    def authenticate(self, request: Request) -> tuple[RedisTokenUser, dict[str, Any]] | None:
+        """Authenticate, leaving the revocation check to views that do it themselves."""
+        view = (request.parser_context or {}).get("view")
+        self._revocation_deferred = getattr(view, "checks_revocation", False)
+        return super().authenticate(request)
+
     def get_validated_token(self, raw_token: bytes) -> dict[str, Any]:  # type: ignore[override]
         """Decode an access token and refuse it if its jti was revoked."""
         claims = token_decode(raw=raw_token, token_type=ACCESS)
-        if token_revoked(jti=claims["jti"]):
+        if not self._revocation_deferred and token_revoked(jti=claims["jti"]):
             raise TokenRevoked()
         return claims
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from redis.commands.core import Script
 
+from accounts.exceptions import TokenRevoked
+from accounts.selectors import revoked_key
 from core.metrics import METRICS_KEY
 from core.queue import Inbox, inbox
 from core.randomness import random_number
@@ -20,15 +22,16 @@ logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 
-# One round trip, atomically: replay a stored Idempotency-Key response, or count the push
-# (INCR), put the message in the validator's inbox with its count, arm the inbox's drain,
-# and remember the response under the key.
-# KEYS: counter, inbox list, inbox armed flag, idempotency key ("" when none), metrics.
-# ARGV: payload JSON, armed TTL, idempotency TTL.
+# One round trip, atomically: refuse a revoked token; replay a stored Idempotency-Key
+# response; or count the push (INCR), put the message in the validator's inbox with its
+# count, arm the inbox's drain, and remember the response under the key.
+# KEYS: counter, inbox list, inbox armed flag, idempotency key ("" when none), metrics,
+# the token's revocation key. ARGV: payload JSON, armed TTL, idempotency TTL.
 _PUSH = """
+if redis.call('EXISTS', KEYS[6]) == 1 then return {'', 0, 0, 1} end
 if KEYS[4] ~= '' then
   local previous = redis.call('GET', KEYS[4])
-  if previous then return {previous, 0, 1} end
+  if previous then return {previous, 0, 1, 0} end
 end
 local count = redis.call('INCR', KEYS[1])
 redis.call('HINCRBY', KEYS[5], 'pushes', 1)
@@ -42,7 +45,7 @@ local response = cjson.encode({
 if KEYS[4] ~= '' then
   redis.call('SET', KEYS[4], response, 'EX', tonumber(ARGV[3]))
 end
-return {response, armed and 1 or 0, 0}
+return {response, armed and 1 or 0, 0, 0}
 """
 
 
@@ -60,9 +63,18 @@ def _idempotency_key(user_id: str, key: str | None) -> str:
 
 
 def message_push(
-    *, user_id: str, user_message: str, request_id: str, idempotency_key: str | None = None
+    *,
+    user_id: str,
+    user_message: str,
+    request_id: str,
+    idempotency_key: str | None = None,
+    token_jti: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Accept one message for validation; returns (response body, whether it was a replay)."""
+    """Accept one message for validation; returns (response body, whether it was a replay).
+
+    With `token_jti`, the token's revocation is checked in the same atomic script (raising
+    TokenRevoked), which saves the push a Redis round trip.
+    """
     payload = {
         "message_id": str(uuid.uuid4()),
         "user_id": user_id,
@@ -72,16 +84,19 @@ def message_push(
         "request_id": request_id,
     }
     validator_inbox: Inbox = inbox("validator")
-    response, armed, replayed = _push_script()(
+    response, armed, replayed, revoked = _push_script()(
         keys=[
             request_counter_key(user_id),
             validator_inbox.key,
             validator_inbox.armed_key,
             _idempotency_key(user_id, idempotency_key),
             METRICS_KEY,
+            revoked_key(token_jti) if token_jti else "",
         ],
         args=[json.dumps(payload), Inbox.ARMED_TTL_SECONDS, IDEMPOTENCY_TTL_SECONDS],
     )
+    if revoked:
+        raise TokenRevoked()
     if armed:
         validator_inbox.wake()
     body = json.loads(response)

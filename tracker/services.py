@@ -4,6 +4,7 @@ import logging
 import time
 import uuid
 from collections import Counter, defaultdict, deque
+from datetime import datetime
 from typing import Any
 
 import redis.exceptions
@@ -225,6 +226,47 @@ def message_track(*, data: dict[str, Any], actor: ActorLike) -> dict[str, Any]:
     return document
 
 
+def _plainly_valid(item: Any) -> dict[str, Any] | None:
+    """Validate an item in its plain form quickly; None means "ask the serializer".
+
+    A bulk request validates up to 1,000 items, and DRF's per-field machinery costs more than
+    indexing them. Anything but the plain JSON types (a number as a string, a null, a date
+    without a zone...) goes to MessageInputSerializer, whose answers and messages stay the
+    contract; this only agrees with it faster on the common case.
+    """
+    if type(item) is not dict:
+        return None
+    message = item.get("user_message")
+    category = item.get("category", CATEGORIES[0])
+    count = item.get("request_count", 0)
+    if (
+        type(message) is not str
+        or not 0 < len(message) <= MESSAGE_MAX_LENGTH
+        or not message.strip()
+        or category not in CATEGORIES
+        or type(count) is not int
+        or not 0 <= count <= _ES_INTEGER_MAX
+    ):
+        return None
+    validated: dict[str, Any] = {
+        "user_message": message,
+        "category": category,
+        "request_count": count,
+    }
+    try:
+        if "created_time" in item:
+            created = datetime.fromisoformat(item["created_time"])
+            if created.tzinfo is None:
+                return None
+            validated["created_time"] = created
+        for key in ("message_id", "user_id"):
+            if key in item:
+                validated[key] = uuid.UUID(item[key])
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return validated
+
+
 def messages_bulk(*, items: list[Any], actor: ActorLike) -> dict[str, Any]:
     """Validate each item, index the valid ones together, and report every item by index."""
     if len(items) > BULK_MAX_ITEMS:
@@ -234,7 +276,7 @@ def messages_bulk(*, items: list[Any], actor: ActorLike) -> dict[str, Any]:
     documents, positions = [], []
     for index, item in enumerate(items):
         try:
-            validated = serializer.run_validation(item)
+            validated = _plainly_valid(item) or serializer.run_validation(item)
             documents.append(_message_document(validated=validated, actor=actor))
         except ValidationError as exc:
             results[index] = {

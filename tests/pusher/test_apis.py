@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from accounts.exceptions import TOKEN_EXPIRED, TOKEN_MALFORMED
+from accounts.exceptions import TOKEN_EXPIRED, TOKEN_MALFORMED, TOKEN_REVOKED
 from core.queue import inbox
 from core.redis import store
 from pusher.apis import MESSAGE_BLANK
@@ -205,3 +205,14 @@ def test_redis_down_is_a_503_not_a_500(auth_client, settings):
     assert response.status_code == 503
     assert response.json()["code"] == "dependency_unavailable"
     assert response["Retry-After"] == "5"
+
+
+def test_a_revoked_token_is_refused_and_nothing_is_counted(auth_client, tokens, user):
+    assert auth_client.post("/api/auth/logout/", {}, format="json").status_code == 204
+
+    response = auth_client.post(PUSH, {"message": "after logout"}, format="json")
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == TOKEN_REVOKED
+    assert request_count_get(user_id=user["user_id"]) == 0
+    assert _queued() == []

@@ -25,6 +25,8 @@ from tracker.services import (
     MESSAGE_TOO_LONG,
     TOO_MANY_MESSAGES,
     USER_ID_REQUIRED,
+    MessageInputSerializer,
+    _plainly_valid,
     message_track,
     messages_bulk,
     messages_index,
@@ -313,3 +315,43 @@ def test_owners_and_admins_may_replace_a_message_by_id(
 
     refresh()
     assert message_get(actor=alice, message_id=stored["message_id"])["user_message"] == "v3"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"user_message": "plain"},
+        {"user_message": " spaced ", "category": "Failed", "request_count": 7},
+        {"user_message": "x", "created_time": "2026-01-02T03:04:05Z"},
+        {"user_message": "x", "created_time": "2026-01-02T03:04:05.123456+05:30"},
+        {"user_message": "x", "message_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4())},
+        {"user_message": "x", "message_id": uuid.uuid4().hex},
+        {"user_message": "x", "created_time": "2026-01-02"},
+        {"user_message": "x", "created_time": None},
+        {"user_message": "x", "request_count": "5"},
+        {"user_message": "x", "request_count": True},
+        {"user_message": 123},
+        {"user_message": "   "},
+        {"user_message": "x", "message_id": "nope"},
+        {"user_message": "x", "category": None},
+        ["not", "a", "dict"],
+    ],
+)
+def test_the_fast_bulk_validation_agrees_with_the_serializer(item: object) -> None:
+    try:
+        expected = MessageInputSerializer().run_validation(item)
+    except ValidationError:
+        expected = None
+
+    fast = _plainly_valid(item)
+
+    # The fast path may decline (None) and leave the answer to the serializer, but whatever
+    # it accepts, the serializer accepts identically.
+    if fast is not None:
+        assert fast == dict(expected)
+
+
+def test_plain_items_take_the_fast_path() -> None:
+    item = {"user_message": "x", "created_time": "2026-01-02T03:04:05Z", "request_count": 1}
+
+    assert _plainly_valid(item) == dict(MessageInputSerializer().run_validation(item))
