@@ -148,3 +148,20 @@ class Inbox:
 def inbox(name: str) -> Inbox:
     """The inbox registered under `name` in settings.QUEUE_INBOXES."""
     return Inbox(name, settings.QUEUE_INBOXES[name])
+
+
+def inboxes_wake() -> list[str]:
+    """Enqueue a drain for every inbox holding items: the safety net for a lost drain task.
+
+    A drain task can vanish with the queue that held it (a purged queue, a Redis that lost its
+    last second of writes); the inbox's armed flag would then keep producers from waking
+    another until it expires, and an inbox nobody appends to would never drain. A django-q2
+    schedule runs this every minute; a spare drain finds the lease taken or nothing to do.
+    """
+    woken = []
+    for name in settings.QUEUE_INBOXES:
+        box = inbox(name)
+        if box.size():
+            box.wake()
+            woken.append(name)
+    return woken

@@ -1,0 +1,25 @@
+"""Schedule core.queue.inboxes_wake every minute: the safety net for a lost drain task."""
+
+from django.db import migrations
+
+FUNC = "core.queue.inboxes_wake"
+
+
+def _create(apps, schema_editor) -> None:  # noqa: ANN001
+    schedule = apps.get_model("django_q", "Schedule")
+    schedule.objects.update_or_create(
+        name="inboxes_wake",
+        defaults={"func": FUNC, "schedule_type": "I", "minutes": 1, "repeats": -1},
+    )
+
+
+def _delete(apps, schema_editor) -> None:  # noqa: ANN001
+    apps.get_model("django_q", "Schedule").objects.filter(name="inboxes_wake").delete()
+
+
+class Migration(migrations.Migration):
+    """Adds the schedule row."""
+
+    dependencies = [("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more")]
+
+    operations = [migrations.RunPython(_create, _delete)]

@@ -1,0 +1,1 @@
+"""Migrations of the core app (data only: it has no models)."""
