@@ -574,6 +574,11 @@ def write_markdown(report: dict) -> None:
         "machine: bare Django view ~3,800 req/s; minimal DRF view with JWT, INCR and RPUSH "
         "~1,360 req/s; stock django-q2 ~1,000 no-op tasks/s.",
         "",
+        "M1: the web figure is the largest gunicorn worker's RSS during P1 and P2. The queue "
+        "cluster's processes are forked from one parent and share its pages copy-on-write, so "
+        "its figure is the sum of their PSS (each shared page split among its sharers); the "
+        "plain RSS sum, which counts shared pages once per process, is shown beside it.",
+        "",
         "During P1 the queue cluster is paused (SIGSTOP), as the reference has no consumer "
         "either; the messages P1 pushed are discarded afterwards. P2 queues its messages with "
         "the cluster paused and starts the clock when it resumes.",
