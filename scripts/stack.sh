@@ -38,7 +38,9 @@ case "${1:-}" in
   up)
     .venv/bin/python manage.py collectstatic --noinput -v 0
     if ! { [ -f "$RUN/web.pid" ] && kill -0 "$(cat "$RUN/web.pid")" 2>/dev/null; }; then
-      "${web_cmd[@]}" --daemon --pid "$RUN/web.pid" --error-logfile "$LOG/web.log" --access-logfile -
+      # --capture-output: a daemon's stdout would go nowhere; the app's JSON lines go here.
+      "${web_cmd[@]}" --daemon --pid "$RUN/web.pid" --error-logfile "$LOG/web.log" \
+        --access-logfile "$LOG/web-access.log" --capture-output
       say "web on http://127.0.0.1:$PORT"
     fi
     if ! { [ -f "$RUN/queue.pid" ] && kill -0 "$(cat "$RUN/queue.pid")" 2>/dev/null; }; then
