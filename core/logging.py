@@ -12,5 +12,8 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Attach `request_id` unless the record already carries one."""
         if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
+            # django.request logs a response after the middleware has unbound the id, but it
+            # passes the request along.
+            request = getattr(record, "request", None)
+            record.request_id = getattr(request, "request_id", None) or request_id_var.get()
         return True

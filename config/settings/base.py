@@ -225,6 +225,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Replaces Django's default console handler, which would print each line twice in DEBUG.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # django-q2 logs every task at INFO: that floods the log and slows enqueueing.
         "django-q": {"level": "WARNING"},
         # An outage is reported once as a 503 or a drain retry, not as a traceback per call.
