@@ -20,20 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from browser_config import BASE_URL, CHROMIUM, CHROMIUM_ARGS
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
-BASE_URL = os.environ.get("E2E_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # One stable account, registered on first use: registration is throttled per address
 # (20/hour), so a fresh user per run would soon be refused. Each run marks its own messages.
 # A run logs it in three times, once by the API and twice by the form (login allows 10/min

@@ -9,22 +9,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from browser_config import BASE_URL, CHROMIUM, CHROMIUM_ARGS
 from playwright.sync_api import APIRequestContext, Page, Playwright, Route, expect, sync_playwright
 
-BASE_URL = os.environ.get("E2E_BASE_URL", "http://127.0.0.1:8000")
-CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parents[1] / "var" / "e2e" / "swagger-ui.png"
-# Debian's Chromium as it is, never a downloaded browser build; no background traffic of its own.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOCAL_HOSTS = {"127.0.0.1"}
 # Schemes that never reach a network: inline assets and the browser's own pages.
 OFFLINE_SCHEMES = {"data", "blob", "about", "chrome", "chrome-extension"}
