@@ -10,7 +10,8 @@ import pytest
 
 from faults.api import Accounts, Api
 from faults.probes import results
-from faults.stack import RESULTS, Stack, wait_for
+from faults.stack import RESULTS, Stack
+from tests.support.waiting import wait_for
 
 READY_SECONDS = 120
 

@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -38,18 +38,6 @@ GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 SERVICES = str(ROOT / "scripts" / "services.sh")
 
 STOP_GRACE_SECONDS = 20
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.2):
-    """Poll `condition` until it returns something truthy; raise TimeoutError after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f}s")
-        time.sleep(interval)
 
 
 def services_env() -> dict[str, str]:

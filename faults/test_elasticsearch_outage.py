@@ -5,7 +5,8 @@ import uuid
 
 from faults.api import Account, Accounts, Api, PushLoad
 from faults.probes import delivery_tally, record
-from faults.stack import Stack, wait_for
+from faults.stack import Stack
+from tests.support.waiting import wait_for
 
 MESSAGES = 1_000
 USERS = 4

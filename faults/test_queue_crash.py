@@ -8,7 +8,8 @@ import time
 
 from faults.api import Accounts, Api, PushLoad
 from faults.probes import delivery_tally, record, redis_db
-from faults.stack import Stack, wait_for
+from faults.stack import Stack
+from tests.support.waiting import wait_for
 
 MESSAGES = 1_000
 USERS = 4

@@ -7,7 +7,7 @@ import pytest
 
 from faults.api import Account, Accounts, Api
 from faults.probes import record
-from faults.stack import wait_for
+from tests.support.waiting import wait_for
 
 
 def _track(api: Api, account: Account, **fields: object) -> dict:

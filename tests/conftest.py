@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,18 +16,6 @@ from core.redis import store
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "s3cret-pw"
-
-
-def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.05) -> object:
-    """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 @pytest.fixture(autouse=True)

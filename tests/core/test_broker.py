@@ -6,7 +6,7 @@ import pytest
 from django_q.conf import Conf
 
 from core.broker import ReliableRedisBroker
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

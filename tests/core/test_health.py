@@ -7,7 +7,7 @@ from django.conf import settings
 
 from core import search
 from core.search import es_client
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
