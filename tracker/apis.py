@@ -29,6 +29,7 @@ from tracker.selectors import (
 from tracker.services import (
     BULK_MAX_ITEMS,
     MessageInputSerializer,
+    StorableDateTimeField,
     message_track,
     messages_bulk,
 )
@@ -65,7 +66,7 @@ def _optional_str(value: UUID | None) -> str | None:
     return str(value) if value else None
 
 
-class _NaiveDateTimeField(serializers.DateTimeField):
+class _NaiveDateTimeField(StorableDateTimeField):
     """An ISO 8601 date or date-time; without an offset it stays naive for the selector."""
 
     def enforce_timezone(self, value: Any) -> Any:

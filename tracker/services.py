@@ -4,7 +4,7 @@ import logging
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.exceptions
@@ -34,6 +34,11 @@ TOO_MANY_MESSAGES = f"At most {BULK_MAX_ITEMS} messages per request."
 # Replacing another user's message is refused exactly like reading it: as if it did not exist.
 NOT_YOURS = MESSAGE_NOT_FOUND
 _ES_INTEGER_MAX = 2**31 - 1
+# Every date-time the API takes lies in [EARLIEST, LATEST): wide enough for any real message, and
+# far enough from Python's year 1 and 9999 that time zones and stats ranges never overflow.
+EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+DATETIME_OUT_OF_RANGE = "Date-times must lie from 1000-01-01 up to 9999-01-01 (UTC)."
 _NO_REQUEST_ID = "-"  # request_id_var's value outside a request
 
 # 429s from Elasticsearch are retried in place with backoff (0.5 s, 1 s, 2 s) before an item is
@@ -47,6 +52,31 @@ _RETRYABLE_STATUSES = (429, 502, 503, 504)
 _RETRYABLE_TYPES = ("index_not_found_exception",)
 
 
+def in_storable_range(value: datetime) -> bool:
+    """Whether `value` (naive values read as UTC) lies in [EARLIEST, LATEST)."""
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    # Aware comparisons subtract offsets without converting, so they cannot overflow.
+    return EARLIEST <= value < LATEST
+
+
+class StorableDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time that documents, search bounds and stats ranges can all hold."""
+
+    # DRF's own "overflow" (an offset pushing the value past year 9999) is the same mistake.
+    default_error_messages = {
+        "out_of_range": DATETIME_OUT_OF_RANGE,
+        "overflow": DATETIME_OUT_OF_RANGE,
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        """Parse as DRF does, then refuse what lies outside [EARLIEST, LATEST)."""
+        parsed = super().to_internal_value(value)
+        if not in_storable_range(parsed):
+            self.fail("out_of_range")
+        return parsed
+
+
 class MessageInputSerializer(serializers.Serializer):
     """One message as tracking accepts it, from the API, a bulk request or an import file."""
 
@@ -58,7 +88,7 @@ class MessageInputSerializer(serializers.Serializer):
     )
     category = serializers.ChoiceField(choices=CATEGORIES, default=CATEGORIES[0])
     request_count = serializers.IntegerField(min_value=0, max_value=_ES_INTEGER_MAX, default=0)
-    created_time = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    created_time = StorableDateTimeField(required=False, help_text="Defaults to now.")
     message_id = serializers.UUIDField(
         required=False, help_text="Defaults to a new UUID; an id already stored is replaced."
     )
@@ -256,7 +286,7 @@ def _plainly_valid(item: Any) -> dict[str, Any] | None:
     try:
         if "created_time" in item:
             created = datetime.fromisoformat(item["created_time"])
-            if created.tzinfo is None:
+            if created.tzinfo is None or not in_storable_range(created):
                 return None
             validated["created_time"] = created
         for key in ("message_id", "user_id"):

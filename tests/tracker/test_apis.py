@@ -17,7 +17,12 @@ from tracker.selectors import (
     Q_TOO_LONG,
     UNKNOWN_TZ,
 )
-from tracker.services import BLANK_MESSAGE, MESSAGE_TOO_LONG, TOO_MANY_MESSAGES
+from tracker.services import (
+    BLANK_MESSAGE,
+    DATETIME_OUT_OF_RANGE,
+    MESSAGE_TOO_LONG,
+    TOO_MANY_MESSAGES,
+)
 
 MESSAGES = "/api/tracker/messages/"
 BULK = "/api/tracker/messages/bulk/"
@@ -167,6 +172,42 @@ def test_bulk_needs_a_list_of_messages(auth_client: APIClient) -> None:
     response = auth_client.post(BULK, {"messages": "nope"}, format="json")
     assert response.status_code == 400
     assert list(response.json()) == ["messages"]
+
+
+@pytest.mark.parametrize(
+    "created_time",
+    # Each is valid ISO 8601 but lies outside what a UTC date-time can hold once converted.
+    ["0001-01-01T00:00:00.0+00:01", "9999-12-31T23:59:59-00:01"],
+)
+def test_a_created_time_out_of_range_is_refused_not_a_crash(
+    auth_client: APIClient, created_time: str
+) -> None:
+    message = {"user_message": "old", "created_time": created_time}
+    single = auth_client.post(MESSAGES, message, format="json")
+    assert (single.status_code, single.json()) == (400, {"created_time": [DATETIME_OUT_OF_RANGE]})
+    bulk = auth_client.post(BULK, {"messages": [message, {"user_message": "fine"}]}, format="json")
+    assert bulk.status_code == 200, bulk.content
+    assert bulk.json()["items"][0]["errors"] == [f"created_time: {DATETIME_OUT_OF_RANGE}"]
+    assert [item["status"] for item in bulk.json()["items"]] == ["failed", "indexed"]
+
+
+@pytest.mark.parametrize(
+    ("url", "params"),
+    [
+        (MESSAGES, {"from": "0001-01-01T00:00:00+00:01"}),
+        (MESSAGES, {"to": "9999-12-31T23:59:59-00:01"}),
+        (STATS, {"from": "0001-01-01T00:00:00+00:01"}),
+        (STATS, {"to": "0001-01-02"}),  # the default `from` is 30 days before `to`
+        (STATS, {"from": "9999-12-31", "tz": "Pacific/Kiritimati"}),
+    ],
+)
+def test_a_bound_out_of_range_is_refused_not_a_crash(
+    auth_client: APIClient, url: str, params: dict
+) -> None:
+    response = auth_client.get(url, params)
+    assert response.status_code == 400, response.content
+    (field,) = set(params) - {"tz"}
+    assert response.json() == {field: [DATETIME_OUT_OF_RANGE]}
 
 
 # --- search -----------------------------------------------------------------------------
