@@ -125,6 +125,8 @@ class MessageTrackApi(APIView):
                 "MessageTrackValidationError", *MessageInputSerializer().fields, "non_field_errors"
             ),
             401: _UNAUTHORIZED,
+            # Replacing someone else's message is answered as if the id did not exist.
+            404: OpenApiResponse(ErrorSerializer, description="The message_id is another user's."),
             413: _TOO_LARGE,
             415: _NOT_JSON,
             503: _ES_DOWN,

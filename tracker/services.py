@@ -17,6 +17,7 @@ from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
 from core.logging import request_id_var
 from core.metrics import metrics_incr
 from core.search import es_client
+from core.serializers import UUIDStringField
 from tracker.documents import CATEGORIES, date_format, index_alias
 from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
@@ -89,10 +90,10 @@ class MessageInputSerializer(serializers.Serializer):
     category = serializers.ChoiceField(choices=CATEGORIES, default=CATEGORIES[0])
     request_count = serializers.IntegerField(min_value=0, max_value=_ES_INTEGER_MAX, default=0)
     created_time = StorableDateTimeField(required=False, help_text="Defaults to now.")
-    message_id = serializers.UUIDField(
+    message_id = UUIDStringField(
         required=False, help_text="Defaults to a new UUID; an id already stored is replaced."
     )
-    user_id = serializers.UUIDField(
+    user_id = UUIDStringField(
         required=False, help_text="Admins only; everyone else tracks as themselves."
     )
 

@@ -28,6 +28,7 @@ MESSAGES = "/api/tracker/messages/"
 BULK = "/api/tracker/messages/bulk/"
 STATS = "/api/tracker/stats/"
 NOBODY = "00000000-0000-4000-8000-000000000000"
+INVALID_UUID = "Must be a valid UUID."
 BAD_DATETIME = (
     "Datetime has wrong format. Use one of these formats instead: "
     "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
@@ -83,11 +84,27 @@ def test_an_admin_tracks_for_another_user(admin_client: APIClient, bob: dict) ->
         ({"user_message": "x" * 5001}, {"user_message": [MESSAGE_TOO_LONG]}),
         ({"user_message": "x", "category": "Odd"}, {"category": ['"Odd" is not a valid choice.']}),
         (["a list"], {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+        # DRF's UUIDField reads an integer (and so a boolean) as UUID(int=...); ids are strings.
+        ({"user_message": "x", "message_id": False}, {"message_id": [INVALID_UUID]}),
+        ({"user_message": "x", "user_id": 7}, {"user_id": [INVALID_UUID]}),
     ],
 )
 def test_track_refuses_invalid_messages(auth_client: APIClient, body: object, errors: dict) -> None:
     response = auth_client.post(MESSAGES, body, format="json")
     assert (response.status_code, response.json()) == (400, errors)
+
+
+def test_track_with_another_users_message_id_is_404_as_documented(
+    auth_client: APIClient, bob_client: APIClient
+) -> None:
+    theirs = bob_client.post(MESSAGES, {"user_message": "bob's"}, format="json").json()
+    response = auth_client.post(
+        MESSAGES, {"user_message": "mine now", "message_id": theirs["message_id"]}, format="json"
+    )
+    assert (response.status_code, response.json()["detail"]) == (404, MESSAGE_NOT_FOUND)
+    documented = auth_client.get("/api/schema/", {"format": "json"}).json()
+    assert "404" in documented["paths"][MESSAGES]["post"]["responses"]
+    assert bob_client.get(_detail(theirs["message_id"])).json()["user_message"] == "bob's"
 
 
 def test_unauthenticated_requests_get_401(api_client: APIClient) -> None:
@@ -151,6 +168,15 @@ def test_bulk_names_bad_items_while_the_rest_land(auth_client: APIClient) -> Non
         "errors": [f"user_message: {BLANK_MESSAGE}"],
     }
     assert [item["status"] for item in body["items"]] == ["indexed", "failed", "indexed"]
+
+
+def test_bulk_refuses_an_id_that_is_not_a_string(auth_client: APIClient) -> None:
+    messages = [{"user_message": "x", "message_id": 0}, {"user_message": "y", "user_id": True}]
+    body = auth_client.post(BULK, {"messages": messages}, format="json").json()
+    assert [item["errors"] for item in body["items"]] == [
+        [f"message_id: {INVALID_UUID}"],
+        [f"user_id: {INVALID_UUID}"],
+    ]
 
 
 def test_bulk_accepts_a_body_over_one_megabyte(auth_client: APIClient) -> None:
