@@ -124,3 +124,15 @@ def test_a_chunked_body_without_content_length_gets_a_411(api_client):
 
     assert response.status_code == 411
     assert response.json()["code"] == "length_required"
+
+
+def test_elasticsearch_answers_get_root_with_its_version():
+    # The root-info plugin services.sh installs; any full distribution answers the same way.
+    info = es_client().info()
+
+    assert info["version"]["number"].startswith("8.19.")
+    assert info["tagline"] == "You Know, for Search"
+    assert (
+        info["cluster_uuid"]
+        == es_client().cluster.state(metric="metadata")["metadata"]["cluster_uuid"]
+    )
