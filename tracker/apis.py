@@ -196,7 +196,9 @@ class MessageBulkApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         report = messages_bulk(items=serializer.validated_data["messages"], actor=request.user)
-        return Response(self.OutputSerializer(report).data)
+        # The report is built in OutputSerializer's shape already (tests pin it); running a
+        # thousand items through it again cost about a tenth of the request.
+        return Response(report)
 
 
 class MessageListApi(APIView):

@@ -26,6 +26,9 @@ _TRIGRAM = 3
 
 def gram_fold(text: str) -> str:
     """Fold `text` for caseless matching ("ÜBER" and "über" fold alike)."""
+    if text.isascii():
+        # The common case, and a fast one: ASCII is already normalised and casefolds to lower.
+        return text.lower()
     # Canonical caseless matching (Unicode 3.13): NFD, casefold, then NFC so that composed and
     # decomposed forms of the same letter produce the same grams.
     return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
@@ -33,9 +36,22 @@ def gram_fold(text: str) -> str:
 
 def _hex_grams(folded: str) -> tuple[str, str]:
     """The space-joined hex trigrams, in order, and the distinct hex 1- and 2-grams."""
+    if folded.isascii():
+        return _ascii_hex_grams(folded)
     chars = [char.encode("utf-8").hex() for char in folded]
     trigrams = " ".join(map("".join, zip(chars, chars[1:], chars[2:], strict=False)))
     short = {*chars, *map(str.__add__, chars, chars[1:])}
+    return trigrams, " ".join(short)
+
+
+def _ascii_hex_grams(folded: str) -> tuple[str, str]:
+    """`_hex_grams` for ASCII, where every character is two hex digits: slice, don't encode."""
+    # Indexing spends most of its Python time here, so this path is worth its few lines.
+    whole = folded.encode("ascii").hex()
+    end = len(whole)
+    trigrams = " ".join([whole[i : i + 6] for i in range(0, end - 4, 2)])
+    # The last 2-gram slice runs off the end into the last 1-gram, already in the set.
+    short = {whole[i : i + width] for width in (2, 4) for i in range(0, end, 2)}
     return trigrams, " ".join(short)
 
 

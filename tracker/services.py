@@ -40,6 +40,7 @@ _ES_INTEGER_MAX = 2**31 - 1
 EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 DATETIME_OUT_OF_RANGE = "Date-times must lie from 1000-01-01 up to 9999-01-01 (UTC)."
+_BULK_ITEM_FIELDS = ("index", "message_id", "status", "errors")
 _NO_REQUEST_ID = "-"  # request_id_var's value outside a request
 
 # 429s from Elasticsearch are retried in place with backoff (0.5 s, 1 s, 2 s) before an item is
@@ -326,6 +327,8 @@ def messages_bulk(*, items: list[Any], actor: ActorLike) -> dict[str, Any]:
             to_index.append((position, document))
     indexed_results = messages_index(documents=[document for _, document in to_index])
     for (position, _), result in zip(to_index, indexed_results, strict=True):
-        results[position] = {**result, "index": position}
+        result["index"] = position
+        # Exactly the API's item fields: `retryable` is the queue's concern, not a client's.
+        results[position] = {key: result[key] for key in _BULK_ITEM_FIELDS if key in result}
     indexed = sum(1 for result in results if result["status"] == "indexed")
     return {"indexed": indexed, "failed": len(items) - indexed, "items": results}

@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from tracker import grams
 from tracker.grams import (
     SHORT_GRAMS_FIELD,
     TRIGRAM_FIELD,
@@ -81,3 +82,19 @@ def test_consecutive_trigrams_match_exactly_the_substrings() -> None:
             m_grams[i : i + len(q_grams)] == q_grams for i in range(len(m_grams) - len(q_grams) + 1)
         )
         assert runs == (gram_fold(q) in gram_fold(message)), (message, q)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_ascii_path_makes_the_same_grams_as_the_general_one(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(200):
+        text = "".join(rng.choices([chr(c) for c in range(128)], k=rng.randint(0, 12)))
+        folded = gram_fold(text)
+        assert folded == grams.unicodedata.normalize("NFC", text.casefold())
+        chars = [char.encode().hex() for char in folded]
+        trigrams, short = grams._ascii_hex_grams(folded)
+        assert trigrams.split() == ["".join(chars[i : i + 3]) for i in range(len(chars) - 2)]
+        assert set(short.split()) == {
+            *chars,
+            *("".join(chars[i : i + 2]) for i in range(len(chars) - 1)),
+        }
