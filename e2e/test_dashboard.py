@@ -118,6 +118,14 @@ def seeded(token: str) -> dict[str, Any]:
     status, body = _api("POST", "/api/tracker/messages/bulk/", {"messages": messages}, token)
     assert status == 200, body
     assert body["indexed"] == SEEDED, body
+
+    # Indexed is not yet searchable (Elasticsearch refreshes each second): a page that loads
+    # its stats in between would draw no bars and never ask again.
+    def searchable() -> bool:
+        _, found = _api("GET", f"/api/tracker/messages/?q={marker}&page_size=1", token=token)
+        return bool(found) and found.get("count") == SEEDED
+
+    _wait_until(searchable, READY_SECONDS, f"the {SEEDED} seeded messages searchable")
     return {"marker": marker, "newest": messages[0]["user_message"]}
 
 
