@@ -1,6 +1,6 @@
 """HTTP endpoints of the accounts service: register, login, refresh, logout, me."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import RevocableJWTAuthentication
+from accounts.selectors import request_count_get
 from accounts.services import (
     PASSWORD_MAX_LENGTH,
     USERNAME_MAX_LENGTH,
@@ -18,29 +19,17 @@ from accounts.services import (
 )
 from accounts.throttling import UserLoginThrottle, UserRegisterThrottle
 from accounts.tokens import ROLES
-from core.serializers import ErrorSerializer
-from pusher.selectors import request_count_get
+from core.serializers import ErrorSerializer, StrictCharField, field_errors_schema
 
 _TAGS = ["auth"]
 
 
-def _field_errors(name: str, *fields: str) -> serializers.Serializer:
-    """Document DRF's `{field: [messages]}` validation error body for `fields`."""
-    return inline_serializer(
-        name=name,
-        fields={
-            field: serializers.ListField(child=serializers.CharField(), required=False)
-            for field in fields
-        },
-    )
-
-
 _CREDENTIAL_ERRORS = OpenApiResponse(
-    _field_errors("CredentialsValidationError", "username", "password"),
+    field_errors_schema("CredentialsValidationError", "username", "password"),
     description="Invalid input, as `{field: [messages]}`.",
 )
 _REFRESH_ERRORS = OpenApiResponse(
-    _field_errors("RefreshValidationError", "refresh"),
+    field_errors_schema("RefreshValidationError", "refresh"),
     description="Invalid input, as `{field: [messages]}`.",
 )
 _TOKEN_401 = OpenApiResponse(
@@ -69,10 +58,10 @@ class UserRegisterApi(_PublicApi):
 
     class InputSerializer(serializers.Serializer):
         # Whitespace is kept so that " alice " is refused, not silently trimmed.
-        username = serializers.CharField(
+        username = StrictCharField(
             trim_whitespace=False, help_text="5 to 15 ASCII letters and digits."
         )
-        password = serializers.CharField(
+        password = StrictCharField(
             trim_whitespace=False, write_only=True, help_text="6 to 12 characters."
         )
 
@@ -116,8 +105,8 @@ class UserLoginApi(_PublicApi):
 
     class InputSerializer(serializers.Serializer):
         # Bounded so that a huge body is a 400, not a slow hash.
-        username = serializers.CharField(trim_whitespace=False, max_length=USERNAME_MAX_LENGTH)
-        password = serializers.CharField(
+        username = StrictCharField(trim_whitespace=False, max_length=USERNAME_MAX_LENGTH)
+        password = StrictCharField(
             trim_whitespace=False, max_length=PASSWORD_MAX_LENGTH, write_only=True
         )
 
@@ -162,7 +151,7 @@ class TokenRefreshApi(_PublicApi):
     """Trades a refresh token for a new token pair."""
 
     class InputSerializer(serializers.Serializer):
-        refresh = serializers.CharField()
+        refresh = StrictCharField()
 
         class Meta:
             ref_name = "TokenRefreshInput"
@@ -198,7 +187,7 @@ class UserLogoutApi(APIView):
     """Revokes the caller's access token and, optionally, their refresh token."""
 
     class InputSerializer(serializers.Serializer):
-        refresh = serializers.CharField(required=False)
+        refresh = StrictCharField(required=False)
 
         class Meta:
             ref_name = "UserLogoutInput"

@@ -4,14 +4,13 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import (
     AUTH_HEADER_TYPE_BYTES,
     JWTStatelessUserAuthentication,
 )
 
 from accounts.exceptions import TokenMalformed, TokenRevoked
-from accounts.selectors import token_revoked
+from accounts.selectors import token_revocation_key, token_revoked
 from accounts.tokens import ACCESS, RedisTokenUser, token_decode
 
 
@@ -31,22 +30,38 @@ class RevocableJWTAuthentication(JWTStatelessUserAuthentication):
             raise TokenMalformed()
         return parts[1]
 
-    # A view that sets `checks_revocation = True` promises to check `request.auth["jti"]` itself,
-    # in the same Redis round trip as its own work (the push endpoint, the hot path, does).
-    _revocation_deferred = False
-
-    def authenticate(self, request: Request) -> tuple[RedisTokenUser, dict[str, Any]] | None:
-        """Authenticate, leaving the revocation check to views that do it themselves."""
-        view = (request.parser_context or {}).get("view")
-        self._revocation_deferred = getattr(view, "checks_revocation", False)
-        return super().authenticate(request)
-
     def get_validated_token(self, raw_token: bytes) -> dict[str, Any]:  # type: ignore[override]
         """Decode an access token and refuse it if its jti was revoked."""
         claims = token_decode(raw=raw_token, token_type=ACCESS)
-        if not self._revocation_deferred and token_revoked(jti=claims["jti"]):
+        if token_revoked(jti=claims["jti"]):
             raise TokenRevoked()
         return claims
+
+
+class UncheckedClaims(dict):
+    """Verified access-token claims whose revocation the view has still to check.
+
+    `revocation_key` is the key to test with EXISTS in the view's own Redis script; a service
+    that takes these claims must do so, or raise TokenRevoked itself.
+    """
+
+    @property
+    def revocation_key(self) -> str:
+        """The key that exists while this token is revoked."""
+        return token_revocation_key(jti=self["jti"])
+
+
+class ScriptRevocationJWTAuthentication(RevocableJWTAuthentication):
+    """Bearer-JWT authentication for a view whose Redis script checks revocation itself.
+
+    The push endpoint, the hot path, checks the token's revocation inside its one atomic
+    script and saves a round trip. `request.auth` is then `UncheckedClaims`, which says so;
+    any other view uses `RevocableJWTAuthentication`, which checks before the view runs.
+    """
+
+    def get_validated_token(self, raw_token: bytes) -> UncheckedClaims:  # type: ignore[override]
+        """Decode an access token; its revocation is the view's to check."""
+        return UncheckedClaims(token_decode(raw=raw_token, token_type=ACCESS))
 
     def get_user(self, validated_token: dict[str, Any]) -> RedisTokenUser:  # type: ignore[override]
         """The stateless user the claims describe."""
@@ -57,6 +72,7 @@ class RevocableJWTAuthenticationScheme(OpenApiAuthenticationExtension):
     """Describes `RevocableJWTAuthentication` in the OpenAPI schema as a bearer JWT."""
 
     target_class = "accounts.authentication.RevocableJWTAuthentication"
+    match_subclasses = True
     name = "jwtAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:

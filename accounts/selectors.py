@@ -16,9 +16,22 @@ def username_key(username: str) -> str:
     return f"username:{username.lower()}"
 
 
-def revoked_key(jti: str) -> str:
-    """The Redis key marking a token id as revoked."""
+def token_revocation_key(*, jti: str) -> str:
+    """The Redis key that exists while the token `jti` is revoked.
+
+    Public, for other apps' atomic scripts: a script that must refuse a revoked token in its
+    own round trip checks `EXISTS` on this key (the push does). Only accounts writes it.
+    """
     return f"jwt:revoked:{jti}"
+
+
+def request_counter_key(*, user_id: str) -> str:
+    """The Redis key of a user's request counter.
+
+    Public, for the app that counts: the pusher INCRs it in its push script. It lives with the
+    user, so `/me` reads it without knowing who counts.
+    """
+    return f"pusher:count:{user_id}"
 
 
 def _public(record: dict[str, str]) -> dict[str, str]:
@@ -61,4 +74,9 @@ def users_list() -> list[dict[str, str]]:
 
 def token_revoked(*, jti: str) -> bool:
     """Whether the token id `jti` has been revoked (and has not yet expired)."""
-    return bool(store().exists(revoked_key(jti)))
+    return bool(store().exists(token_revocation_key(jti=jti)))
+
+
+def request_count_get(*, user_id: str) -> int:
+    """How many messages `user_id` has pushed (0 when none)."""
+    return int(store().get(request_counter_key(user_id=user_id)) or 0)

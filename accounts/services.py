@@ -24,7 +24,7 @@ from accounts.exceptions import (
     TokenUserGone,
     UsernameTaken,
 )
-from accounts.selectors import revoked_key, user_get, user_key, username_key
+from accounts.selectors import token_revocation_key, user_get, user_key, username_key
 from accounts.tokens import REFRESH, ROLE_USER, ROLES, token_decode
 from core.redis import store
 
@@ -129,7 +129,9 @@ def token_refresh(*, refresh: str) -> dict[str, Any]:
     if user is None:
         raise TokenUserGone()
     # SET NX makes each refresh token single-use, even when two requests race with it.
-    revoked = store().set(revoked_key(claims["jti"]), "1", ex=_revocation_ttl(claims), nx=True)
+    revoked = store().set(
+        token_revocation_key(jti=claims["jti"]), "1", ex=_revocation_ttl(claims), nx=True
+    )
     if not revoked:
         raise TokenRevoked()
     return token_pair_issue(user_id=user["user_id"], username=user["username"], role=user["role"])
@@ -154,5 +156,5 @@ def tokens_revoke(*, access_claims: Mapping[str, Any], refresh: str | None = Non
             to_revoke.append(refresh_claims)
     pipe = store().pipeline()  # MULTI: both tokens are revoked, or neither
     for claims in to_revoke:
-        pipe.set(revoked_key(claims["jti"]), "1", ex=_revocation_ttl(claims))
+        pipe.set(token_revocation_key(jti=claims["jti"]), "1", ex=_revocation_ttl(claims))
     pipe.execute()

@@ -1,6 +1,5 @@
 """Liveness and readiness probes."""
 
-from django.conf import settings
 from django.db import connection
 from django_q.brokers import get_broker
 from django_q.status import Stat
@@ -10,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.readiness import readiness_checks
 from core.redis import store
-from core.search import es_client
 
 
 class HealthzApi(APIView):
@@ -29,37 +28,22 @@ class HealthzApi(APIView):
         return Response({"status": "ok"})
 
 
-def _check_redis() -> None:
+def redis_check() -> None:
+    """Raise unless Redis answers PING."""
     store().ping()
 
 
-def _check_elasticsearch() -> None:
-    client = es_client().options(request_timeout=3)
-    health = client.cluster.health(timeout="2s")
-    if health["status"] not in ("yellow", "green"):
-        raise RuntimeError(f"cluster status {health['status']}")
-    # A cluster without the message index cannot serve a single tracker request.
-    if not client.indices.exists_alias(name=settings.TRACKER_INDEX_ALIAS):
-        raise RuntimeError(f"index alias {settings.TRACKER_INDEX_ALIAS!r} is missing")
-
-
-def _check_database() -> None:
+def database_check() -> None:
+    """Raise unless the database answers a query."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
 
 
-def _check_queue() -> None:
+def queue_check() -> None:
+    """Raise unless at least one queue cluster is running."""
     clusters = Stat.get_all(broker=get_broker())
     if not any(stat.status != "Stopped" for stat in clusters):
         raise RuntimeError("no queue cluster is running")
-
-
-_CHECKS = {
-    "redis": _check_redis,
-    "elasticsearch": _check_elasticsearch,
-    "database": _check_database,
-    "queue": _check_queue,
-}
 
 
 class ReadyzApi(APIView):
@@ -87,7 +71,7 @@ class ReadyzApi(APIView):
     def get(self, request: Request) -> Response:
         """Run every check; report each part as ok or with its error."""
         checks: dict[str, str] = {}
-        for name, check in _CHECKS.items():
+        for name, check in readiness_checks().items():
             try:
                 check()
                 checks[name] = "ok"

@@ -2,16 +2,18 @@
 
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_q.brokers import get_broker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from core.contract import CATEGORIES
+from core.queue import inbox
 from core.redis import store
 
 METRICS_KEY = "metrics:pipeline"
-CATEGORIES = ("Direct", "Retried", "Failed")
 
 
 def metrics_incr(**amounts: float) -> None:
@@ -27,8 +29,6 @@ class PipelineCollector(Collector):
 
     def collect(self) -> Iterator:
         """Yield the pipeline's metric families."""
-        from core.queue import inbox
-
         raw = {k: float(v) for k, v in store().hgetall(METRICS_KEY).items()}
         yield CounterMetricFamily(
             "logger_pushes", "Messages accepted by the push endpoint.", value=raw.get("pushes", 0)
@@ -58,9 +58,15 @@ class PipelineCollector(Collector):
         inboxes = GaugeMetricFamily(
             "logger_inbox_items", "Messages waiting in a service inbox.", labels=["inbox"]
         )
-        for name in ("validator", "tracker"):
-            inboxes.add_metric([name], inbox(name).size())
+        dead = GaugeMetricFamily(
+            "logger_dead_letters", "Items an inbox could not handle, kept.", labels=["inbox"]
+        )
+        for name in settings.QUEUE_INBOXES:
+            box = inbox(name)
+            inboxes.add_metric([name], box.size())
+            dead.add_metric([name], box.dead_letters())
         yield inboxes
+        yield dead
 
 
 _registry = CollectorRegistry(auto_describe=False)

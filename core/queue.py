@@ -5,6 +5,11 @@ list; the first append after the list went quiet enqueues one drain task, which 
 `batch_size` items at a time. One drain runs at a time per inbox (a lease in Redis), and the
 items leave the list only after the handler succeeded, so a killed worker loses nothing: the
 items are read again, and every handler downstream is idempotent by `message_id`.
+
+An item that cannot be handled (not JSON, or refused by the handler for good) goes to the
+inbox's dead letter, a second Redis list, with the error and the time: it never blocks the items
+behind it. A handler asks for a later attempt only by raising `DrainRetry`, the queue's one
+retry signal, so this module knows nothing of the services behind the handlers.
 """
 
 import json
@@ -14,11 +19,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import elasticsearch
 from django.conf import settings
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
+from core.contract import timestamp_format
 from core.redis import store
 
 logger = logging.getLogger(__name__)
@@ -36,10 +41,6 @@ _RELEASE_IF_OWNER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-# Elasticsearch trouble keeps the batch and backs off; a Redis outage propagates, so the
-# task stays unacknowledged and the broker redelivers it once Redis is back.
-_ES_TRANSIENT = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 
 
 class _DelayedBroker:
@@ -60,7 +61,14 @@ def async_task_at(due: float, func: str, *args: Any, **kwargs: Any) -> str:
 
 
 class DrainRetry(Exception):
-    """Raised by an inbox handler when a dependency is down: keep the items, try later."""
+    """Raised by an inbox handler when a dependency is down: keep the items, try later.
+
+    Any other exception propagates: the task stays unacknowledged and the broker redelivers it
+    (a Redis outage is handled that way).
+    """
+
+
+Handler = Callable[[list[dict[str, Any]]], None]
 
 
 class Inbox:
@@ -78,7 +86,7 @@ class Inbox:
         self.key = f"inbox:{name}"
         self.armed_key = f"inbox:{name}:armed"
         self.lock_key = f"inbox:{name}:lock"
-        self.failures_key = f"inbox:{name}:failures"
+        self.dead_key = f"inbox:{name}:dead"
 
     def append(self, items: list[dict[str, Any]]) -> None:
         """Add items and make sure a drain task is on its way."""
@@ -102,11 +110,49 @@ class Inbox:
         """Items waiting in the inbox."""
         return store().llen(self.key)
 
-    def drain(self, handler: Callable[[list[dict[str, Any]]], None], attempt: int = 0) -> int:
+    def dead_letter(self, rejects: list[tuple[Any, list[str]]]) -> None:
+        """Keep items that can never be handled, each with its errors and the time."""
+        if not rejects:
+            return
+        at = timestamp_format(time.time())
+        store().rpush(
+            self.dead_key,
+            *(json.dumps({"item": item, "errors": errors, "at": at}) for item, errors in rejects),
+        )
+        logger.error(
+            "Inbox %s: %d item(s) dead-lettered in %s; first: %s",
+            self.name,
+            len(rejects),
+            self.dead_key,
+            # An error can quote the whole item; the dead letter keeps it, the log a preview.
+            str(rejects[0][1])[:300],
+        )
+
+    def dead_letters(self) -> int:
+        """Items kept in the dead letter."""
+        return store().llen(self.dead_key)
+
+    def _parse(self, raw: list[str]) -> list[dict[str, Any]]:
+        """Decode a batch; what is not a JSON object goes to the dead letter."""
+        items, rejects = [], []
+        for text in raw:
+            try:
+                item = json.loads(text)
+            except ValueError as exc:
+                rejects.append((text, [f"not JSON: {exc}"]))
+                continue
+            if type(item) is dict:
+                items.append(item)
+            else:
+                rejects.append((item, ["not a JSON object"]))
+        self.dead_letter(rejects)
+        return items
+
+    def drain(self, handler: Handler, attempt: int = 0) -> int:
         """Hand one batch to `handler`; re-enqueue the drain while items remain.
 
-        Returns how many items were handled. `handler` raises `DrainRetry` (or a connection
-        error) to keep the batch for a later attempt with backoff.
+        Returns how many items were taken. `handler` raises `DrainRetry` to keep the batch for
+        a later attempt with backoff.
         """
         redis = store()
         token = uuid.uuid4().hex
@@ -117,17 +163,20 @@ class Inbox:
         try:
             raw = redis.lrange(self.key, 0, self.batch_size - 1)
             if raw:
-                handler([json.loads(item) for item in raw])
-                redis.eval(_TRIM_IF_OWNER, 2, self.lock_key, self.key, token, len(raw))
-        except (DrainRetry, *_ES_TRANSIENT) as exc:
+                items = self._parse(raw)
+                if items:
+                    handler(items)
+                if not redis.eval(_TRIM_IF_OWNER, 2, self.lock_key, self.key, token, len(raw)):
+                    logger.warning("Inbox %s: lease lost before the trim", self.name)
+        except DrainRetry as exc:
             delay = min(self.MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(attempt, 4))
             logger.warning("Inbox %s: %s; retrying in %.1fs", self.name, exc, delay)
-            redis.incr(self.failures_key)
-            redis.eval(_RELEASE_IF_OWNER, 1, self.lock_key, token)
             # The armed flag stays set, so producers do not start a second retry chain.
             async_task_at(time.time() + delay, self.task, attempt=attempt + 1)
             return 0
-        redis.eval(_RELEASE_IF_OWNER, 1, self.lock_key, token)
+        finally:
+            # Always: a lease kept after a failure would stall the inbox until it expires.
+            redis.eval(_RELEASE_IF_OWNER, 1, self.lock_key, token)
         self._rearm_if_needed()
         return len(raw)
 

@@ -1,7 +1,9 @@
-"""Serializers shared by the API schema of every app."""
+"""Serializer fields and helpers shared by the API of every app."""
 
 import uuid
+from typing import Any
 
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 
@@ -12,6 +14,16 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
 
 
+class StrictCharField(serializers.CharField):
+    """A string given as a JSON string; DRF's own turns 12345 and true into text."""
+
+    def to_internal_value(self, data: object) -> str:
+        """Refuse anything but a string before DRF reads it."""
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class UUIDStringField(serializers.UUIDField):
     """A UUID given as a string; DRF's own also reads integers, and so `false`, as UUIDs."""
 
@@ -20,3 +32,25 @@ class UUIDStringField(serializers.UUIDField):
         if not isinstance(data, str):
             self.fail("invalid", value=data)
         return super().to_internal_value(data)
+
+
+def validation_messages(detail: Any, field: str | None = None) -> list[str]:
+    """Flatten DRF error detail into "field: message" strings (one per error)."""
+    if isinstance(detail, dict):
+        return [text for key, value in detail.items() for text in validation_messages(value, key)]
+    if isinstance(detail, list):
+        return [text for value in detail for text in validation_messages(value, field)]
+    if field in (None, "non_field_errors"):
+        return [str(detail)]
+    return [f"{field}: {detail}"]
+
+
+def field_errors_schema(name: str, *fields: str) -> serializers.Serializer:
+    """Document DRF's `{field: [messages]}` validation error body for `fields`."""
+    return inline_serializer(
+        name=name,
+        fields={
+            field: serializers.ListField(child=serializers.CharField(), required=False)
+            for field in fields
+        },
+    )

@@ -11,11 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.serializers import ErrorSerializer
+from accounts.authentication import ScriptRevocationJWTAuthentication
+from core.contract import MESSAGE_BLANK, MESSAGE_MAX_LENGTH, MESSAGE_TOO_LONG
+from core.serializers import ErrorSerializer, StrictCharField
 from pusher.services import message_push
 
-MESSAGE_MAX_LENGTH = 5000
-MESSAGE_BLANK = "The message must not be blank."
 IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to 255 visible ASCII characters."
 
 _VALIDATION_ERRORS = OpenApiResponse(
@@ -34,7 +34,7 @@ class MessagePushApi(APIView):
     """Accepts a message, counts it, and queues it for the validator (202)."""
 
     # The push script checks the token's revocation itself, in its one Redis round trip.
-    checks_revocation = True
+    authentication_classes = (ScriptRevocationJWTAuthentication,)
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -47,8 +47,10 @@ class MessagePushApi(APIView):
             path costs more than the validation itself.
             """
             # Kept verbatim: whitespace is part of the message, but all-whitespace is refused.
-            message = serializers.CharField(
-                max_length=MESSAGE_MAX_LENGTH, trim_whitespace=False, allow_blank=False
+            message = StrictCharField(
+                max_length=MESSAGE_MAX_LENGTH,
+                trim_whitespace=False,
+                error_messages={"blank": MESSAGE_BLANK, "max_length": MESSAGE_TOO_LONG},
             )
             return {"message": message}
 
@@ -106,12 +108,12 @@ class MessagePushApi(APIView):
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= 255 and key.isascii() and key.isprintable()):
             raise serializers.ValidationError({"Idempotency-Key": [IDEMPOTENCY_KEY_INVALID]})
-        body, _ = message_push(
+        body = message_push(
             user_id=request.user.user_id,
             user_message=serializer.validated_data["message"],
             request_id=request._request.request_id,
+            token=request.auth,
             idempotency_key=key,
-            token_jti=request.auth["jti"],
         )
         # The body comes shaped from the push script; OutputSerializer documents it.
         return Response(body, status=status.HTTP_202_ACCEPTED)

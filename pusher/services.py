@@ -5,22 +5,22 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
-from redis.commands.core import Script
-
+from accounts.authentication import UncheckedClaims
 from accounts.exceptions import TokenRevoked
-from accounts.selectors import revoked_key
+from accounts.selectors import request_counter_key
+from core.contract import date_format
 from core.metrics import METRICS_KEY
 from core.queue import Inbox, inbox
 from core.randomness import random_number
-from core.redis import store
-from pusher.selectors import request_counter_key
+from core.redis import StoreScript
 
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+# The validator's inbox, by name: the pusher hands work on the way a separate service would.
+VALIDATOR_INBOX = "validator"
 
 # One round trip, atomically: refuse a revoked token; replay a stored Idempotency-Key
 # response; or count the push (INCR), put the message in the validator's inbox with its
@@ -47,11 +47,7 @@ end
 return {count, armed and 1 or 0, false, 0}
 """
 
-
-@cache
-def _push_script() -> Script:
-    # EVALSHA after the first call: the script body is not resent on every push.
-    return store().register_script(_PUSH)
+_push_script = StoreScript(_PUSH)
 
 
 def _idempotency_key(user_id: str, key: str | None) -> str:
@@ -66,32 +62,33 @@ def message_push(
     user_id: str,
     user_message: str,
     request_id: str,
+    token: UncheckedClaims | None = None,
     idempotency_key: str | None = None,
-    token_jti: str | None = None,
-) -> tuple[dict[str, Any], bool]:
-    """Accept one message for validation; returns (response body, whether it was a replay).
+) -> dict[str, Any]:
+    """Accept one message for validation; return the response body (the first one on a replay).
 
-    With `token_jti`, the token's revocation is checked in the same atomic script (raising
-    TokenRevoked), which saves the push a Redis round trip.
+    `token` is the caller's access token over HTTP (None for operators' commands). Its
+    revocation is checked in the same atomic script (raising TokenRevoked), which saves the
+    push a Redis round trip.
     """
     payload = {
         "message_id": str(uuid.uuid4()),
         "user_id": user_id,
         "user_message": user_message,
         "random_number": random_number(attempt=1),
-        "created_time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "created_time": date_format(datetime.now(UTC)),
         "request_id": request_id,
     }
     body = {"status": "queued", "message_id": payload["message_id"], "user_id": user_id}
-    validator_inbox: Inbox = inbox("validator")
-    count, armed, previous, revoked = _push_script()(
+    validator_inbox: Inbox = inbox(VALIDATOR_INBOX)
+    count, armed, previous, revoked = _push_script(
         keys=[
-            request_counter_key(user_id),
+            request_counter_key(user_id=user_id),
             validator_inbox.key,
             validator_inbox.armed_key,
             _idempotency_key(user_id, idempotency_key),
             METRICS_KEY,
-            revoked_key(token_jti) if token_jti else "",
+            token.revocation_key if token is not None else "",
         ],
         args=[
             json.dumps(payload),
@@ -113,4 +110,4 @@ def message_push(
         body["request_count"],
         extra={"user_id": user_id, "message_id": body["message_id"]},
     )
-    return body, bool(replayed)
+    return body

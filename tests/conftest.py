@@ -34,7 +34,8 @@ def _flush_redis() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def es_index(django_db_setup, django_db_blocker) -> Iterator[str]:
     """Create the test index behind its alias for the session; delete it afterwards."""
-    from tracker.documents import index_drop, index_setup
+    from tests.support.elasticsearch import index_drop
+    from tracker.documents import index_setup
 
     name = index_setup()
     yield name
@@ -44,7 +45,7 @@ def es_index(django_db_setup, django_db_blocker) -> Iterator[str]:
 @pytest.fixture
 def clean_index(es_index: str) -> str:
     """An empty, refreshed test index."""
-    from tracker.documents import index_clear
+    from tests.support.elasticsearch import index_clear
 
     index_clear()
     return es_index

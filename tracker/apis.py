@@ -1,22 +1,16 @@
 """HTTP endpoints of the tracker: track one or many messages, search them, fetch one, count them."""
 
-from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from drf_spectacular.utils import (
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_field,
-    inline_serializer,
-)
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.serializers import ErrorSerializer
-from tracker.documents import CATEGORIES
+from core.contract import BULK_MAX_ITEMS, CATEGORIES
+from core.serializers import ErrorSerializer, StrictCharField, field_errors_schema
 from tracker.selectors import (
     PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX,
@@ -26,26 +20,21 @@ from tracker.selectors import (
     messages_search,
     stats_by_category_and_date,
 )
-from tracker.services import (
-    BULK_MAX_ITEMS,
+from tracker.serializers import (
+    FromToSerializer,
     MessageInputSerializer,
-    StorableDateTimeField,
-    message_track,
-    messages_bulk,
+    MessageSerializer,
+    QueryDateTimeField,
+    messages_input_check,
 )
+from tracker.services import message_track, messages_bulk
 
 _TAGS = ["tracker"]
 
 
 def _field_errors(name: str, *fields: str) -> OpenApiResponse:
     """Document DRF's `{field: [messages]}` validation error body for `fields`."""
-    body = inline_serializer(
-        name=name,
-        fields={
-            field: serializers.ListField(child=serializers.CharField(), required=False)
-            for field in fields
-        },
-    )
+    body = field_errors_schema(name, *fields)
     return OpenApiResponse(body, description="Invalid input, as `{field: [messages]}`.")
 
 
@@ -64,80 +53,6 @@ _ES_DOWN = OpenApiResponse(
 
 def _optional_str(value: UUID | None) -> str | None:
     return str(value) if value else None
-
-
-class _NaiveDateTimeField(StorableDateTimeField):
-    """An ISO 8601 date or date-time; without an offset it stays naive for the selector."""
-
-    def enforce_timezone(self, value: Any) -> Any:
-        """Leave the zone alone: stats read a naive bound in their `tz`, search in UTC."""
-        return value
-
-
-class _FromToSerializer(serializers.Serializer):
-    """Adds `from` and `to` (Python keywords, so declared under other names and renamed)."""
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        """Expose `date_from` and `date_to` as `from` and `to`."""
-        fields = super().get_fields()
-        fields["from"] = fields.pop("date_from")
-        fields["to"] = fields.pop("date_to")
-        return fields
-
-
-class AttemptSerializer(serializers.Serializer):
-    """One validator draw stored with a message."""
-
-    random_number = serializers.IntegerField()
-    at = serializers.DateTimeField()
-
-
-class MessageSerializer(serializers.Serializer):
-    """A tracked message as the API shows it; the optional fields come from the pipeline."""
-
-    message_id = serializers.UUIDField()
-    user_id = serializers.UUIDField()
-    user_message = serializers.CharField()
-    request_count = serializers.IntegerField()
-    category = serializers.ChoiceField(choices=CATEGORIES)
-    created_time = serializers.DateTimeField()
-    tracked_time = serializers.DateTimeField(required=False)
-    request_id = serializers.CharField(required=False)
-    attempts = AttemptSerializer(many=True, required=False)
-    random_numbers = serializers.ListField(child=serializers.IntegerField(), required=False)
-
-
-class MessageTrackApi(APIView):
-    """Tracks one message."""
-
-    class OutputSerializer(MessageSerializer):
-        class Meta:
-            ref_name = "TrackedMessage"
-
-    @extend_schema(
-        summary="Track one message",
-        operation_id="tracker_message_track",
-        tags=_TAGS,
-        request=MessageInputSerializer,
-        responses={
-            201: OutputSerializer,
-            400: _field_errors(
-                "MessageTrackValidationError", *MessageInputSerializer().fields, "non_field_errors"
-            ),
-            401: _UNAUTHORIZED,
-            # Replacing someone else's message is answered as if the id did not exist.
-            404: OpenApiResponse(ErrorSerializer, description="The message_id is another user's."),
-            413: _TOO_LARGE,
-            415: _NOT_JSON,
-            503: _ES_DOWN,
-        },
-    )
-    def post(self, request: Request) -> Response:
-        """Store the message under its `message_id` (an existing one is replaced)."""
-        document = message_track(data=request.data, actor=request.user)
-        # Named, not `self.`: MessagesApi inherits this view and MessageListApi together.
-        output = MessageTrackApi.OutputSerializer(document).data
-        return Response(output, status=status.HTTP_201_CREATED)
 
 
 @extend_schema_field(MessageInputSerializer(many=True))
@@ -195,17 +110,21 @@ class MessageBulkApi(APIView):
         """Index the valid messages; report each one's outcome by index."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        report = messages_bulk(items=serializer.validated_data["messages"], actor=request.user)
+        checked = messages_input_check(serializer.validated_data["messages"])
+        report = messages_bulk(items=checked, actor=request.user)
         # The report is built in OutputSerializer's shape already (tests pin it); running a
         # thousand items through it again cost about a tenth of the request.
         return Response(report)
 
 
-class MessageListApi(APIView):
-    """Searches messages, newest first."""
+class MessagesApi(APIView):
+    """`messages/`: GET searches messages, newest first; POST tracks one message.
 
-    class InputSerializer(_FromToSerializer):
-        q = serializers.CharField(
+    Two operations on one route, each with its own serializers; neither borrows the other's.
+    """
+
+    class SearchInputSerializer(FromToSerializer):
+        q = StrictCharField(
             required=False,
             allow_blank=True,
             # Literal: a leading or trailing space is part of the substring sought.
@@ -216,18 +135,18 @@ class MessageListApi(APIView):
             ),
         )
         category = serializers.ChoiceField(choices=CATEGORIES, required=False, allow_blank=True)
-        date_from = _NaiveDateTimeField(required=False, help_text="Created at or after (UTC).")
-        date_to = _NaiveDateTimeField(required=False, help_text="Created at or before (UTC).")
+        date_from = QueryDateTimeField(required=False, help_text="Created at or after (UTC).")
+        date_to = QueryDateTimeField(required=False, help_text="Created at or before (UTC).")
         user_id = serializers.UUIDField(required=False, help_text="Admins only.")
         page_size = serializers.IntegerField(
             required=False, default=PAGE_SIZE_DEFAULT, help_text=f"1 to {PAGE_SIZE_MAX}."
         )
-        cursor = serializers.CharField(required=False, help_text="From a previous `next` link.")
+        cursor = StrictCharField(required=False, help_text="From a previous `next` link.")
 
         class Meta:
             ref_name = "MessageListQuery"
 
-    class OutputSerializer(serializers.Serializer):
+    class SearchOutputSerializer(serializers.Serializer):
         count = serializers.IntegerField(help_text="Exact number of matches.")
         next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
         results = MessageSerializer(many=True)
@@ -235,14 +154,18 @@ class MessageListApi(APIView):
         class Meta:
             ref_name = "MessageList"
 
+    class TrackOutputSerializer(MessageSerializer):
+        class Meta:
+            ref_name = "TrackedMessage"
+
     @extend_schema(
         summary="Search messages",
         operation_id="tracker_messages_search",
         tags=_TAGS,
-        parameters=[InputSerializer],
+        parameters=[SearchInputSerializer],
         responses={
-            200: OutputSerializer,
-            400: _field_errors("MessageListValidationError", *InputSerializer().fields),
+            200: SearchOutputSerializer,
+            400: _field_errors("MessageListValidationError", *SearchInputSerializer().fields),
             401: _UNAUTHORIZED,
             403: _OUT_OF_SCOPE,
             503: _ES_DOWN,
@@ -250,8 +173,7 @@ class MessageListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         """One page of matches and the link to the next."""
-        # Named, not `self.`: MessagesApi inherits this view and MessageTrackApi together.
-        serializer = MessageListApi.InputSerializer(data=request.query_params)
+        serializer = self.SearchInputSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         params = serializer.validated_data
         page = messages_search(
@@ -271,11 +193,33 @@ class MessageListApi(APIView):
             query["cursor"] = page["next_cursor"]
             next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
         body = {"count": page["count"], "next": next_url, "results": page["results"]}
-        return Response(MessageListApi.OutputSerializer(body).data)
+        return Response(self.SearchOutputSerializer(body).data)
 
-
-class MessagesApi(MessageListApi, MessageTrackApi):
-    """Routes the two operations on `messages/`: GET searches, POST tracks one message."""
+    @extend_schema(
+        summary="Track one message",
+        operation_id="tracker_message_track",
+        tags=_TAGS,
+        request=MessageInputSerializer,
+        responses={
+            201: TrackOutputSerializer,
+            400: _field_errors(
+                "MessageTrackValidationError", *MessageInputSerializer().fields, "non_field_errors"
+            ),
+            401: _UNAUTHORIZED,
+            # Replacing someone else's message is answered as if the id did not exist.
+            404: OpenApiResponse(ErrorSerializer, description="The message_id is another user's."),
+            413: _TOO_LARGE,
+            415: _NOT_JSON,
+            503: _ES_DOWN,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Store the message under its `message_id` (an existing one is replaced)."""
+        serializer = MessageInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        document = message_track(actor=request.user, **serializer.validated_data)
+        output = self.TrackOutputSerializer(document).data
+        return Response(output, status=status.HTTP_201_CREATED)
 
 
 class MessageDetailApi(APIView):
@@ -307,12 +251,12 @@ class MessageDetailApi(APIView):
 class StatsApi(APIView):
     """Counts messages per category over time."""
 
-    class InputSerializer(_FromToSerializer):
-        date_from = _NaiveDateTimeField(
+    class InputSerializer(FromToSerializer):
+        date_from = QueryDateTimeField(
             required=False,
             help_text=f"Start; default {STATS_DEFAULT_DAYS} days before `to`. No offset: in `tz`.",
         )
-        date_to = _NaiveDateTimeField(required=False, help_text="End; default now.")
+        date_to = QueryDateTimeField(required=False, help_text="End; default now.")
         interval = serializers.CharField(
             required=False, default="day", help_text="hour, day, week or month."
         )
@@ -324,7 +268,7 @@ class StatsApi(APIView):
         class Meta:
             ref_name = "StatsQuery"
 
-    class OutputSerializer(_FromToSerializer):
+    class OutputSerializer(FromToSerializer):
         """Counts per category in every bucket from `from` to `to`, and their totals."""
 
         class CountsSerializer(serializers.Serializer):

@@ -5,8 +5,6 @@ is `<alias>-v<N>`, created from an index template, so a new mapping version can 
 the old one and the alias swapped without the callers noticing.
 """
 
-from datetime import UTC, datetime
-
 from django.conf import settings
 from elasticsearch import BadRequestError
 from elasticsearch_dsl import Date, Document, InnerDoc, Integer, Keyword, MetaField, Object, Text
@@ -15,7 +13,6 @@ from core.search import es_client
 from tracker.grams import SHORT_GRAMS_FIELD, TRIGRAM_FIELD
 
 INDEX_VERSION = 1
-CATEGORIES = ("Direct", "Retried", "Failed")
 
 
 class Attempt(InnerDoc):
@@ -49,17 +46,13 @@ class MessageDocument(Document):
         source = MetaField(excludes=[TRIGRAM_FIELD, SHORT_GRAMS_FIELD])
 
 
-def date_format(value: datetime) -> str:
-    """Write `value` the way documents store times: ISO 8601 in UTC with a `Z`."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def index_alias() -> str:
     """The alias every read and write goes through."""
     return settings.TRACKER_INDEX_ALIAS
 
 
-def _template_name() -> str:
+def template_name() -> str:
+    """The index template every versioned index is created from."""
     return f"{index_alias()}-template"
 
 
@@ -86,7 +79,7 @@ def index_setup() -> str:
     alias = index_alias()
     mapping = MessageDocument._doc_type.mapping.to_dict()
     es.indices.put_index_template(
-        name=_template_name(),
+        name=template_name(),
         index_patterns=[f"{alias}-v*"],
         priority=200,
         template={"settings": _index_settings(), "mappings": mapping},
@@ -104,32 +97,3 @@ def index_setup() -> str:
         if exc.error != "resource_already_exists_exception":
             raise
     return name
-
-
-def index_drop() -> None:
-    """Delete every index behind the alias (or matching its pattern) and the template."""
-    es = es_client()
-    alias = index_alias()
-    names = set(es.indices.get(index=f"{alias}-v*", allow_no_indices=True, expand_wildcards="all"))
-    if es.indices.exists_alias(name=alias):
-        names |= set(es.indices.get_alias(name=alias))
-    # Names, not a wildcard: action.destructive_requires_name refuses wildcard deletes.
-    for name in sorted(names):
-        es.indices.delete(index=name, ignore_unavailable=True)
-    if es.indices.exists_index_template(name=_template_name()):
-        es.indices.delete_index_template(name=_template_name())
-
-
-def index_clear() -> None:
-    """Delete every document and refresh, leaving an empty index (used between tests)."""
-    es = es_client()
-    alias = index_alias()
-    # The core-only server has no _delete_by_query (it lives in the reindex module), so
-    # delete by id. Refresh first: a search only sees what a refresh made visible.
-    while True:
-        es.indices.refresh(index=alias)
-        hits = es.search(index=alias, size=10_000, source=False, sort=["_doc"])["hits"]["hits"]
-        if not hits:
-            return
-        operations = [{"delete": {"_id": hit["_id"]}} for hit in hits]
-        es.bulk(index=alias, operations=operations)

@@ -12,9 +12,10 @@ from elasticsearch import BadRequestError, NotFoundError
 from elasticsearch_dsl import Search
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 
+from core.contract import CATEGORIES, date_format
 from core.exceptions import DependencyUnavailable
 from core.search import es_client
-from tracker.documents import CATEGORIES, date_format, index_alias
+from tracker.documents import index_alias
 from tracker.grams import grams_query
 from tracker.scope import ActorLike, scope_allows, scope_user_id
 
@@ -59,6 +60,17 @@ def alias_required() -> Iterator[None]:
         if exc.message == "index_not_found_exception":
             raise DependencyUnavailable(INDEX_MISSING) from exc
         raise
+
+
+def index_ready_check() -> None:
+    """Raise unless Elasticsearch is yellow or green and the message alias exists."""
+    client = es_client().options(request_timeout=3)
+    health = client.cluster.health(timeout="2s")
+    if health["status"] not in ("yellow", "green"):
+        raise RuntimeError(f"cluster status {health['status']}")
+    # A cluster without the message index cannot serve a single tracker request.
+    if not client.indices.exists_alias(name=index_alias()):
+        raise RuntimeError(f"index alias {index_alias()!r} is missing")
 
 
 def _search() -> Search:

@@ -1,45 +1,48 @@
-"""Writes of the tracker: validate messages and index them into Elasticsearch by `message_id`."""
+"""Writes of the tracker: store messages in Elasticsearch by `message_id`, from API or inbox.
+
+Every document that reaches `messages_index` holds the message contract (`core.contract`): the
+API's serializers and the inbox's contract check see to that. `message_id` is the `_id`, so a
+repeated write replaces and never duplicates.
+"""
 
 import logging
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+import elasticsearch
 import redis.exceptions
 from django.utils import timezone
 from elasticsearch.helpers import streaming_bulk
-from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 
+from core.contract import (
+    BULK_MAX_ITEMS,
+    TOO_MANY_MESSAGES,
+    contract_split,
+    date_format,
+    document_errors,
+)
 from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
 from core.logging import request_id_var
 from core.metrics import metrics_incr
+from core.queue import DrainRetry, inbox
 from core.search import es_client
-from core.serializers import UUIDStringField
-from tracker.documents import CATEGORIES, date_format, index_alias
+from core.serializers import validation_messages
+from tracker.documents import index_alias
 from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
 from tracker.selectors import MESSAGE_NOT_FOUND, alias_required
+from tracker.serializers import CheckedMessage
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_MAX_LENGTH = 5_000
-BLANK_MESSAGE = "The message may not be blank."
-MESSAGE_TOO_LONG = f"A message is at most {MESSAGE_MAX_LENGTH} characters."
+INBOX = "tracker"
 USER_ID_REQUIRED = "This message has no owner: give a user_id."
-MESSAGE_ID_REQUIRED = "The document has no message_id."
-BULK_MAX_ITEMS = 1_000
-TOO_MANY_MESSAGES = f"At most {BULK_MAX_ITEMS} messages per request."
 # Replacing another user's message is refused exactly like reading it: as if it did not exist.
 NOT_YOURS = MESSAGE_NOT_FOUND
-_ES_INTEGER_MAX = 2**31 - 1
-# Every date-time the API takes lies in [EARLIEST, LATEST): wide enough for any real message, and
-# far enough from Python's year 1 and 9999 that time zones and stats ranges never overflow.
-EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
-LATEST = datetime(9999, 1, 1, tzinfo=UTC)
-DATETIME_OUT_OF_RANGE = "Date-times must lie from 1000-01-01 up to 9999-01-01 (UTC)."
 _BULK_ITEM_FIELDS = ("index", "message_id", "status", "errors")
 _NO_REQUEST_ID = "-"  # request_id_var's value outside a request
 
@@ -52,90 +55,38 @@ _CHUNK_BYTES = 10 * 1024 * 1024
 # Failures that say "not now" rather than "never": overload, an outage, no index yet.
 _RETRYABLE_STATUSES = (429, 502, 503, 504)
 _RETRYABLE_TYPES = ("index_not_found_exception",)
+# A connection failure raises out of streaming_bulk; the inbox keeps the batch for later.
+_ES_UNREACHABLE = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 
 
-def in_storable_range(value: datetime) -> bool:
-    """Whether `value` (naive values read as UTC) lies in [EARLIEST, LATEST)."""
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
-    # Aware comparisons subtract offsets without converting, so they cannot overflow.
-    return EARLIEST <= value < LATEST
-
-
-class StorableDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 date-time that documents, search bounds and stats ranges can all hold."""
-
-    # DRF's own "overflow" (an offset pushing the value past year 9999) is the same mistake.
-    default_error_messages = {
-        "out_of_range": DATETIME_OUT_OF_RANGE,
-        "overflow": DATETIME_OUT_OF_RANGE,
-    }
-
-    def to_internal_value(self, value: Any) -> datetime:
-        """Parse as DRF does, then refuse what lies outside [EARLIEST, LATEST)."""
-        parsed = super().to_internal_value(value)
-        if not in_storable_range(parsed):
-            self.fail("out_of_range")
-        return parsed
-
-
-class MessageInputSerializer(serializers.Serializer):
-    """One message as tracking accepts it, from the API, a bulk request or an import file."""
-
-    user_message = serializers.CharField(
-        max_length=MESSAGE_MAX_LENGTH,
-        # Stored exactly as sent; only an all-whitespace message is refused.
-        trim_whitespace=False,
-        error_messages={"blank": BLANK_MESSAGE, "max_length": MESSAGE_TOO_LONG},
-    )
-    category = serializers.ChoiceField(choices=CATEGORIES, default=CATEGORIES[0])
-    request_count = serializers.IntegerField(min_value=0, max_value=_ES_INTEGER_MAX, default=0)
-    created_time = StorableDateTimeField(required=False, help_text="Defaults to now.")
-    message_id = UUIDStringField(
-        required=False, help_text="Defaults to a new UUID; an id already stored is replaced."
-    )
-    user_id = UUIDStringField(
-        required=False, help_text="Admins only; everyone else tracks as themselves."
-    )
-
-    def validate_user_message(self, value: str) -> str:
-        """Refuse a message of nothing but whitespace."""
-        if not value.strip():
-            raise ValidationError(BLANK_MESSAGE, code="blank")
-        return value
-
-
-def _message_document(*, validated: dict[str, Any], actor: ActorLike) -> dict[str, Any]:
+def _message_document(
+    *,
+    actor: ActorLike,
+    user_message: str,
+    category: str,
+    request_count: int,
+    created_time: datetime | None = None,
+    message_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
     """Build the stored document from validated input; the owner is the actor unless admin."""
-    owner = validated.get("user_id") if actor.is_admin else None
-    owner = owner or actor.user_id
+    owner = (user_id if actor.is_admin else None) or actor.user_id
     if not owner:
         raise ValidationError({"user_id": [ErrorDetail(USER_ID_REQUIRED, code="required")]})
     now = timezone.now()
     document = {
-        "message_id": str(validated.get("message_id") or uuid.uuid4()),
+        "message_id": str(message_id or uuid.uuid4()),
         "user_id": str(owner),
-        "user_message": validated["user_message"],
-        "request_count": validated["request_count"],
-        "category": validated["category"],
-        "created_time": date_format(validated.get("created_time") or now),
+        "user_message": user_message,
+        "request_count": request_count,
+        "category": category,
+        "created_time": date_format(created_time or now),
         "tracked_time": date_format(now),
     }
     request_id = request_id_var.get()
     if request_id != _NO_REQUEST_ID:
         document["request_id"] = request_id
     return document
-
-
-def validation_messages(detail: Any, field: str | None = None) -> list[str]:
-    """Flatten DRF error detail into "field: message" strings."""
-    if isinstance(detail, dict):
-        return [text for key, value in detail.items() for text in validation_messages(value, key)]
-    if isinstance(detail, list):
-        return [text for value in detail for text in validation_messages(value, field)]
-    if field in (None, "non_field_errors"):
-        return [str(detail)]
-    return [f"{field}: {detail}"]
 
 
 def _bulk_failure(info: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +117,7 @@ def _metrics_record(*, indexed: Counter, seconds: float) -> None:
 
 
 def messages_index(*, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Bulk-index validated documents; return one result per document, in input order.
+    """Bulk-index documents that hold the contract; return one result per document, in order.
 
     A result is `{index, message_id, status: "indexed"}` or `{index, status: "failed", errors,
     retryable}`. A connection failure raises (the caller decides: 503 or a queue retry).
@@ -177,19 +128,10 @@ def messages_index(*, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     tracked_time = date_format(timezone.now())
     actions = []
     for index, document in enumerate(documents):
-        message_id = document.get("message_id")
-        if not message_id:
-            results[index] = {
-                "index": index,
-                "status": "failed",
-                "errors": [MESSAGE_ID_REQUIRED],
-                "retryable": False,
-            }
-            continue
-        message_id = str(message_id)
+        message_id = document["message_id"]
         positions[message_id].append(index)
-        source = {"tracked_time": tracked_time, **document, "message_id": message_id}
-        source.update(grams_for_message(str(document.get("user_message") or "")))
+        source = {"tracked_time": tracked_time, **document}
+        source.update(grams_for_message(document["user_message"]))
         actions.append({"_id": message_id, "_source": source})
     outcomes = streaming_bulk(
         es_client(),
@@ -241,12 +183,13 @@ def _foreign_ids(*, documents: list[dict[str, Any]], actor: ActorLike) -> set[st
     }
 
 
-def message_track(*, data: dict[str, Any], actor: ActorLike) -> dict[str, Any]:
-    """Validate and store one message (replacing one with the same id); return the document."""
-    # is_valid, not run_validation: a non-object body must still fail as {field: [messages]}.
-    serializer = MessageInputSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    document = _message_document(validated=serializer.validated_data, actor=actor)
+def message_track(*, actor: ActorLike, **validated: Any) -> dict[str, Any]:
+    """Store one validated message (replacing one with the same id); return the document.
+
+    `validated` is MessageInputSerializer's output: user_message, category, request_count, and
+    optionally created_time, message_id and user_id (honoured for admins only).
+    """
+    document = _message_document(actor=actor, **validated)
     if _foreign_ids(documents=[document], actor=actor):
         raise NotFound(NOT_YOURS)
     (result,) = messages_index(documents=[document])
@@ -258,66 +201,22 @@ def message_track(*, data: dict[str, Any], actor: ActorLike) -> dict[str, Any]:
     return document
 
 
-def _plainly_valid(item: Any) -> dict[str, Any] | None:
-    """Validate an item in its plain form quickly; None means "ask the serializer".
-
-    A bulk request validates up to 1,000 items, and DRF's per-field machinery costs more than
-    indexing them. Anything but the plain JSON types (a number as a string, a null, a date
-    without a zone...) goes to MessageInputSerializer, whose answers and messages stay the
-    contract; this only agrees with it faster on the common case.
-    """
-    if type(item) is not dict:
-        return None
-    message = item.get("user_message")
-    category = item.get("category", CATEGORIES[0])
-    count = item.get("request_count", 0)
-    if (
-        type(message) is not str
-        or not 0 < len(message) <= MESSAGE_MAX_LENGTH
-        or not message.strip()
-        or category not in CATEGORIES
-        or type(count) is not int
-        or not 0 <= count <= _ES_INTEGER_MAX
-    ):
-        return None
-    validated: dict[str, Any] = {
-        "user_message": message,
-        "category": category,
-        "request_count": count,
-    }
-    try:
-        if "created_time" in item:
-            created = datetime.fromisoformat(item["created_time"])
-            if created.tzinfo is None or not in_storable_range(created):
-                return None
-            validated["created_time"] = created
-        for key in ("message_id", "user_id"):
-            if key in item:
-                validated[key] = uuid.UUID(item[key])
-    except (TypeError, ValueError, AttributeError):
-        return None
-    return validated
-
-
-def messages_bulk(*, items: list[Any], actor: ActorLike) -> dict[str, Any]:
-    """Validate each item, index the valid ones together, and report every item by index."""
+def messages_bulk(*, items: list[CheckedMessage], actor: ActorLike) -> dict[str, Any]:
+    """Index the valid items together, and report every item by its index."""
     if len(items) > BULK_MAX_ITEMS:
         raise ValidationError({"messages": [ErrorDetail(TOO_MANY_MESSAGES, code="max_length")]})
-    serializer = MessageInputSerializer()
     results: list[dict[str, Any] | None] = [None] * len(items)
     documents, positions = [], []
     for index, item in enumerate(items):
-        try:
-            validated = _plainly_valid(item) or serializer.run_validation(item)
-            documents.append(_message_document(validated=validated, actor=actor))
-        except ValidationError as exc:
-            results[index] = {
-                "index": index,
-                "status": "failed",
-                "errors": validation_messages(exc.detail),
-            }
-            continue
-        positions.append(index)
+        errors = item.errors
+        if item.validated is not None:
+            try:
+                documents.append(_message_document(actor=actor, **item.validated))
+                positions.append(index)
+                continue
+            except ValidationError as exc:
+                errors = validation_messages(exc.detail)
+        results[index] = {"index": index, "status": "failed", "errors": errors}
     foreign = _foreign_ids(documents=documents, actor=actor)
     to_index = []
     for position, document in zip(positions, documents, strict=True):
@@ -332,3 +231,40 @@ def messages_bulk(*, items: list[Any], actor: ActorLike) -> dict[str, Any]:
         results[position] = {key: result[key] for key in _BULK_ITEM_FIELDS if key in result}
     indexed = sum(1 for result in results if result["status"] == "indexed")
     return {"indexed": indexed, "failed": len(items) - indexed, "items": results}
+
+
+def _tracked_log(document: dict[str, Any]) -> None:
+    logger.info(
+        "tracked message %s as %s",
+        document["message_id"],
+        document["category"],
+        extra={
+            "request_id": document.get("request_id") or "-",
+            "message_id": document["message_id"],
+            "user_id": document["user_id"],
+        },
+    )
+
+
+def documents_track(*, documents: list[dict[str, Any]]) -> None:
+    """Index one batch from the tracker inbox (the validator's output).
+
+    An item that breaks the contract, or that Elasticsearch refuses for good (a mapping error),
+    goes to the inbox's dead letter with its errors; the rest are tracked. While Elasticsearch is
+    unreachable or overloaded, `DrainRetry` keeps the whole batch for a later attempt, which is
+    safe: every document's `_id` is its message_id.
+    """
+    valid, rejects = contract_split(documents, document_errors)
+    try:
+        results = messages_index(documents=valid)
+    except _ES_UNREACHABLE as exc:
+        raise DrainRetry(f"Elasticsearch unreachable: {exc}") from exc
+    failures = [result for result in results if result["status"] != "indexed"]
+    if any(result["retryable"] for result in failures):
+        raise DrainRetry(f"{len(failures)} of {len(results)} document(s) refused for now")
+    # Only now: a batch kept for a retry would otherwise dead-letter its rejects twice.
+    rejects += [(valid[result["index"]], result["errors"]) for result in failures]
+    inbox(INBOX).dead_letter(rejects)
+    for document, result in zip(valid, results, strict=True):
+        if result["status"] == "indexed":
+            _tracked_log(document)

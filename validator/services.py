@@ -1,26 +1,36 @@
-"""The validation rule: a multiple of 10 is retried 4 s later; a second one means Failed."""
+"""The validation rule: a multiple of 10 is retried 4 s later; a second one means Failed.
+
+The validator reads the pushed payloads from its inbox and hands documents to the tracker's
+inbox by name, as a separate service would: it knows the message contract, not the tracker.
+"""
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 
+from core.contract import (
+    CARRIED_FIELDS,
+    DIRECT,
+    FAILED,
+    RETRIED,
+    contract_split,
+    payload_errors,
+    timestamp_format,
+)
 from core.queue import async_task_at, inbox
 from core.randomness import random_number
 from core.redis import store
 
 logger = logging.getLogger(__name__)
 
-DIRECT, RETRIED, FAILED = "Direct", "Retried", "Failed"
+INBOX = "validator"
+# Where validated documents go: the tracker's inbox, by name only.
+TRACKER_INBOX = "tracker"
 RETRY_TASK = "validator.tasks.validator_retry"
 # How long the second draw of a message is remembered: a redelivered retry must reuse it.
 SECOND_DRAW_TTL_SECONDS = 24 * 60 * 60
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _log_context(payload: dict[str, Any]) -> dict[str, str]:
@@ -37,23 +47,26 @@ def _needs_retry(number: int) -> bool:
 
 
 def _document(payload: dict[str, Any], category: str) -> dict[str, Any]:
-    """The tracker's view of a validated message."""
+    """The tracked document of a validated message: the carried fields plus the verdict."""
     attempts = payload["attempts"]
-    return {
-        "message_id": payload["message_id"],
-        "user_id": payload["user_id"],
-        "user_message": payload["user_message"],
-        "request_count": payload["request_count"],
-        "created_time": payload["created_time"],
-        "category": category,
-        "attempts": attempts,
-        "random_numbers": [attempt["random_number"] for attempt in attempts],
-        "request_id": payload.get("request_id"),
-    }
+    document = {name: payload[name] for name in CARRIED_FIELDS if payload.get(name) is not None}
+    document.update(
+        category=category,
+        attempts=attempts,
+        random_numbers=[attempt["random_number"] for attempt in attempts],
+    )
+    return document
+
+
+def payloads_check(*, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the payloads that hold the contract; dead-letter the rest with their errors."""
+    valid, rejects = contract_split(payloads, payload_errors)
+    inbox(INBOX).dead_letter(rejects)
+    return valid
 
 
 def messages_validate(*, payloads: list[dict[str, Any]], now: float | None = None) -> list[str]:
-    """Apply the first attempt to a batch; returns each message's outcome in order.
+    """Apply the first attempt to a batch of valid payloads; returns each outcome in order.
 
     Direct messages go to the tracker at once; the rest wait in one delayed queue task that
     no worker holds while it waits.
@@ -62,7 +75,7 @@ def messages_validate(*, payloads: list[dict[str, Any]], now: float | None = Non
     direct, retry, outcomes = [], [], []
     for payload in payloads:
         number = payload["random_number"]
-        staged = {**payload, "attempts": [{"random_number": number, "at": _iso(now)}]}
+        staged = {**payload, "attempts": [{"random_number": number, "at": timestamp_format(now)}]}
         if _needs_retry(number):
             retry.append(staged)
             outcomes.append("retry")
@@ -79,7 +92,7 @@ def messages_validate(*, payloads: list[dict[str, Any]], now: float | None = Non
     # read again and both steps repeat, and both are idempotent by message_id.
     if retry:
         async_task_at(now + settings.VALIDATOR_RETRY_DELAY_SECONDS, RETRY_TASK, retry)
-    inbox("tracker").append(direct)
+    inbox(TRACKER_INBOX).append(direct)
     return outcomes
 
 
@@ -104,7 +117,7 @@ def messages_retry(*, payloads: list[dict[str, Any]], now: float | None = None) 
     now = time.time() if now is None else now
     documents, outcomes = [], []
     for payload, number in zip(payloads, _second_draws(payloads), strict=True):
-        attempts = [*payload["attempts"], {"random_number": number, "at": _iso(now)}]
+        attempts = [*payload["attempts"], {"random_number": number, "at": timestamp_format(now)}]
         category = FAILED if _needs_retry(number) else RETRIED
         documents.append(_document({**payload, "attempts": attempts}, category))
         outcomes.append(category)
@@ -115,5 +128,5 @@ def messages_retry(*, payloads: list[dict[str, Any]], now: float | None = None) 
             category,
             extra=_log_context(payload),
         )
-    inbox("tracker").append(documents)
+    inbox(TRACKER_INBOX).append(documents)
     return outcomes

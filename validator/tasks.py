@@ -3,16 +3,16 @@
 from typing import Any
 
 from core.queue import inbox
-from validator.services import messages_retry, messages_validate
+from validator.services import INBOX, messages_retry, messages_validate, payloads_check
 
 
 def _validate(payloads: list[dict[str, Any]]) -> None:
-    messages_validate(payloads=payloads)
+    messages_validate(payloads=payloads_check(payloads=payloads))
 
 
 def validator_inbox_drain(attempt: int = 0) -> int:
     """Validate the next batch of pushed messages."""
-    return inbox("validator").drain(_validate, attempt=attempt)
+    return inbox(INBOX).drain(_validate, attempt=attempt)
 
 
 def validator_retry(payloads: list[dict[str, Any]]) -> int:

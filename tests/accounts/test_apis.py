@@ -25,10 +25,9 @@ from accounts.exceptions import (
     USERNAME_INVALID,
     USERNAME_TAKEN,
 )
-from accounts.selectors import user_get, user_get_by_username
+from accounts.selectors import request_counter_key, user_get, user_get_by_username
 from accounts.throttling import UserLoginThrottle, UserRegisterThrottle
 from core.redis import store
-from pusher.selectors import request_counter_key
 from tests.accounts.support import RACE_NAMES, redis_contents, run_together
 
 REGISTER = "/api/auth/register/"
@@ -254,7 +253,7 @@ def test_login_refuses_huge_fields_with_400(api_client: APIClient, user: dict) -
 
 
 def test_me_describes_the_caller(auth_client: APIClient, user: dict) -> None:
-    store().set(request_counter_key(user["user_id"]), 7)
+    store().set(request_counter_key(user_id=user["user_id"]), 7)
 
     response = auth_client.get(ME)
 

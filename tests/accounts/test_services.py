@@ -21,7 +21,7 @@ from accounts.exceptions import (
     UsernameTaken,
 )
 from accounts.selectors import (
-    revoked_key,
+    token_revocation_key,
     token_revoked,
     user_get,
     user_get_by_username,
@@ -199,7 +199,7 @@ def test_refresh_is_single_use_even_under_a_race() -> None:
     assert all(isinstance(result, (dict, TokenRevoked)) for result in results)
     jti = token_decode(raw=refresh, token_type=REFRESH)["jti"]
     assert token_revoked(jti=jti)
-    assert 0 < store().ttl(revoked_key(jti)) <= 86400
+    assert 0 < store().ttl(token_revocation_key(jti=jti)) <= 86400
 
 
 def test_refresh_for_a_deleted_user_is_refused() -> None:
@@ -229,5 +229,5 @@ def test_logout_revocations_expire_with_their_tokens() -> None:
 
     tokens_revoke(access_claims=access, refresh=pair["refresh"])
 
-    assert 0 < store().ttl(revoked_key(access["jti"])) <= 900
-    assert 900 < store().ttl(revoked_key(refresh["jti"])) <= 86400
+    assert 0 < store().ttl(token_revocation_key(jti=access["jti"])) <= 900
+    assert 900 < store().ttl(token_revocation_key(jti=refresh["jti"])) <= 86400

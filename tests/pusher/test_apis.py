@@ -11,10 +11,10 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.exceptions import TOKEN_EXPIRED, TOKEN_MALFORMED, TOKEN_REVOKED
+from accounts.selectors import request_count_get, request_counter_key
+from core.contract import MESSAGE_BLANK
 from core.queue import inbox
 from core.redis import store
-from pusher.apis import MESSAGE_BLANK
-from pusher.selectors import request_count_get
 
 PUSH = "/api/pusher/push/"
 
@@ -196,7 +196,8 @@ def test_the_counter_has_no_gaps_or_repeats_under_16_concurrent_clients(tokens, 
     assert sorted(p["request_count"] for p in _queued()) == list(range(1, total + 1))
 
 
-def test_redis_down_is_a_503_not_a_500(auth_client, settings):
+def test_redis_down_is_a_503_and_nothing_is_counted_or_queued(auth_client, settings, user):
+    real_store = store()
     store_settings = {**settings.CACHES["store"], "LOCATION": "redis://127.0.0.1:1/14"}
     settings.CACHES = {**settings.CACHES, "store": store_settings}
 
@@ -205,6 +206,18 @@ def test_redis_down_is_a_503_not_a_500(auth_client, settings):
     assert response.status_code == 503
     assert response.json()["code"] == "dependency_unavailable"
     assert response["Retry-After"] == "5"
+    # The push script itself failed: the Redis that was up saw no count and no message.
+    assert real_store.get(request_counter_key(user_id=user["user_id"])) is None
+    assert real_store.llen(inbox("validator").key) == 0
+
+
+@pytest.mark.parametrize("message", [12345, True, ["a"], {"text": "a"}, None])
+def test_a_message_that_is_not_a_json_string_is_a_400(auth_client, message):
+    response = auth_client.post(PUSH, {"message": message}, format="json")
+
+    assert response.status_code == 400
+    assert "message" in response.json()
+    assert _queued() == []
 
 
 def test_a_revoked_token_is_refused_and_nothing_is_counted(auth_client, tokens, user):

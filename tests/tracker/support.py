@@ -4,8 +4,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.contract import date_format
 from core.search import es_client
-from tracker.documents import date_format, index_alias
+from tracker.documents import index_alias
 from tracker.services import messages_index
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -7,6 +7,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from rest_framework.test import APIClient
 
+from core.contract import (
+    DATETIME_OUT_OF_RANGE,
+    MESSAGE_BLANK,
+    MESSAGE_TOO_LONG,
+    NOT_A_STRING,
+    TOO_MANY_MESSAGES,
+)
 from core.exceptions import ELASTICSEARCH_DOWN
 from tests.tracker.support import T0, document, index, minutes, refresh
 from tracker.scope import OUT_OF_SCOPE
@@ -16,12 +23,6 @@ from tracker.selectors import (
     PAGE_SIZE_INVALID,
     Q_TOO_LONG,
     UNKNOWN_TZ,
-)
-from tracker.services import (
-    BLANK_MESSAGE,
-    DATETIME_OUT_OF_RANGE,
-    MESSAGE_TOO_LONG,
-    TOO_MANY_MESSAGES,
 )
 
 MESSAGES = "/api/tracker/messages/"
@@ -80,13 +81,17 @@ def test_an_admin_tracks_for_another_user(admin_client: APIClient, bob: dict) ->
 @pytest.mark.parametrize(
     ("body", "errors"),
     [
-        ({"user_message": "  "}, {"user_message": [BLANK_MESSAGE]}),
+        ({"user_message": "  "}, {"user_message": [MESSAGE_BLANK]}),
         ({"user_message": "x" * 5001}, {"user_message": [MESSAGE_TOO_LONG]}),
         ({"user_message": "x", "category": "Odd"}, {"category": ['"Odd" is not a valid choice.']}),
         (["a list"], {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
         # DRF's UUIDField reads an integer (and so a boolean) as UUID(int=...); ids are strings.
         ({"user_message": "x", "message_id": False}, {"message_id": [INVALID_UUID]}),
         ({"user_message": "x", "user_id": 7}, {"user_id": [INVALID_UUID]}),
+        # A JSON number, boolean or list is not a message: DRF's CharField would stringify it.
+        ({"user_message": 12345}, {"user_message": [NOT_A_STRING]}),
+        ({"user_message": True}, {"user_message": [NOT_A_STRING]}),
+        ({"user_message": ["a"]}, {"user_message": [NOT_A_STRING]}),
     ],
 )
 def test_track_refuses_invalid_messages(auth_client: APIClient, body: object, errors: dict) -> None:
@@ -165,9 +170,25 @@ def test_bulk_names_bad_items_while_the_rest_land(auth_client: APIClient) -> Non
     assert body["items"][1] == {
         "index": 1,
         "status": "failed",
-        "errors": [f"user_message: {BLANK_MESSAGE}"],
+        "errors": [f"user_message: {MESSAGE_BLANK}"],
     }
     assert [item["status"] for item in body["items"]] == ["indexed", "failed", "indexed"]
+
+
+@pytest.mark.parametrize("message", [12345, True, ["a"]])
+def test_bulk_refuses_a_message_that_is_not_a_string(
+    auth_client: APIClient, message: object
+) -> None:
+    body = {"messages": [{"user_message": message}, {"user_message": "fine"}]}
+    response = auth_client.post(BULK, body, format="json")
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["indexed"], report["failed"]) == (1, 1)
+    assert report["items"][0] == {
+        "index": 0,
+        "status": "failed",
+        "errors": [f"user_message: {NOT_A_STRING}"],
+    }
 
 
 def test_bulk_refuses_an_id_that_is_not_a_string(auth_client: APIClient) -> None:

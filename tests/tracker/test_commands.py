@@ -10,11 +10,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from pytest_django.fixtures import Settings
 
+from core.contract import MESSAGE_BLANK
 from core.search import es_client
+from tests.support.elasticsearch import index_drop
 from tests.tracker.support import document, index, refresh
-from tracker.documents import index_alias, index_current, index_drop
+from tracker.documents import index_alias, index_current
 from tracker.selectors import UNKNOWN_TZ
-from tracker.services import BLANK_MESSAGE, USER_ID_REQUIRED
+from tracker.services import USER_ID_REQUIRED
 
 OWNER = str(uuid.uuid4())
 
@@ -80,7 +82,7 @@ def test_import_jsonl_indexes_good_lines_and_names_bad_ones(tmp_path: Path) -> N
     out = _run("import_messages", str(path), "--user-id", OWNER)
     assert "Indexed 9997 message(s); 3 row(s) failed." in out
     assert "Failed lines: 17, 5000, 9999\n" in out
-    assert f"line 5000: user_message: {BLANK_MESSAGE}" in out
+    assert f"line 5000: user_message: {MESSAGE_BLANK}" in out
     assert "line 17: invalid JSON" in out
     assert _count() == 9997
 

@@ -2,18 +2,28 @@
 
 import json
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
+from django.utils.module_loading import import_string
+from django_q.signing import SignedPackage
 
 from core.broker import ReliableRedisBroker
 from core.queue import inbox
-from validator import services
+from core.redis import store
+from tests.validator.sources import draws_clear, draws_queue
+from validator import services, tasks
+
+RETRY_TASK = "validator.tasks.validator_retry"
+# Ids that hold to the message contract, so items pass any check at the inboxes' exits.
+USER_ID = "00000000-0000-4000-8000-0000000000aa"
+M1, M2, M3 = (f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
 
 
 def _payload(message_id: str, number: int) -> dict:
     return {
         "message_id": message_id,
-        "user_id": "u1",
+        "user_id": USER_ID,
         "user_message": f"hello {message_id}",
         "request_count": 1,
         "random_number": number,
@@ -22,16 +32,60 @@ def _payload(message_id: str, number: int) -> dict:
     }
 
 
-def _tracked() -> list[dict]:
-    from core.redis import store
+def _staged(message_id: str, first: int) -> dict:
+    """A payload as the retry task receives it: the first attempt already recorded."""
+    return {
+        **_payload(message_id, first),
+        "attempts": [{"random_number": first, "at": "1970-01-01T00:16:40Z"}],
+    }
 
+
+def _tracked() -> list[dict]:
     return [json.loads(item) for item in store().lrange(inbox("tracker").key, 0, -1)]
+
+
+def _task(task_id: str) -> dict:
+    """A queued task as a worker would unpack it."""
+    broker = ReliableRedisBroker()
+    return SignedPackage.loads(broker.connection.hget(broker.tasks_key, task_id))
+
+
+def _ready_tasks() -> list[dict]:
+    broker = ReliableRedisBroker()
+    return [_task(task_id) for task_id in broker.connection.lrange(broker.ready_key, 0, -1)]
+
+
+def _delayed_tasks() -> list[tuple[dict, float]]:
+    """Each task in the delayed set with its due time, earliest first."""
+    broker = ReliableRedisBroker()
+    entries = broker.connection.zrange(broker.delayed_key, 0, -1, withscores=True)
+    return [(_task(task_id), due) for task_id, due in entries]
+
+
+def _run(task: dict) -> None:
+    """Run a queued task the way a worker does once it is due."""
+    import_string(task["func"])(*task["args"], **task["kwargs"])
+
+
+def _without_times(document: dict) -> str:
+    """A document minus when each attempt ran, in a form that can go into a set."""
+    attempts = [{**attempt, "at": None} for attempt in document["attempts"]]
+    return json.dumps({**document, "attempts": attempts}, sort_keys=True)
 
 
 @pytest.fixture
 def scripted(settings, monkeypatch):
     settings.VALIDATOR_RANDOM_SOURCE = "tests.support.sources.scripted"
     return monkeypatch
+
+
+@pytest.fixture
+def queued_draws(settings) -> Iterator[Callable[..., None]]:
+    """Numbers listed per attempt, one per message in order: a batch can take every branch."""
+    settings.VALIDATOR_RANDOM_SOURCE = "tests.validator.sources.queued"
+    draws_clear()
+    yield draws_queue
+    draws_clear()
 
 
 def test_a_number_not_divisible_by_ten_is_tracked_direct_with_one_attempt():
@@ -76,3 +130,113 @@ def test_a_redelivered_retry_reuses_the_first_second_draw(scripted):
     services.messages_retry(payloads=[first])
 
     assert [doc["category"] for doc in _tracked()] == ["Retried", "Retried"]
+
+
+def test_one_drain_yields_direct_now_and_retried_and_failed_from_one_delayed_task(queued_draws):
+    queued_draws(attempt=2, numbers=[7, 20])  # the retry batch holds M2, then M3
+    inbox("validator").append([_payload(M1, 7), _payload(M2, 10), _payload(M3, 30)])
+
+    before = time.time()
+    assert tasks.validator_inbox_drain() == 3
+    after = time.time()
+
+    assert inbox("validator").size() == 0
+    # Only M1 reached the tracker; M2 and M3 wait together in one delayed task, not a ready one.
+    [direct] = _tracked()
+    assert (direct["message_id"], direct["category"]) == (M1, "Direct")
+    assert RETRY_TASK not in [task["func"] for task in _ready_tasks()]
+    [(retry, due)] = _delayed_tasks()
+    assert retry["func"] == RETRY_TASK
+    assert before + 4.0 <= due <= after + 4.0
+    [waiting] = retry["args"]
+    assert [payload["message_id"] for payload in waiting] == [M2, M3]
+
+    _run(retry)
+
+    docs = {doc["message_id"]: doc for doc in _tracked()}
+    assert {message_id: doc["category"] for message_id, doc in docs.items()} == {
+        M1: "Direct",
+        M2: "Retried",
+        M3: "Failed",
+    }
+    assert {message_id: doc["random_numbers"] for message_id, doc in docs.items()} == {
+        M1: [7],
+        M2: [10, 7],
+        M3: [30, 20],
+    }
+    for doc in docs.values():
+        assert [attempt["random_number"] for attempt in doc["attempts"]] == doc["random_numbers"]
+    # The retried ones keep the time of their first attempt, which they shared with M1.
+    first_at = direct["attempts"][0]["at"]
+    assert docs[M2]["attempts"][0]["at"] == docs[M3]["attempts"][0]["at"] == first_at
+
+
+def test_a_redelivered_retry_batch_repeats_each_message_s_category(queued_draws):
+    batch = [_staged(M1, 10), _staged(M2, 20)]
+    # Fresh draws on the redelivery would swap the outcomes: 40 fails M1, 7 retries M2.
+    queued_draws(attempt=2, numbers=[7, 40, 40, 7])
+
+    first = services.messages_retry(payloads=batch, now=1004.0)
+    again = services.messages_retry(payloads=batch, now=1049.0)  # after the visibility timeout
+
+    assert first == again == ["Retried", "Failed"]
+    docs = _tracked()
+    assert [doc["message_id"] for doc in docs] == [M1, M2, M1, M2]
+    assert [(doc["category"], doc["random_numbers"]) for doc in docs] == [
+        ("Retried", [10, 7]),
+        ("Failed", [20, 40]),
+        ("Retried", [10, 7]),
+        ("Failed", [20, 40]),
+    ]
+
+
+def test_a_drain_redelivered_before_its_trim_repeats_the_same_documents(queued_draws):
+    # Second draws in delivery order; a redelivered retry that drew afresh would swap them.
+    queued_draws(attempt=2, numbers=[7, 20, 20, 7])
+    box = inbox("validator")
+    box.append([_payload(M1, 7), _payload(M2, 10), _payload(M3, 30)])
+    # A worker ran the handler on the batch, then died before trimming it.
+    batch = [json.loads(item) for item in store().lrange(box.key, 0, -1)]
+    services.messages_validate(payloads=batch)
+    assert box.size() == 3
+
+    # The redelivered drain reads the same items, handles them again, and trims them.
+    assert tasks.validator_inbox_drain() == 3
+    assert box.size() == 0
+    retries = _delayed_tasks()
+    assert retries
+    for retry, _due in retries:
+        assert retry["func"] == RETRY_TASK
+        _run(retry)
+
+    docs = _tracked()
+    assert {(doc["message_id"], doc["category"], tuple(doc["random_numbers"])) for doc in docs} == {
+        (M1, "Direct", (7,)),
+        (M2, "Retried", (10, 7)),
+        (M3, "Failed", (30, 20)),
+    }
+    # Repeats are the same document (only the attempts' times differ), so whichever copy the
+    # tracker indexes last under the message_id, a reader sees the same message.
+    assert len({_without_times(doc) for doc in docs}) == 3
+
+
+@pytest.mark.parametrize(
+    ("poison", "error"),
+    [
+        ({**_payload(M2, 7), "message_id": "not-a-uuid"}, "message_id: not a valid uuid."),
+        ({**_payload(M2, 7), "user_message": 12345}, "user_message: not a valid text."),
+        ({key: value for key, value in _payload(M2, 7).items() if key != "user_id"}, "user_id"),
+    ],
+)
+def test_a_payload_that_breaks_the_contract_is_dead_lettered_and_the_rest_validated(
+    poison: dict, error: str
+) -> None:
+    inbox("validator").append([_payload(M1, 7), poison, _payload(M3, 9)])
+
+    assert tasks.validator_inbox_drain() == 3
+
+    assert [document["message_id"] for document in _tracked()] == [M1, M3]
+    (entry,) = [json.loads(raw) for raw in store().lrange(inbox("validator").dead_key, 0, -1)]
+    assert entry["item"] == poison
+    assert any(error in text for text in entry["errors"])
+    assert inbox("validator").size() == 0

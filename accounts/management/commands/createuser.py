@@ -9,16 +9,9 @@ from rest_framework.exceptions import ValidationError
 from accounts.exceptions import UsernameTaken
 from accounts.services import user_create
 from accounts.tokens import ROLE_ADMIN, ROLE_USER
+from core.serializers import validation_messages
 
 PASSWORDS_DIFFER = "Passwords do not match."
-
-
-def _messages(error: ValidationError) -> str:
-    """Flatten DRF's `{field: [messages]}` into one line."""
-    return "; ".join(
-        f"{field}: {' '.join(str(message) for message in messages)}"
-        for field, messages in error.detail.items()
-    )
 
 
 class Command(BaseCommand):
@@ -42,7 +35,7 @@ class Command(BaseCommand):
         try:
             user = user_create(username=username, password=password, role=role)
         except ValidationError as exc:
-            raise CommandError(_messages(exc)) from None
+            raise CommandError("; ".join(validation_messages(exc.detail))) from None
         except UsernameTaken as exc:
             raise CommandError(str(exc.detail)) from None
         self.stdout.write(

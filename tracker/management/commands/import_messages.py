@@ -15,9 +15,11 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from core.contract import BULK_MAX_ITEMS
 from tracker.management.commands._outage import elasticsearch_required
 from tracker.scope import Actor
-from tracker.services import BULK_MAX_ITEMS, messages_bulk
+from tracker.serializers import messages_input_check
+from tracker.services import messages_bulk
 
 JSONL, CSV = "jsonl", "csv"
 _SUFFIXES = {".jsonl": JSONL, ".ndjson": JSONL, ".json": JSONL, ".csv": CSV}
@@ -109,7 +111,8 @@ class Command(BaseCommand):
         """Index the readable rows of one batch; return the count and the failed lines."""
         failures = [(line, [error]) for line, _, error in batch if error]
         readable = [(line, item) for line, item, error in batch if not error]
-        report = messages_bulk(items=[item for _, item in readable], actor=actor)
+        checked = messages_input_check([item for _, item in readable])
+        report = messages_bulk(items=checked, actor=actor)
         failures += [
             (readable[result["index"]][0], result["errors"])
             for result in report["items"]

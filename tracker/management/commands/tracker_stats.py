@@ -6,11 +6,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 
-from tracker.documents import CATEGORIES
+from core.contract import CATEGORIES
+from core.serializers import validation_messages
 from tracker.management.commands._outage import elasticsearch_required
 from tracker.scope import Actor
 from tracker.selectors import INTERVALS, stats_by_category_and_date
-from tracker.services import validation_messages
 
 _COLUMNS = (*CATEGORIES, "total")
 

@@ -1,0 +1,218 @@
+"""The message contract: the one definition of a message's fields, categories, limits and errors.
+
+Every app imports these names from here, never from each other: the pusher builds a payload,
+the validator turns it into a document, the tracker maps, validates and stores it, and all of
+them agree because there is one place to read. The Elasticsearch mapping is checked against
+`DOCUMENT_FIELDS` by a test, so adding a field means one edit here plus one in the mapping.
+
+The two `*_errors` functions check an item as it leaves an inbox: an item that breaks the
+contract goes to that inbox's dead letter instead of reaching Elasticsearch half-formed.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+# --- Categories ----------------------------------------------------------------------------
+DIRECT, RETRIED, FAILED = "Direct", "Retried", "Failed"
+CATEGORIES = (DIRECT, RETRIED, FAILED)
+
+# --- Limits --------------------------------------------------------------------------------
+MESSAGE_MAX_LENGTH = 5_000
+BULK_MAX_ITEMS = 1_000
+# Elasticsearch's `integer` is a signed 32-bit value.
+REQUEST_COUNT_MAX = 2**31 - 1
+RANDOM_LOW, RANDOM_HIGH = 1, 60
+# Every date-time a message holds lies in [EARLIEST, LATEST): wide enough for any real message,
+# and far enough from Python's year 1 and 9999 that time zones and stats ranges never overflow.
+EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+# --- Error texts (one per rule; tests assert on these) -------------------------------------
+MESSAGE_BLANK = "The message must not be blank."
+MESSAGE_TOO_LONG = f"A message is at most {MESSAGE_MAX_LENGTH} characters."
+NOT_A_STRING = "Not a valid string."
+TOO_MANY_MESSAGES = f"At most {BULK_MAX_ITEMS} messages per request."
+DATETIME_OUT_OF_RANGE = "Date-times must lie from 1000-01-01 up to 9999-01-01 (UTC)."
+FIELD_MISSING = "{field}: this field is required."
+FIELD_INVALID = "{field}: not a valid {kind}."
+FIELD_UNKNOWN = "{field}: not a field of the message contract."
+NOT_AN_OBJECT = "The item is not a JSON object."
+
+
+# --- Fields --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    """One field of a message: its name, its kind of value, and whether it must be present."""
+
+    name: str
+    kind: str
+    required: bool = True
+
+
+# The kinds, and the Elasticsearch type each maps to (tests compare the mapping with this).
+ES_TYPES = {
+    "uuid": "keyword",
+    "keyword": "keyword",
+    "category": "keyword",
+    "text": "text",
+    "integer": "integer",
+    "random": "integer",
+    "datetime": "date",
+    "attempts": "object",
+    "integers": "integer",
+}
+
+# What the pusher hands to the validator.
+PAYLOAD_FIELDS = (
+    Field("message_id", "uuid"),
+    Field("user_id", "uuid"),
+    Field("user_message", "text"),
+    Field("request_count", "integer"),
+    Field("random_number", "random"),
+    Field("created_time", "datetime"),
+    Field("request_id", "keyword", required=False),
+)
+# What the tracker stores: a document, `_id` = message_id.
+DOCUMENT_FIELDS = (
+    Field("message_id", "uuid"),
+    Field("user_id", "uuid"),
+    Field("user_message", "text"),
+    Field("request_count", "integer"),
+    Field("category", "category"),
+    Field("created_time", "datetime"),
+    Field("tracked_time", "datetime", required=False),
+    Field("request_id", "keyword", required=False),
+    Field("attempts", "attempts", required=False),
+    Field("random_numbers", "integers", required=False),
+)
+# Payload fields a document carries over unchanged from the push.
+CARRIED_FIELDS = tuple(
+    field.name
+    for field in PAYLOAD_FIELDS
+    if field.name in {document_field.name for document_field in DOCUMENT_FIELDS}
+)
+
+
+# --- Formats -------------------------------------------------------------------------------
+def date_format(value: datetime) -> str:
+    """Write `value` the way messages store times: ISO 8601 in UTC with a `Z`."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def timestamp_format(seconds: float) -> str:
+    """Write a Unix time the way messages store times."""
+    return date_format(datetime.fromtimestamp(seconds, UTC))
+
+
+def in_storable_range(value: datetime) -> bool:
+    """Whether `value` (naive values read as UTC) lies in [EARLIEST, LATEST)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    # Aware comparisons subtract offsets without converting, so they cannot overflow.
+    return EARLIEST <= value < LATEST
+
+
+def message_text_error(value: Any) -> str | None:
+    """The error of a message's text, or None: a string of 1 to 5,000 characters, not blank."""
+    if type(value) is not str:
+        return NOT_A_STRING
+    if len(value) > MESSAGE_MAX_LENGTH:
+        return MESSAGE_TOO_LONG
+    # Kept verbatim: whitespace is part of a message, but all-whitespace is refused.
+    if not value.strip():
+        return MESSAGE_BLANK
+    return None
+
+
+# --- Checks at an inbox's exit -------------------------------------------------------------
+def _is_uuid(value: Any) -> bool:
+    if type(value) is not str:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_datetime(value: Any) -> bool:
+    if type(value) is not str:
+        return False
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return parsed.tzinfo is not None and in_storable_range(parsed)
+
+
+def _is_attempts(value: Any) -> bool:
+    return type(value) is list and all(
+        type(attempt) is dict
+        and _is_random(attempt.get("random_number"))
+        and _is_datetime(attempt.get("at"))
+        for attempt in value
+    )
+
+
+def _is_integer(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= REQUEST_COUNT_MAX
+
+
+def _is_random(value: Any) -> bool:
+    return type(value) is int and RANDOM_LOW <= value <= RANDOM_HIGH
+
+
+_KIND_CHECKS = {
+    "uuid": _is_uuid,
+    "keyword": lambda value: type(value) is str,
+    "category": lambda value: value in CATEGORIES,
+    "text": lambda value: message_text_error(value) is None,
+    "integer": _is_integer,
+    "random": _is_random,
+    "datetime": _is_datetime,
+    "attempts": _is_attempts,
+    "integers": lambda value: type(value) is list and all(_is_random(n) for n in value),
+}
+
+
+def _errors(item: Any, fields: tuple[Field, ...]) -> list[str]:
+    if type(item) is not dict:
+        return [NOT_AN_OBJECT]
+    errors = []
+    for field in fields:
+        value = item.get(field.name)
+        if value is None:
+            if field.required:
+                errors.append(FIELD_MISSING.format(field=field.name))
+        elif not _KIND_CHECKS[field.kind](value):
+            errors.append(FIELD_INVALID.format(field=field.name, kind=field.kind))
+    known = {field.name for field in fields}
+    errors.extend(FIELD_UNKNOWN.format(field=name) for name in item if name not in known)
+    return errors
+
+
+def contract_split(
+    items: list[Any], errors_of: Callable[[Any], list[str]]
+) -> tuple[list[Any], list[tuple[Any, list[str]]]]:
+    """Split `items` into those that hold (`errors_of` finds nothing) and (item, errors) pairs."""
+    valid, rejects = [], []
+    for item in items:
+        errors = errors_of(item)
+        if errors:
+            rejects.append((item, errors))
+        else:
+            valid.append(item)
+    return valid, rejects
+
+
+def payload_errors(item: Any) -> list[str]:
+    """Every way `item` breaks the pushed-payload contract (empty when it holds)."""
+    return _errors(item, PAYLOAD_FIELDS)
+
+
+def document_errors(item: Any) -> list[str]:
+    """Every way `item` breaks the tracked-document contract (empty when it holds)."""
+    return _errors(item, DOCUMENT_FIELDS)
