@@ -23,10 +23,11 @@ RUN pip install -r requirements/base.txt
 COPY . .
 
 # Static files (Swagger UI and Redoc assets included) are collected into the image and served
-# by WhiteNoise. Production settings demand the secrets and allowed hosts, so this one RUN gets
-# throwaway values inline; they are not kept in any ENV and never reach a running container.
-RUN DJANGO_SECRET_KEY=build-only-not-a-secret \
-    JWT_SIGNING_KEY=build-only-not-a-secret \
+# by WhiteNoise. Production settings demand strong secrets and allowed hosts, so this one RUN
+# gets random throwaway values inline; they are not kept in any ENV and never reach a running
+# container.
+RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    JWT_SIGNING_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     DJANGO_ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput -v 0 \
     && mkdir -p var && chown app:app var

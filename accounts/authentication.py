@@ -72,7 +72,6 @@ class RevocableJWTAuthenticationScheme(OpenApiAuthenticationExtension):
     """Describes `RevocableJWTAuthentication` in the OpenAPI schema as a bearer JWT."""
 
     target_class = "accounts.authentication.RevocableJWTAuthentication"
-    match_subclasses = True
     name = "jwtAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
@@ -82,3 +81,19 @@ class RevocableJWTAuthenticationScheme(OpenApiAuthenticationExtension):
             token_prefix="Bearer",  # noqa: S106 - an auth scheme name, not a secret
             bearer_format="JWT",
         )
+
+
+class ScriptRevocationJWTAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes `ScriptRevocationJWTAuthentication` as the same bearer JWT scheme, `jwtAuth`."""
+
+    target_class = "accounts.authentication.ScriptRevocationJWTAuthentication"
+    # No component of its own (a second "jwtAuth" would clash): it only requires the first.
+    name: list[str] = []
+
+    def get_security_requirement(self, auto_schema: Any) -> dict[str, list]:
+        """Require the `jwtAuth` scheme that RevocableJWTAuthenticationScheme defines."""
+        return {RevocableJWTAuthenticationScheme.name: []}
+
+    def get_security_definition(self, auto_schema: Any) -> list:
+        """Nothing to define: the scheme is `jwtAuth`'s."""
+        return []

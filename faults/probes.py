@@ -101,4 +101,5 @@ def results() -> list[dict[str, Any]]:
 def record(fault: str, tally: Tally | None = None, **measured: Any) -> None:
     """Append one fault's measurements to var/faults/results.json (the closing note quotes it)."""
     row = {"fault": fault, **(asdict(tally) if tally else {}), **measured}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)  # the settings tests run without a stack
     RESULTS.write_text(json.dumps([*results(), row], indent=2))

@@ -1,7 +1,8 @@
 """The private stack the fault tests break: its own Redis, Elasticsearch, web and queue.
 
-Everything lives under var/faults and on ports of its own, so stopping Redis or killing the
-queue here never touches the developer's stack (`make up`) or a `make test` run beside it.
+Everything lives under var/faults (Elasticsearch's data in a folder services.sh keys by it) and
+on ports of its own, so stopping Redis or killing the queue here never touches the developer's
+stack (`make up`) or a `make test` run beside it.
 scripts/faults.sh starts Redis and Elasticsearch with the same settings and stops them all.
 """
 

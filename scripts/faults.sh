@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make faults: break a private copy of the stack and check that nothing is lost.
 # The copy lives under var/faults with ports of its own (Redis 6391, Elasticsearch 9251/9351,
-# web 8051), so the developer's stack and a `make test` run are never touched. This script
+# web 8051; Elasticsearch's data in a folder services.sh keys by var/faults), so the
+# developer's stack and a `make test` run are never touched. This script
 # starts the private Redis and Elasticsearch, runs pytest on faults/ (which runs web and queue
 # itself, and stops and restarts parts on purpose), and always stops the private stack after.
 # Extra arguments go to pytest, e.g. `scripts/faults.sh -k redis`.
@@ -30,6 +31,7 @@ stop_private() {
 # Whatever an interrupted run left, then a clean slate: the suite checks exact document
 # counts and starts from an empty Redis and index.
 stop_private
+scripts/services.sh purge-es
 rm -rf "$PYLOGGER_VAR"
 trap stop_private EXIT
 scripts/services.sh start

@@ -3,13 +3,14 @@
 #   scripts/services.sh start   install what is missing, start what is not running, wait for both
 #   scripts/services.sh stop    stop exactly the processes this script started (pids in var/run)
 #   scripts/services.sh start-redis|stop-redis|start-es|stop-es   one part only
+#   scripts/services.sh purge-es   delete this checkout's Elasticsearch data and logs (stopped)
 # A part is left alone when its URL (REDIS_URL, ELASTICSEARCH_URL) is set in the environment.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # PYLOGGER_VAR, REDIS_PORT and ES_HTTP_PORT let a second, private set run beside the first
 # (the fault tests stop and restart theirs without touching the developer's).
-VAR="${PYLOGGER_VAR:-$ROOT/var}"
+VAR="$(realpath -m "${PYLOGGER_VAR:-$ROOT/var}")"
 REDIS_PORT="${REDIS_PORT:-6379}"
 ES_HTTP_PORT="${ES_HTTP_PORT:-9200}"
 ES_TRANSPORT_PORT="${ES_TRANSPORT_PORT:-9300}"
@@ -19,7 +20,12 @@ ES_VERSION="${ES_VERSION:-8.19.7}"
 ES_USER="${ES_USER:-elasticsearch}"
 CACHE="${PYLOGGER_CACHE:-/var/cache/python-logger}"
 ES_HOME="$CACHE/elasticsearch-$ES_VERSION"
-ES_DATA="$VAR/elasticsearch"
+# Elasticsearch runs as $ES_USER, who may not be able to enter the checkout (a clone in a
+# 0700 folder), so its data and logs live in a folder of its own outside it. The folder is
+# keyed by the resolved VAR, so two checkouts, or a checkout and its private fault stack,
+# never share data.
+STATE="${PYLOGGER_STATE:-/var/lib/python-logger}"
+ES_DATA="$STATE/elasticsearch/$(printf '%s' "$VAR" | sha256sum | cut -c1-16)"
 WAIT_SECONDS="${SERVICES_WAIT_SECONDS:-120}"
 
 say() { printf '[services] %s\n' "$*"; }
@@ -114,22 +120,32 @@ start_es() {
   # Elasticsearch refuses to run as root: it gets a system user of its own.
   id "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
   mkdir -p "$ES_DATA/data" "$ES_DATA/logs"
+  # Which checkout a folder belongs to, for whoever cleans $STATE up later.
+  printf '%s\n' "$VAR" >"$ES_DATA/var-path"
   chown -R "$ES_USER" "$ES_HOME" "$ES_DATA"
-  chmod 755 "$ROOT/var" "$VAR" 2>/dev/null || true
   su -s /bin/sh "$ES_USER" -c "test -w '$ES_DATA/data'" \
     || die "user $ES_USER cannot write $ES_DATA (is a parent folder closed to other users?)"
-  say "starting Elasticsearch $ES_VERSION with Java at $jh"
-  rm -f "$RUN/elasticsearch.pid"
-  touch "$RUN/elasticsearch.pid" && chown "$ES_USER" "$RUN/elasticsearch.pid"
+  say "starting Elasticsearch $ES_VERSION with Java at $jh (data and logs in $ES_DATA)"
+  # Elasticsearch writes its pid where it can; root copies it into $RUN, which it may not reach.
+  rm -f "$RUN/elasticsearch.pid" "$ES_DATA/elasticsearch.pid"
   su -s /bin/sh "$ES_USER" -c "cd '$ES_HOME' && ES_JAVA_HOME='$jh' ES_JAVA_OPTS='-Xms512m -Xmx512m' \
-    ./bin/elasticsearch -d -p '$RUN/elasticsearch.pid' \
+    ./bin/elasticsearch -d -p '$ES_DATA/elasticsearch.pid' \
     -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port=$ES_HTTP_PORT \
     -Etransport.port=$ES_TRANSPORT_PORT \
     -Expack.security.enabled=false -Ecluster.routing.allocation.disk.threshold_enabled=false \
     -Eaction.destructive_requires_name=false \
     -Epath.data='$ES_DATA/data' -Epath.logs='$ES_DATA/logs'" >"$LOG/elasticsearch-start.log" 2>&1 \
     || { tail -30 "$LOG/elasticsearch-start.log"; die "Elasticsearch failed to start"; }
+  # -d returns once the node has started, and the node writes its pid file before that.
+  cp "$ES_DATA/elasticsearch.pid" "$RUN/elasticsearch.pid" \
+    || die "Elasticsearch started but wrote no pid file in $ES_DATA"
   wait_es
+}
+
+purge_es() {
+  pid_alive "$RUN/elasticsearch.pid" && die "Elasticsearch is running; run stop-es first"
+  rm -rf "$ES_DATA"
+  say "deleted $ES_DATA"
 }
 
 wait_es() {
@@ -163,10 +179,11 @@ case "${1:-}" in
   start-es) start_es ;;
   stop-redis) stop_pidfile redis ;;
   stop-es) stop_pidfile elasticsearch ;;
+  purge-es) purge_es ;;
   stop)
     # Everything this project started has a pid file here; nothing else is touched.
     for f in "$RUN"/*.pid; do [ -e "$f" ] || continue; n="$(basename "$f" .pid)"; [ "$n" = redis ] || [ "$n" = elasticsearch ] || stop_pidfile "$n"; done
     stop_pidfile elasticsearch
     stop_pidfile redis ;;
-  *) echo "usage: $0 start|stop|start-redis|stop-redis|start-es|stop-es" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|start-redis|stop-redis|start-es|stop-es|purge-es" >&2; exit 2 ;;
 esac

@@ -12,6 +12,8 @@ RUN="$VAR/run"; LOG="$VAR/log"
 PORT="${PORT:-8000}"
 WEB_WORKERS="${WEB_WORKERS:-4}"
 READY_SECONDS="${READY_SECONDS:-60}"
+# config/wsgi.py defaults to production settings; this stack is the local one (make sets it too).
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.local}"
 mkdir -p "$RUN" "$LOG"
 
 say() { printf '[stack] %s\n' "$*"; }

@@ -2,8 +2,8 @@
 
 import os
 
-from .base import *
-from .base import env
+from .base import *  # noqa: F403
+from .base import CACHES, Q_CLUSTER, REDIS_URL, SIMPLE_JWT, STATIC_ROOT, VAR_DIR, env
 
 SECRET_KEY = "test-secret-key"  # noqa: S105
 JWT_SIGNING_KEY = "test-jwt-signing-key-0123456789abcdef"
