@@ -7,26 +7,42 @@ acknowledges it:
 - `tasks` (hash) holds each signed task by id until it is acknowledged;
 - `ready` (list) holds the ids waiting to run;
 - `delayed` (sorted set) holds ids scored by when they become due;
-- `reserved` (sorted set) holds the ids a cluster took, scored by a visibility deadline.
+- `reserved` (sorted set) holds the ids a cluster took, scored by a visibility deadline;
+- `deliveries` (hash) counts how often each task was handed out;
+- `dead` (list) keeps tasks set aside, with their payload: delivered too often without an
+  acknowledgement, or whose signature no longer verifies.
 
 One Lua script at dequeue promotes due delayed tasks, returns expired reservations to the
-front of `ready`, and reserves the next batch, so two clusters never take the same task.
+front of `ready`, and reserves the next batch, so two clusters never take the same task. A
+live cluster extends its reservations by heartbeat (`reservations_extend`), so the visibility
+timeout is short: a dead cluster's work is redelivered within `QUEUE_VISIBILITY_SECONDS`. A
+heartbeat never extends a reservation past the task timeout, so a hung task comes back too.
+Every due time is taken from Redis's clock (`TIME`), never the host's.
 """
 
+import json
 import time
 import uuid
 
 import redis
 from django.conf import settings
+from django.core import signing
 from django_q.brokers import Broker
 from django_q.conf import Conf, logger
+from django_q.signing import PickleSerializer, SignedPackage
 
+from core.contract import timestamp_format
 from core.redis import store
 
-# KEYS: ready, delayed, reserved, tasks. ARGV: max to take, visibility seconds, consumer id.
-_DEQUEUE = """
+_NOW = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+"""
+# KEYS: ready, delayed, reserved, tasks, deliveries, dead, reserved-at.
+# ARGV: max to take, visibility seconds, consumer id, max deliveries.
+_DEQUEUE = (
+    _NOW
+    + """
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[2], id)
@@ -35,6 +51,7 @@ end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
 for _, member in ipairs(expired) do
   redis.call('ZREM', KEYS[3], member)
+  redis.call('HDEL', KEYS[7], member)
   local id = string.match(member, '|(.*)$')
   if redis.call('HEXISTS', KEYS[4], id) == 1 then
     redis.call('LPUSH', KEYS[1], id)
@@ -46,16 +63,61 @@ local out = {}
 for _, id in ipairs(ids) do
   local task = redis.call('HGET', KEYS[4], id)
   if task then
-    local member = ARGV[3] .. '|' .. id
-    redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), member)
-    table.insert(out, member)
-    table.insert(out, task)
+    local deliveries = redis.call('HINCRBY', KEYS[5], id, 1)
+    if deliveries > tonumber(ARGV[4]) then
+      -- Handed out again and again, never acknowledged: set aside with its payload.
+      redis.call('RPUSH', KEYS[6], cjson.encode({id = id, task = task, deliveries = deliveries - 1,
+        error = 'delivered ' .. (deliveries - 1) .. ' times without an acknowledgement'}))
+      redis.call('HDEL', KEYS[4], id)
+      redis.call('HDEL', KEYS[5], id)
+    else
+      local member = ARGV[3] .. '|' .. id
+      redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), member)
+      redis.call('HSET', KEYS[7], member, now)
+      table.insert(out, member)
+      table.insert(out, task)
+    end
   end
 end
 return out
 """
+)
+# KEYS: reserved, reserved-at. ARGV: consumer id, visibility seconds, task timeout seconds.
+# Pushes this consumer's deadlines to now + visibility, but never past reservation + timeout +
+# visibility: a task its worker hangs on is redelivered even while the cluster lives.
+_EXTEND = (
+    _NOW
+    + """
+local prefix = ARGV[1] .. '|'
+local n = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(member, 1, string.len(prefix)) == prefix then
+    local since = tonumber(redis.call('HGET', KEYS[2], member) or now)
+    local vis = tonumber(ARGV[2])
+    local deadline = math.min(now + vis, since + tonumber(ARGV[3]) + vis)
+    redis.call('ZADD', KEYS[1], 'XX', deadline, member)
+    n = n + 1
+  end
+end
+return n
+"""
+)
+# KEYS: tasks, ready, delayed. ARGV: id, task, delay seconds.
+_ENQUEUE = (
+    _NOW
+    + """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local delay = tonumber(ARGV[3])
+if delay <= 0 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[3], now + delay, ARGV[1])
+end
+return 1
+"""
+)
 
-# KEYS: ready, reserved, tasks. ARGV: consumer id. Puts back what one consumer holds.
+# KEYS: ready, reserved, tasks, reserved-at. ARGV: consumer id. Puts back what one consumer holds.
 _REQUEUE_CONSUMER = """
 local members = redis.call('ZRANGE', KEYS[2], 0, -1)
 local prefix = ARGV[1] .. '|'
@@ -63,6 +125,7 @@ local n = 0
 for _, member in ipairs(members) do
   if string.sub(member, 1, string.len(prefix)) == prefix then
     redis.call('ZREM', KEYS[2], member)
+    redis.call('HDEL', KEYS[4], member)
     local id = string.sub(member, string.len(prefix) + 1)
     if redis.call('HEXISTS', KEYS[3], id) == 1 then
       redis.call('LPUSH', KEYS[1], id)
@@ -84,10 +147,15 @@ class ReliableRedisBroker(Broker):
         self.delayed_key = f"{prefix}:delayed"
         self.reserved_key = f"{prefix}:reserved"
         self.tasks_key = f"{prefix}:tasks"
+        self.deliveries_key = f"{prefix}:deliveries"
+        self.reserved_at_key = f"{prefix}:reserved-at"
+        self.dead_key = f"{prefix}:dead"
         # Identifies this cluster's reservations, so a restarted cluster can hand them back.
         self.consumer_id = uuid.uuid4().hex
         self._dequeue = self.connection.register_script(_DEQUEUE)
         self._requeue_consumer = self.connection.register_script(_REQUEUE_CONSUMER)
+        self._extend = self.connection.register_script(_EXTEND)
+        self._enqueue = self.connection.register_script(_ENQUEUE)
 
     def __getstate__(self) -> tuple:
         return self.list_key, self._info, self.consumer_id
@@ -104,45 +172,103 @@ class ReliableRedisBroker(Broker):
 
     def enqueue(self, task: str) -> str:
         """Store the task and make it ready now."""
-        return self.enqueue_at(task, None)
+        return self.enqueue_in(task, 0)
 
-    def enqueue_at(self, task: str, due: float | None) -> str:
-        """Store the task; it becomes ready at the Unix time `due` (now when None)."""
+    def enqueue_in(self, task: str, delay: float) -> str:
+        """Store the task; it becomes ready `delay` seconds from now, by Redis's clock."""
         task_id = uuid.uuid4().hex
-        pipe = self.connection.pipeline(transaction=True)
-        pipe.hset(self.tasks_key, task_id, task)
-        if due is None or due <= time.time():
-            pipe.rpush(self.ready_key, task_id)
-        else:
-            pipe.zadd(self.delayed_key, {task_id: due})
-        pipe.execute()
+        self._enqueue(
+            keys=[self.tasks_key, self.ready_key, self.delayed_key], args=[task_id, task, delay]
+        )
         return task_id
 
     def dequeue(self) -> list[tuple[str, str]] | None:
         """Reserve up to `bulk` tasks; sleep briefly when there is nothing to do."""
         flat = self._dequeue(
-            keys=[self.ready_key, self.delayed_key, self.reserved_key, self.tasks_key],
-            args=[max(Conf.BULK, 1), Conf.RETRY, self.consumer_id],
+            keys=[
+                self.ready_key,
+                self.delayed_key,
+                self.reserved_key,
+                self.tasks_key,
+                self.deliveries_key,
+                self.dead_key,
+                self.reserved_at_key,
+            ],
+            args=[
+                max(Conf.BULK, 1),
+                settings.QUEUE_VISIBILITY_SECONDS,
+                self.consumer_id,
+                settings.QUEUE_MAX_DELIVERIES,
+            ],
         )
         if not flat:
             # No blocking pop is possible inside a script; a short sleep bounds the latency.
             time.sleep(settings.QUEUE_IDLE_POLL_SECONDS)
             return None
-        return list(zip(flat[0::2], flat[1::2], strict=True))
+        return [
+            (task_id, self._verified(task_id, task))
+            for task_id, task in zip(flat[0::2], flat[1::2], strict=True)
+        ]
+
+    def _verified(self, task_id: str, task: str) -> str:
+        """The task, re-signed with today's key if it was signed with one in SECRET_KEY_FALLBACKS.
+
+        django-q2 verifies with SECRET_KEY alone, so a rotation would otherwise turn every task
+        still waiting in the queue into one that cannot be read.
+        """
+        try:
+            SignedPackage.loads(task)
+            return task
+        except signing.BadSignature:
+            pass
+        for key in settings.SECRET_KEY_FALLBACKS:
+            try:
+                payload = signing.loads(
+                    task, key=key, salt=Conf.PREFIX, serializer=PickleSerializer
+                )
+            except signing.BadSignature:
+                continue
+            resigned = SignedPackage.dumps(payload)
+            self.connection.hset(self.tasks_key, task_id.partition("|")[2], resigned)
+            return resigned
+        return task  # no key verifies it: the cluster calls fail(), which sets it aside
 
     def acknowledge(self, task_id: str) -> None:
         """Forget a finished task for good."""
         _, _, bare_id = task_id.partition("|")
         pipe = self.connection.pipeline(transaction=True)
         pipe.zrem(self.reserved_key, task_id)
+        pipe.hdel(self.reserved_at_key, task_id)
         pipe.hdel(self.tasks_key, bare_id)
+        pipe.hdel(self.deliveries_key, bare_id)
         pipe.execute()
 
     def fail(self, task_id: str) -> None:
-        """Drop a task that cannot be unpacked; it would fail again on every delivery."""
-        if task_id:
-            logger.error("Dropping task %s: its package cannot be read.", task_id)
-            self.acknowledge(task_id)
+        """Set aside a task that cannot be unpacked (a bad signature), keeping its payload."""
+        if not task_id:
+            return
+        bare_id = task_id.partition("|")[2] or task_id
+        task = self.connection.hget(self.tasks_key, bare_id)
+        entry = {
+            "id": bare_id,
+            "task": task,
+            "error": "its package cannot be read (signature or format)",
+            "at": timestamp_format(time.time()),
+        }
+        self.connection.rpush(self.dead_key, json.dumps(entry))
+        logger.error("Task %s cannot be read; kept in %s.", bare_id, self.dead_key)
+        self.acknowledge(task_id)
+
+    def reservations_extend(self) -> int:
+        """Heartbeat: keep this cluster's reservations from expiring while it lives."""
+        return self._extend(
+            keys=[self.reserved_key, self.reserved_at_key],
+            args=[self.consumer_id, settings.QUEUE_VISIBILITY_SECONDS, Conf.TIMEOUT],
+        )
+
+    def dead_tasks(self) -> int:
+        """Tasks set aside."""
+        return self.connection.llen(self.dead_key)
 
     def delete(self, task_id: str) -> None:
         """Delete one task, wherever it is waiting."""
@@ -154,7 +280,7 @@ class ReliableRedisBroker(Broker):
     def requeue_consumer(self, consumer_id: str | None = None) -> int:
         """Return one consumer's reserved tasks to the front of the queue."""
         return self._requeue_consumer(
-            keys=[self.ready_key, self.reserved_key, self.tasks_key],
+            keys=[self.ready_key, self.reserved_key, self.tasks_key, self.reserved_at_key],
             args=[consumer_id or self.consumer_id],
         )
 
@@ -172,7 +298,14 @@ class ReliableRedisBroker(Broker):
 
     def purge_queue(self) -> None:
         """Remove every task, waiting, delayed or reserved."""
-        self.connection.delete(self.ready_key, self.delayed_key, self.reserved_key, self.tasks_key)
+        self.connection.delete(
+            self.ready_key,
+            self.delayed_key,
+            self.reserved_key,
+            self.tasks_key,
+            self.deliveries_key,
+            self.reserved_at_key,
+        )
 
     def delete_queue(self) -> None:
         """Same as purge: the queue is nothing but its keys."""

@@ -6,10 +6,16 @@ whole cluster stops taking tasks (django-q2 issue #23). Instead of reincarnating
 dead child, this sentinel replaces every child and both queues, then hands the tasks this
 cluster had reserved back to the broker so they run again at once. Tasks are idempotent,
 so running one twice is safe; losing one is not.
+
+The sentinel also beats for the cluster: every `QUEUE_HEARTBEAT_SECONDS` it extends the
+reservations this cluster holds. When the whole cluster dies, the beats stop, and another
+cluster takes its tasks once their short visibility deadline passes.
 """
 
+import threading
 from multiprocessing import Event
 
+from django.conf import settings
 from django_q.cluster import Sentinel
 from django_q.conf import Conf, logger
 from django_q.queues import Queue
@@ -21,6 +27,18 @@ _ORDERLY_TIMERS = (0, -2)
 
 class ResilientSentinel(Sentinel):
     """Restarts all children, with fresh queues, when any child dies abruptly."""
+
+    def start(self) -> None:
+        """Beat for this cluster's reservations, then guard the children as django-q2 does."""
+        threading.Thread(target=self._beat, name="reservations-heartbeat", daemon=True).start()
+        super().start()
+
+    def _beat(self) -> None:
+        while not self.stop_event.wait(settings.QUEUE_HEARTBEAT_SECONDS):
+            try:
+                self.broker.reservations_extend()
+            except Exception as exc:  # a missed beat costs at most a redelivery, never the cluster
+                logger.warning("Reservation heartbeat failed: %s", exc)
 
     def reincarnate(self, process) -> None:
         """Handle a dead child: stock behaviour when orderly, a full restart otherwise."""

@@ -1,22 +1,33 @@
-"""Queue helpers on top of django-q2: delayed tasks and batched inboxes.
+"""Batched inboxes on top of django-q2: how one service hands messages to another.
 
-An `Inbox` is how one service hands messages to another in bulk. Producers append to a Redis
-list; the first append after the list went quiet enqueues one drain task, which takes up to
-`batch_size` items at a time. One drain runs at a time per inbox (a lease in Redis), and the
-items leave the list only after the handler succeeded, so a killed worker loses nothing: the
+An `Inbox` is a Redis list that producers append to, plus one drain chain of queue tasks that
+takes up to `batch_size` items at a time (a lease in Redis keeps it to one drain at a time).
+Items leave the list only after the handler returned, so a killed worker loses nothing: the
 items are read again, and every handler downstream is idempotent by `message_id`.
 
-An item that cannot be handled (not JSON, or refused by the handler for good) goes to the
-inbox's dead letter, a second Redis list, with the error and the time: it never blocks the items
-behind it. A handler asks for a later attempt only by raising `DrainRetry`, the queue's one
-retry signal, so this module knows nothing of the services behind the handlers.
+Beside the list, an inbox keeps:
+
+- `later`, a sorted set of items due at a time: items deferred on purpose (the validator's 4 s
+  retry) and items the handler could not handle yet (Elasticsearch overloaded), retried with
+  capped exponential backoff and jitter, only they and not their whole batch;
+- `dead`, a list of items that can never be handled (not JSON, breaking the contract, refused
+  for good, still failing after `QUEUE_RETRY_MAX_SECONDS`, or taken too often without the
+  drain finishing), each with its errors, the time and the attempt count.
+
+A handler returns the items it could not handle as `ItemFailure`s, or raises `DrainRetry`, the
+queue's one retry signal, when its dependency is down as a whole: the batch then stays where it
+is and one chain retries with backoff, however long the outage. This module knows nothing of
+the services behind the handlers. Every due time comes from Redis's clock (`TIME`), never the
+host's, so hosts with skewed clocks agree.
 """
 
+import hashlib
 import json
 import logging
-import time
-import uuid
+import random
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -24,60 +35,160 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from core.contract import timestamp_format
-from core.redis import store
+from core.redis import StoreScript, store
 
 logger = logging.getLogger(__name__)
 
-# KEYS: lock, list. ARGV: token, count. Trims only while the caller still holds the lease,
-# so a drain whose lease ran out can never remove items that a newer drain has not handled.
-_TRIM_IF_OWNER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
-  return 1
-end
-return 0
-"""
-_RELEASE_IF_OWNER = """
+# KEYS: lock, list, later, dead. ARGV: token, items to trim from the list's head, count of
+# later members to remove, count of later members to add, the removed members, then (score,
+# member) pairs to add, then dead-letter entries. Applies a drain's outcome atomically, and
+# only while the caller still holds the lease, so a drain whose lease ran out can never remove
+# items that a newer drain has not handled.
+_COMMIT = StoreScript("""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local trim, removed, added = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if trim > 0 then redis.call('LTRIM', KEYS[2], trim, -1) end
+local i = 5
+for _ = 1, removed do redis.call('ZREM', KEYS[3], ARGV[i]); i = i + 1 end
+for _ = 1, added do redis.call('ZADD', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
+while i <= #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]); i = i + 1 end
+return 1
+""")
+_RELEASE_IF_OWNER = StoreScript("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-"""
+""")
+_EXTEND_IF_OWNER = StoreScript("""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+""")
+# KEYS: later, wake. ARGV: delay. Defers items by `delay` seconds of Redis time: ARGV[2..] are
+# the members. Returns the seconds until a drain must run, or -1 when one is already due by then.
+_DEFER = StoreScript("""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local due = now + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], due, ARGV[i]) end
+local wake = tonumber(redis.call('GET', KEYS[2]))
+if wake and wake >= now and wake <= due + 0.001 then return '-1' end
+redis.call('SET', KEYS[2], string.format('%.6f', due), 'EX', math.ceil(due - now) + 60)
+return string.format('%.6f', due - now)
+""")
+# KEYS: later, wake. Makes sure a drain is scheduled for the earliest deferred item; returns the
+# seconds until then, or -1 when none is needed (nothing deferred, or a wake already on its way).
+_SCHEDULE_EARLIEST = StoreScript("""
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #first == 0 then return '-1' end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local due = tonumber(first[2])
+local wake = tonumber(redis.call('GET', KEYS[2]))
+if wake and wake >= now and wake <= due + 0.001 then return '-1' end
+redis.call('SET', KEYS[2], string.format('%.6f', due), 'EX', math.ceil(math.max(due - now, 0)) + 60)
+return string.format('%.6f', math.max(due - now, 0))
+""")
 
 
-class _DelayedBroker:
-    """Wraps a broker so that `async_task` enqueues into its delayed set instead."""
+@dataclass(frozen=True)
+class ItemFailure:
+    """An item the handler could not handle: its index in the batch, why, and if later may work."""
 
-    def __init__(self, broker: Any, due: float) -> None:
-        self._broker = broker
-        self._due = due
-        self.list_key = broker.list_key
-
-    def enqueue(self, task: str) -> str:
-        return self._broker.enqueue_at(task, self._due)
+    index: int
+    errors: list[str]
+    retryable: bool
 
 
-def async_task_at(due: float, func: str, *args: Any, **kwargs: Any) -> str:
-    """Enqueue `func(*args)` to run at Unix time `due` (no worker waits for it)."""
-    return async_task(func, *args, broker=_DelayedBroker(get_broker(), due), **kwargs)
+Handler = Callable[[list[dict[str, Any]]], list[ItemFailure] | None]
 
 
 class DrainRetry(Exception):
-    """Raised by an inbox handler when a dependency is down: keep the items, try later.
+    """Raised by an inbox handler when its dependency is down: keep the batch, try later.
 
     Any other exception propagates: the task stays unacknowledged and the broker redelivers it
-    (a Redis outage is handled that way).
+    a bounded number of times (a Redis outage is handled that way).
     """
 
 
-Handler = Callable[[list[dict[str, Any]]], None]
+def redis_now() -> float:
+    """The time by Redis's clock, the one clock every due time is measured with."""
+    seconds, micros = store().time()
+    return seconds + micros / 1_000_000
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Capped exponential backoff with full jitter for retry number `attempt` (1, 2, ...)."""
+    ceiling = min(settings.QUEUE_RETRY_CAP_SECONDS, 0.5 * 2 ** min(attempt, 16))
+    # Jitter spreads the retries of many items refused together (an overloaded cluster).
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class _DelayedBroker:
+    """Wraps a broker so that `async_task` enqueues with a delay measured by Redis's clock."""
+
+    def __init__(self, broker: Any, delay: float) -> None:
+        self._broker = broker
+        self._delay = delay
+        self.list_key = broker.list_key
+
+    def enqueue(self, task: str) -> str:
+        return self._broker.enqueue_in(task, self._delay)
+
+
+def async_task_in(delay: float, func: str, *args: Any, **kwargs: Any) -> str:
+    """Enqueue `func(*args)` to run `delay` seconds from now (no worker waits for it)."""
+    return async_task(func, *args, broker=_DelayedBroker(get_broker(), delay), **kwargs)
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+class _Heartbeat:
+    """Extends a drain's lease while its batch runs, so a slow batch keeps it."""
+
+    def __init__(self, box: "Inbox", token: str) -> None:
+        self._box, self._token = box, token
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._box.LEASE_MS / 3000):
+            try:
+                alive = _EXTEND_IF_OWNER(
+                    keys=[self._box.lock_key], args=[self._token, self._box.LEASE_MS]
+                )
+            except Exception as exc:  # a failed beat must not kill the batch; the next may work
+                logger.warning("Inbox %s: lease heartbeat failed: %s", self._box.name, exc)
+                continue
+            if not alive:
+                logger.warning("Inbox %s: lease lost while the batch ran", self._box.name)
+                return
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class _Taken:
+    """One item of a batch: its text as stored, where it came from, and its retry history."""
+
+    text: str
+    deferred: bool
+    item: Any = None
+    attempt: int = 0
+    since: float = 0.0
 
 
 class Inbox:
     """A Redis list that producers append to and one queue task at a time drains in batches."""
 
     ARMED_TTL_SECONDS = 30
-    LEASE_MS = 20_000
-    BUSY_RETRY_SECONDS = 0.1
-    MAX_BACKOFF_SECONDS = 5.0
+    # Short, because a live drain extends it by heartbeat: a dead drain's lease lapses soon.
+    LEASE_MS = 6_000
 
     def __init__(self, name: str, task: str, batch_size: int = 500) -> None:
         self.name = name
@@ -86,8 +197,14 @@ class Inbox:
         self.key = f"inbox:{name}"
         self.armed_key = f"inbox:{name}:armed"
         self.lock_key = f"inbox:{name}:lock"
+        self.retrying_key = f"inbox:{name}:retrying"
+        self.recheck_key = f"inbox:{name}:recheck"
+        self.later_key = f"inbox:{name}:later"
+        self.wake_key = f"inbox:{name}:wake"
+        self.takes_key = f"inbox:{name}:takes"
         self.dead_key = f"inbox:{name}:dead"
 
+    # --- Producers --------------------------------------------------------------------------
     def append(self, items: list[dict[str, Any]]) -> None:
         """Add items and make sure a drain task is on its way."""
         if not items:
@@ -99,99 +216,267 @@ class Inbox:
         if armed:
             self.wake()
 
-    def wake(self, delay: float = 0.0) -> None:
-        """Enqueue a drain task, now or after `delay` seconds."""
-        if delay:
-            async_task_at(time.time() + delay, self.task)
-        else:
-            async_task(self.task)
+    def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
+        """Add items that become due `delay` seconds from now; no worker waits for them."""
+        if not items:
+            return
+        since = redis_now()
+        members = [self._later_member(item, attempt=0, since=since) for item in items]
+        wake_in = float(_DEFER(keys=[self.later_key, self.wake_key], args=[delay, *members]))
+        if wake_in >= 0:
+            async_task_in(wake_in, self.task)
 
+    def wake(self) -> None:
+        """Enqueue a drain task now."""
+        async_task(self.task)
+
+    # --- Sizes ------------------------------------------------------------------------------
     def size(self) -> int:
-        """Items waiting in the inbox."""
+        """Items waiting in the inbox's list."""
         return store().llen(self.key)
 
-    def dead_letter(self, rejects: list[tuple[Any, list[str]]]) -> None:
-        """Keep items that can never be handled, each with its errors and the time."""
-        if not rejects:
-            return
-        at = timestamp_format(time.time())
-        store().rpush(
-            self.dead_key,
-            *(json.dumps({"item": item, "errors": errors, "at": at}) for item, errors in rejects),
-        )
-        logger.error(
-            "Inbox %s: %d item(s) dead-lettered in %s; first: %s",
-            self.name,
-            len(rejects),
-            self.dead_key,
-            # An error can quote the whole item; the dead letter keeps it, the log a preview.
-            str(rejects[0][1])[:300],
-        )
+    def deferred(self) -> int:
+        """Items waiting for their due time (deferred on purpose or retried)."""
+        return store().zcard(self.later_key)
 
     def dead_letters(self) -> int:
         """Items kept in the dead letter."""
         return store().llen(self.dead_key)
 
-    def _parse(self, raw: list[str]) -> list[dict[str, Any]]:
-        """Decode a batch; what is not a JSON object goes to the dead letter."""
-        items, rejects = [], []
-        for text in raw:
-            try:
-                item = json.loads(text)
-            except ValueError as exc:
-                rejects.append((text, [f"not JSON: {exc}"]))
-                continue
-            if type(item) is dict:
-                items.append(item)
-            else:
-                rejects.append((item, ["not a JSON object"]))
-        self.dead_letter(rejects)
-        return items
+    # --- The dead letter --------------------------------------------------------------------
+    def dead_entries(self, *, start: int = 0, count: int = 100) -> list[dict[str, Any]]:
+        """Dead-letter entries from position `start`, oldest first: item, errors, at, attempts."""
+        raw = store().lrange(self.dead_key, start, start + count - 1)
+        return [json.loads(entry) for entry in raw]
 
+    def dead_replay(self, *, count: int | None = None) -> int:
+        """Put the oldest dead-lettered items back in the inbox; return how many.
+
+        They go through the drain again, contract check included: an item still broken comes
+        straight back to the dead letter.
+        """
+        redis = store()
+        with redis.pipeline() as pipe:
+            # WATCH: an entry dead-lettered meanwhile must not be trimmed away unreplayed.
+            pipe.watch(self.dead_key)
+            entries = pipe.lrange(self.dead_key, 0, -1 if count is None else count - 1)
+            if not entries:
+                return 0
+            texts = []
+            for entry in entries:
+                item = json.loads(entry)["item"]
+                # An item that was not JSON goes back as the very text it was.
+                texts.append(item if isinstance(item, str) else json.dumps(item))
+            pipe.multi()
+            pipe.ltrim(self.dead_key, len(entries), -1)
+            pipe.rpush(self.key, *texts)
+            pipe.execute()
+        self.rescue()
+        return len(entries)
+
+    def dead_purge(self) -> int:
+        """Delete every dead-lettered item; return how many there were."""
+        pipe = store().pipeline()
+        pipe.llen(self.dead_key)
+        pipe.delete(self.dead_key)
+        count, _ = pipe.execute()
+        return count
+
+    # --- The drain --------------------------------------------------------------------------
     def drain(self, handler: Handler, attempt: int = 0) -> int:
         """Hand one batch to `handler`; re-enqueue the drain while items remain.
 
-        Returns how many items were taken. `handler` raises `DrainRetry` to keep the batch for
-        a later attempt with backoff.
+        Returns how many items were taken. `handler` returns the items it could not handle,
+        or raises `DrainRetry` to keep the whole batch for a later attempt with backoff.
         """
         redis = store()
-        token = uuid.uuid4().hex
+        token = f"{random.getrandbits(64):016x}"
         if not redis.set(self.lock_key, token, nx=True, px=self.LEASE_MS):
-            # Someone else is draining; come back soon in case they finish before our items.
-            self.wake(delay=self.BUSY_RETRY_SECONDS)
+            self._recheck_after_lease()
             return 0
         try:
-            raw = redis.lrange(self.key, 0, self.batch_size - 1)
-            if raw:
-                items = self._parse(raw)
-                if items:
-                    handler(items)
-                if not redis.eval(_TRIM_IF_OWNER, 2, self.lock_key, self.key, token, len(raw)):
-                    logger.warning("Inbox %s: lease lost before the trim", self.name)
+            with _Heartbeat(self, token):
+                taken = self._drain_batch(handler, token)
         except DrainRetry as exc:
-            delay = min(self.MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(attempt, 4))
-            logger.warning("Inbox %s: %s; retrying in %.1fs", self.name, exc, delay)
-            # The armed flag stays set, so producers do not start a second retry chain.
-            async_task_at(time.time() + delay, self.task, attempt=attempt + 1)
+            self._retry_chain(exc, attempt)
             return 0
         finally:
             # Always: a lease kept after a failure would stall the inbox until it expires.
-            redis.eval(_RELEASE_IF_OWNER, 1, self.lock_key, token)
-        self._rearm_if_needed()
-        return len(raw)
+            _RELEASE_IF_OWNER(keys=[self.lock_key], args=[token])
+        redis.delete(self.retrying_key)
+        self._after_drain()
+        return taken
 
-    def _rearm_if_needed(self) -> None:
+    def _recheck_after_lease(self) -> None:
+        """Come back once when the held lease would lapse, in case its holder died.
+
+        A live holder looks for more work itself when it finishes. Spinning here would churn
+        queue tasks for as long as it runs, so there is one recheck per lease period at most.
+        """
         redis = store()
-        if redis.llen(self.key):
+        remaining_ms = max(redis.pttl(self.lock_key), 0) + 100
+        if redis.set(self.recheck_key, "1", nx=True, px=remaining_ms):
+            async_task_in(remaining_ms / 1000, self.task)
+
+    def _take(self, now: float) -> list[_Taken]:
+        """The next batch: due deferred items first, then the list's head, capped by bytes."""
+        redis = store()
+        due = redis.zrangebyscore(self.later_key, "-inf", now, start=0, num=self.batch_size)
+        room = self.batch_size - len(due)
+        head = redis.lrange(self.key, 0, room - 1) if room > 0 else []
+        batch, size = [], 0
+        for text, deferred in [*((t, True) for t in due), *((t, False) for t in head)]:
+            size += len(text)
+            if batch and size > settings.QUEUE_BATCH_MAX_BYTES:
+                break
+            batch.append(_Taken(text=text, deferred=deferred))
+        return batch
+
+    def _count_takes(self, batch: list[_Taken]) -> list[int]:
+        """How often each item has been taken without its drain finishing (this time included)."""
+        pipe = store().pipeline(transaction=False)
+        for taken in batch:
+            pipe.hincrby(self.takes_key, _digest(taken.text), 1)
+        return pipe.execute()
+
+    def _parse(self, taken: _Taken, takes: int) -> list[str]:
+        """Fill in `taken`'s item and history; return why it cannot be handled, if so."""
+        try:
+            value = json.loads(taken.text)
+        except ValueError as exc:
+            taken.item = taken.text
+            return [f"not JSON: {exc}"]
+        if taken.deferred:
+            taken.attempt, taken.since = value["attempt"], value["since"]
+            value = value["item"]
+        taken.item = value
+        if type(value) is not dict:
+            return ["not a JSON object"]
+        if takes > settings.QUEUE_ITEM_MAX_TAKES:
+            # Its drains keep dying (a worker killed mid-batch, a handler past the task's
+            # timeout): a bounded number of tries, then it is set aside.
+            return [f"taken {takes - 1} times without its drain finishing"]
+        return []
+
+    def _drain_batch(self, handler: Handler, token: str) -> int:
+        now = redis_now()
+        batch = self._take(now)
+        if not batch:
+            return 0
+        dead: list[tuple[_Taken, list[str]]] = []
+        ready: list[_Taken] = []
+        for taken, takes in zip(batch, self._count_takes(batch), strict=True):
+            errors = self._parse(taken, takes)
+            if errors:
+                dead.append((taken, errors))
+            else:
+                ready.append(taken)
+        failures = handler([taken.item for taken in ready]) if ready else None
+        later = []
+        for failure in failures or ():
+            taken = ready[failure.index]
+            since = taken.since if taken.deferred and taken.attempt else now
+            if failure.retryable and now - since < settings.QUEUE_RETRY_MAX_SECONDS:
+                attempt = taken.attempt + 1
+                member = self._later_member(taken.item, attempt=attempt, since=since)
+                later.append((now + backoff_seconds(attempt), member))
+            else:
+                dead.append((taken, failure.errors))
+        self._commit(token, batch, later, dead, now)
+        return len(batch)
+
+    @staticmethod
+    def _later_member(item: Any, *, attempt: int, since: float) -> str:
+        return json.dumps({"item": item, "attempt": attempt, "since": since}, separators=(",", ":"))
+
+    def _commit(
+        self,
+        token: str,
+        batch: list[_Taken],
+        later: list[tuple[float, str]],
+        dead: list[tuple[_Taken, list[str]]],
+        now: float,
+    ) -> None:
+        at = timestamp_format(now)
+        entries = [
+            json.dumps({"item": t.item, "errors": e, "at": at, "attempts": t.attempt + 1})
+            for t, e in dead
+        ]
+        removed = [taken.text for taken in batch if taken.deferred]
+        trim = len(batch) - len(removed)
+        args: list[Any] = [token, trim, len(removed), len(later), *removed]
+        for score, member in later:
+            args += [score, member]
+        committed = _COMMIT(
+            keys=[self.lock_key, self.key, self.later_key, self.dead_key], args=[*args, *entries]
+        )
+        if not committed:
+            # Nothing removed: the next drain takes the batch again (handlers are idempotent).
+            logger.warning("Inbox %s: lease lost before the commit; the batch stays", self.name)
+            return
+        store().hdel(self.takes_key, *{_digest(taken.text) for taken in batch})
+        if dead:
+            logger.error(
+                "Inbox %s: %d item(s) dead-lettered in %s; first: %s",
+                self.name,
+                len(dead),
+                self.dead_key,
+                # An error can quote the whole item; the dead letter keeps it, the log a preview.
+                str(dead[0][1])[:300],
+            )
+        if later:
+            logger.warning("Inbox %s: %d item(s) to retry later", self.name, len(later))
+
+    def _retry_chain(self, exc: DrainRetry, attempt: int) -> None:
+        """Keep the batch and come back after a backoff: one chain, however long the outage."""
+        delay = backoff_seconds(attempt + 1)
+        logger.warning("Inbox %s: %s; retrying in %.1fs", self.name, exc, delay)
+        pipe = store().pipeline(transaction=False)
+        # While these keys live, producers and the wake schedule start no second chain.
+        ttl = int(delay) + self.ARMED_TTL_SECONDS
+        pipe.set(self.armed_key, "1", ex=ttl)
+        pipe.set(self.retrying_key, "1", ex=ttl)
+        pipe.execute()
+        async_task_in(delay, self.task, attempt=attempt + 1)
+
+    def _due_now(self) -> bool:
+        redis = store()
+        return bool(redis.llen(self.key) or redis.zcount(self.later_key, "-inf", redis_now()))
+
+    def _after_drain(self) -> None:
+        """Wake the next drain while work is due; schedule one for the earliest deferred item."""
+        redis = store()
+        if self._due_now():
             redis.set(self.armed_key, "1", ex=self.ARMED_TTL_SECONDS)
             self.wake()
             return
         redis.delete(self.armed_key)
-        # An append between LLEN and DEL saw the flag set and did not wake anyone.
-        if redis.llen(self.key) and redis.set(
-            self.armed_key, "1", nx=True, ex=self.ARMED_TTL_SECONDS
-        ):
+        # An append between the check and the DEL saw the flag set and did not wake anyone.
+        if self._due_now() and redis.set(self.armed_key, "1", nx=True, ex=self.ARMED_TTL_SECONDS):
             self.wake()
+        self.schedule_earliest()
+
+    def schedule_earliest(self) -> None:
+        """Make sure a drain runs when the earliest deferred item becomes due."""
+        wake_in = float(_SCHEDULE_EARLIEST(keys=[self.later_key, self.wake_key], args=[]))
+        if wake_in >= 0:
+            async_task_in(wake_in, self.task)
+
+    def rescue(self) -> bool:
+        """Wake a drain if work is due and none can be on its way; True when one was woken.
+
+        A drain task can vanish with the queue that held it (a purged queue, a Redis that lost
+        its last second of writes, a task whose signature no longer verifies). No drain runs
+        while the lease is held (the holder looks for more work itself) or while a retry chain
+        waits out its backoff, so an outage never multiplies the chains.
+        """
+        redis = store()
+        self.schedule_earliest()
+        if redis.exists(self.lock_key, self.retrying_key) or not self._due_now():
+            return False
+        redis.set(self.armed_key, "1", ex=self.ARMED_TTL_SECONDS)
+        self.wake()
+        return True
 
 
 def inbox(name: str) -> Inbox:
@@ -200,17 +485,5 @@ def inbox(name: str) -> Inbox:
 
 
 def inboxes_wake() -> list[str]:
-    """Enqueue a drain for every inbox holding items: the safety net for a lost drain task.
-
-    A drain task can vanish with the queue that held it (a purged queue, a Redis that lost its
-    last second of writes); the inbox's armed flag would then keep producers from waking
-    another until it expires, and an inbox nobody appends to would never drain. A django-q2
-    schedule runs this every minute; a spare drain finds the lease taken or nothing to do.
-    """
-    woken = []
-    for name in settings.QUEUE_INBOXES:
-        box = inbox(name)
-        if box.size():
-            box.wake()
-            woken.append(name)
-    return woken
+    """Rescue every inbox whose drain task was lost; a django-q2 schedule runs it every minute."""
+    return [name for name in settings.QUEUE_INBOXES if inbox(name).rescue()]

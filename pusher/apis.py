@@ -80,7 +80,8 @@ class MessagePushApi(APIView):
                 OpenApiParameter.HEADER,
                 pattern=r"^[ -~]+$",
                 description="1 to 255 visible ASCII characters. Repeat within 24 h to get the "
-                "first response back, with no second message and no second count.",
+                "first response back, with no second message and no second count. The same "
+                "key with another message is a 422; while the first is still in flight, a 409.",
             ),
             OpenApiParameter(
                 "X-Request-ID",
@@ -96,8 +97,16 @@ class MessagePushApi(APIView):
                 ErrorSerializer,
                 description="Missing, malformed, badly signed, expired or revoked token.",
             ),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="The Idempotency-Key's first request is still being processed.",
+            ),
             413: OpenApiResponse(ErrorSerializer, description="The body is over 1 MB."),
             415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
+            422: OpenApiResponse(
+                ErrorSerializer,
+                description="The Idempotency-Key was used before with a different message.",
+            ),
             503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
         },
     )

@@ -21,14 +21,13 @@ from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from core.contract import (
     BULK_MAX_ITEMS,
     TOO_MANY_MESSAGES,
-    contract_split,
     date_format,
     document_errors,
 )
 from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
 from core.logging import request_id_var
 from core.metrics import metrics_incr
-from core.queue import DrainRetry, inbox
+from core.queue import DrainRetry, ItemFailure
 from core.search import es_client
 from core.serializers import validation_messages
 from tracker.documents import index_alias
@@ -46,15 +45,17 @@ NOT_YOURS = MESSAGE_NOT_FOUND
 _BULK_ITEM_FIELDS = ("index", "message_id", "status", "errors")
 _NO_REQUEST_ID = "-"  # request_id_var's value outside a request
 
-# 429s from Elasticsearch are retried in place with backoff (0.5 s, 1 s, 2 s) before an item is
-# reported failed; the queue path adds its own, longer retries on top.
+# The API retries 429s from Elasticsearch in place with backoff (0.5 s, 1 s, 2 s) before an
+# item is reported failed; the inbox retries without waiting in a worker.
 INDEX_MAX_RETRIES = 3
 INDEX_INITIAL_BACKOFF = 0.5
 _CHUNK_SIZE = 1_000
 _CHUNK_BYTES = 10 * 1024 * 1024
-# Failures that say "not now" rather than "never": overload, an outage, no index yet.
-_RETRYABLE_STATUSES = (429, 502, 503, 504)
-_RETRYABLE_TYPES = ("index_not_found_exception",)
+# Failures that say "not now" rather than "never": overload, an outage, no index yet, and
+# blocks (a read-only index after a full disk, a cluster without a master), which an operator
+# lifts.
+_RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
+_RETRYABLE_TYPES = ("index_not_found_exception", "cluster_block_exception")
 # A connection failure raises out of streaming_bulk; the inbox keeps the batch for later.
 _ES_UNREACHABLE = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 
@@ -116,7 +117,9 @@ def _metrics_record(*, indexed: Counter, seconds: float) -> None:
         logger.warning("Could not record tracker metrics: %s", exc)
 
 
-def messages_index(*, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def messages_index(
+    *, documents: list[dict[str, Any]], retries: int = INDEX_MAX_RETRIES
+) -> list[dict[str, Any]]:
     """Bulk-index documents that hold the contract; return one result per document, in order.
 
     A result is `{index, message_id, status: "indexed"}` or `{index, status: "failed", errors,
@@ -143,7 +146,7 @@ def messages_index(*, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         max_chunk_bytes=_CHUNK_BYTES,
         raise_on_error=False,
         raise_on_exception=False,
-        max_retries=INDEX_MAX_RETRIES,
+        max_retries=retries,
         initial_backoff=INDEX_INITIAL_BACKOFF,
     )
     started, indexed = time.perf_counter(), Counter()
@@ -246,25 +249,32 @@ def _tracked_log(document: dict[str, Any]) -> None:
     )
 
 
-def documents_track(*, documents: list[dict[str, Any]]) -> None:
-    """Index one batch from the tracker inbox (the validator's output).
+def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
+    """Index one batch from the tracker inbox (the validator's output); return what failed.
 
-    An item that breaks the contract, or that Elasticsearch refuses for good (a mapping error),
-    goes to the inbox's dead letter with its errors; the rest are tracked. While Elasticsearch is
-    unreachable or overloaded, `DrainRetry` keeps the whole batch for a later attempt, which is
-    safe: every document's `_id` is its message_id.
+    An item that breaks the contract, or that Elasticsearch refuses for good (a mapping
+    error, 400), fails for good: the inbox dead-letters it. One refused "for now" (429, 5xx, a
+    cluster block such as a full disk's write block) is retried alone, with backoff, by the
+    inbox. While Elasticsearch cannot be reached at all, `DrainRetry` keeps the whole batch.
     """
-    valid, rejects = contract_split(documents, document_errors)
+    failures, valid, positions = [], [], []
+    for index, document in enumerate(documents):
+        errors = document_errors(document)
+        if errors:
+            failures.append(ItemFailure(index=index, errors=errors, retryable=False))
+        else:
+            valid.append(document)
+            positions.append(index)
     try:
-        results = messages_index(documents=valid)
+        # No retries in place: the inbox retries refused items itself, without holding a worker.
+        results = messages_index(documents=valid, retries=0)
     except _ES_UNREACHABLE as exc:
         raise DrainRetry(f"Elasticsearch unreachable: {exc}") from exc
-    failures = [result for result in results if result["status"] != "indexed"]
-    if any(result["retryable"] for result in failures):
-        raise DrainRetry(f"{len(failures)} of {len(results)} document(s) refused for now")
-    # Only now: a batch kept for a retry would otherwise dead-letter its rejects twice.
-    rejects += [(valid[result["index"]], result["errors"]) for result in failures]
-    inbox(INBOX).dead_letter(rejects)
-    for document, result in zip(valid, results, strict=True):
+    for position, document, result in zip(positions, valid, results, strict=True):
         if result["status"] == "indexed":
             _tracked_log(document)
+        else:
+            failures.append(
+                ItemFailure(index=position, errors=result["errors"], retryable=result["retryable"])
+            )
+    return failures

@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from core.queue import inbox
+from core.queue import ItemFailure, inbox
 from tracker.services import INBOX, documents_track
 
 
-def _handle(documents: list[dict[str, Any]]) -> None:
-    documents_track(documents=documents)
+def _handle(documents: list[dict[str, Any]]) -> list[ItemFailure]:
+    return documents_track(documents=documents)
 
 
 def tracker_inbox_drain(attempt: int = 0) -> int:

@@ -15,20 +15,20 @@ from core.contract import (
     DIRECT,
     FAILED,
     RETRIED,
-    contract_split,
     payload_errors,
     timestamp_format,
 )
-from core.queue import async_task_at, inbox
+from core.queue import ItemFailure, inbox
 from core.randomness import random_number
 from core.redis import store
 
 logger = logging.getLogger(__name__)
 
 INBOX = "validator"
+# Messages waiting out their 4 s before the second draw.
+RETRY_INBOX = "retry"
 # Where validated documents go: the tracker's inbox, by name only.
 TRACKER_INBOX = "tracker"
-RETRY_TASK = "validator.tasks.validator_retry"
 # How long the second draw of a message is remembered: a redelivered retry must reuse it.
 SECOND_DRAW_TTL_SECONDS = 24 * 60 * 60
 
@@ -58,18 +58,20 @@ def _document(payload: dict[str, Any], category: str) -> dict[str, Any]:
     return document
 
 
-def payloads_check(*, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep the payloads that hold the contract; dead-letter the rest with their errors."""
-    valid, rejects = contract_split(payloads, payload_errors)
-    inbox(INBOX).dead_letter(rejects)
-    return valid
+def payloads_check(*, payloads: list[dict[str, Any]]) -> list[ItemFailure]:
+    """The payloads that break the contract, as failures for the inbox's dead letter."""
+    return [
+        ItemFailure(index=index, errors=errors, retryable=False)
+        for index, payload in enumerate(payloads)
+        if (errors := payload_errors(payload))
+    ]
 
 
 def messages_validate(*, payloads: list[dict[str, Any]], now: float | None = None) -> list[str]:
     """Apply the first attempt to a batch of valid payloads; returns each outcome in order.
 
-    Direct messages go to the tracker at once; the rest wait in one delayed queue task that
-    no worker holds while it waits.
+    Direct messages go to the tracker at once; the rest wait out their 4 s in the retry
+    inbox's due-time set in Redis, where no worker holds them and no signed task carries them.
     """
     now = time.time() if now is None else now
     direct, retry, outcomes = [], [], []
@@ -88,10 +90,9 @@ def messages_validate(*, payloads: list[dict[str, Any]], now: float | None = Non
             number,
             extra=_log_context(payload),
         )
-    # Schedule the retry before handing Direct ones on: if we die in between, the batch is
-    # read again and both steps repeat, and both are idempotent by message_id.
-    if retry:
-        async_task_at(now + settings.VALIDATOR_RETRY_DELAY_SECONDS, RETRY_TASK, retry)
+    # Defer the retries before handing Direct ones on: if we die in between, the batch is read
+    # again and both steps repeat, and both are idempotent by message_id.
+    inbox(RETRY_INBOX).defer(retry, delay=settings.VALIDATOR_RETRY_DELAY_SECONDS)
     inbox(TRACKER_INBOX).append(direct)
     return outcomes
 

@@ -158,15 +158,18 @@ Q_CLUSTER = {
     "workers": env.int("Q_WORKERS", default=2),
     "broker_class": "core.broker.ReliableRedisBroker",
     "django_redis": "store",
-    # A task is redelivered when its worker has not acknowledged it within `retry` seconds;
-    # django-q2 kills a task after `timeout`, so retry must exceed it.
+    # django-q2 kills a task after `timeout`. Redelivery is the broker's own (a short
+    # visibility deadline kept alive by the cluster's heartbeat, below); `retry` only has to
+    # exceed `timeout` for django-q2's own checks.
     "timeout": 30,
     "retry": 45,
     "max_attempts": 0,
     "save_limit": -1,  # successes are not stored: the documents in Elasticsearch are the record
     "ack_failures": False,
-    "queue_limit": 50,
-    "bulk": 50,
+    # A small prefetch: a reserved task starts almost at once, so its visibility deadline
+    # counts from about when it starts. One task drains a whole batch, so few are needed.
+    "queue_limit": 4,
+    "bulk": 2,
     "poll": 0.2,
     "guard_cycle": 0.5,
     "catch_up": False,
@@ -174,9 +177,24 @@ Q_CLUSTER = {
 }
 # How long an idle cluster waits before asking the broker again (bounds pickup latency).
 QUEUE_IDLE_POLL_SECONDS = 0.05
+# A reservation lapses this long after the cluster's last heartbeat; the cluster beats every
+# QUEUE_HEARTBEAT_SECONDS. So a whole cluster killed at once has its tasks redelivered in 8 s.
+QUEUE_VISIBILITY_SECONDS = 8
+QUEUE_HEARTBEAT_SECONDS = 2
+# A task handed out this often without an acknowledgement is set aside with its payload.
+QUEUE_MAX_DELIVERIES = 5
+# An inbox item taken this often without its drain finishing goes to the dead letter.
+QUEUE_ITEM_MAX_TAKES = 5
+# An item the handler keeps refusing "for now" is retried with backoff up to this cap, and
+# dead-lettered once it has failed for QUEUE_RETRY_MAX_SECONDS (default 24 h).
+QUEUE_RETRY_CAP_SECONDS = 10.0
+QUEUE_RETRY_MAX_SECONDS = env.int("QUEUE_RETRY_MAX_SECONDS", default=24 * 60 * 60)
+# A batch is cut at this many bytes, whatever its count: big messages on a slow node.
+QUEUE_BATCH_MAX_BYTES = 4 * 1024 * 1024
 # Batched hand-offs between services: inbox name -> the queue task that drains it.
 QUEUE_INBOXES = {
     "validator": "validator.tasks.validator_inbox_drain",
+    "retry": "validator.tasks.validator_retry_drain",
     "tracker": "tracker.tasks.tracker_inbox_drain",
 }
 # Where the pusher and the validator draw their numbers; tests point it at a scripted source.

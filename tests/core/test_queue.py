@@ -1,12 +1,17 @@
-"""Inboxes against the real Redis: batching, leases, and the wake-up safety net."""
+"""Inboxes against the real Redis: batching, leases, retries, dead letters, the wake-up net."""
+
+import json
+import time
+from collections.abc import Callable
 
 import pytest
 from django_q.models import Schedule
 from model_bakery import baker
 
 from core.broker import ReliableRedisBroker
-from core.queue import Inbox, inbox, inboxes_wake
+from core.queue import DrainRetry, Inbox, ItemFailure, inbox, inboxes_wake, redis_now
 from core.redis import store
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -34,7 +39,7 @@ def test_a_drain_hands_over_a_batch_and_trims_only_what_it_handled(broker):
     assert box.size() == 1
 
 
-def test_a_failing_handler_keeps_the_batch(broker):
+def test_a_failing_handler_keeps_the_batch_and_releases_the_lease(broker):
     box = Inbox("scratch", task="core.queue.inboxes_wake")
     box.append([{"n": 1}])
 
@@ -44,16 +49,19 @@ def test_a_failing_handler_keeps_the_batch(broker):
     with pytest.raises(RuntimeError):
         box.drain(boom)
     assert box.size() == 1
+    assert not store().exists(box.lock_key)  # the next drain need not wait for it to expire
 
 
-def test_a_drain_waits_while_another_holds_the_lease(broker):
+def test_a_drain_that_finds_the_lease_taken_leaves_without_spinning(broker):
     box = Inbox("scratch", task="core.queue.inboxes_wake")
     box.append([{"n": 1}])
+    broker.purge_queue()
     store().set(box.lock_key, "someone-else")
 
     assert box.drain(lambda items: None) == 0
+
     assert box.size() == 1
-    assert broker.delayed_size() == 1  # it comes back shortly
+    assert (broker.queue_size(), broker.delayed_size()) == (0, 0)  # the holder wakes the next
 
 
 def test_inboxes_wake_rescues_items_whose_drain_task_was_lost(broker):
@@ -63,6 +71,179 @@ def test_inboxes_wake_rescues_items_whose_drain_task_was_lost(broker):
 
     assert inboxes_wake() == ["tracker"]
     assert broker.queue_size() == 1
+
+
+def test_inboxes_wake_starts_no_drain_while_a_lease_is_held(broker):
+    box = inbox("tracker")
+    box.append([{"n": 1}])
+    broker.purge_queue()
+    store().set(box.lock_key, "a-running-drain")
+
+    assert inboxes_wake() == []
+    assert broker.queue_size() == 0
+
+
+def _down(items: list[dict]) -> None:
+    raise DrainRetry("the dependency is down")
+
+
+def test_an_outage_keeps_one_retry_chain_however_many_attempts_and_wakes(broker):
+    box = inbox("tracker")
+    box.append([{"n": n} for n in range(3)])
+    broker.purge_queue()
+
+    for attempt in range(6):
+        assert box.drain(_down, attempt=attempt) == 0
+        box.append([{"n": 10 + attempt}])  # producers keep pushing during the outage
+        inboxes_wake()  # and the every-minute schedule keeps running
+
+    assert box.size() == 9  # nothing dropped
+    # Each attempt scheduled its successor; nothing else was started beside the chain.
+    assert broker.queue_size() == 0
+    assert broker.delayed_size() == 6
+    assert store().exists(box.retrying_key, box.armed_key) == 2
+
+
+def _refuse(indexes: set[int], *, retryable: bool) -> Callable[[list[dict]], list[ItemFailure]]:
+    def handler(items: list[dict]) -> list[ItemFailure]:
+        return [ItemFailure(index=i, errors=["refused"], retryable=retryable) for i in indexes]
+
+    return handler
+
+
+def _later(box: Inbox) -> list[dict]:
+    return [json.loads(member) for member in store().zrange(box.later_key, 0, -1)]
+
+
+def _dead(box: Inbox) -> list[dict]:
+    return [json.loads(raw) for raw in store().lrange(box.dead_key, 0, -1)]
+
+
+def test_only_the_items_refused_for_now_are_retried_later_with_backoff(broker):
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+    box.append([{"n": n} for n in range(4)])
+
+    assert box.drain(_refuse({1, 2}, retryable=True)) == 4
+
+    assert box.size() == 0
+    later = _later(box)
+    assert sorted(entry["item"]["n"] for entry in later) == [1, 2]
+    assert {entry["attempt"] for entry in later} == {1}
+    due = [score for _, score in store().zrange(box.later_key, 0, -1, withscores=True)]
+    assert all(redis_now() < score <= redis_now() + 1.0 for score in due)  # 1st backoff <= 1 s
+    assert _dead(box) == []
+
+
+def test_a_retried_item_comes_back_alone_once_due(broker, settings):
+    settings.QUEUE_RETRY_CAP_SECONDS = 0.2
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+    box.append([{"n": 0}, {"n": 1}])
+    box.drain(_refuse({1}, retryable=True))
+    seen: list[list[dict]] = []
+
+    wait_for(lambda: box.drain(lambda items: seen.append(items)) or None, timeout=5)
+
+    assert seen == [[{"n": 1}]]
+    assert box.deferred() == 0
+
+
+def test_an_item_refused_for_good_is_dead_lettered_with_its_errors(broker):
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+    box.append([{"n": 0}, {"n": 1}])
+
+    box.drain(_refuse({0}, retryable=False))
+
+    (entry,) = _dead(box)
+    assert (entry["item"], entry["errors"], entry["attempts"]) == ({"n": 0}, ["refused"], 1)
+    assert entry["at"].endswith("Z")
+    assert box.size() == box.deferred() == 0
+
+
+def test_an_item_still_failing_after_the_retry_window_is_dead_lettered(broker, settings):
+    settings.QUEUE_RETRY_CAP_SECONDS = 0.1
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+    box.append([{"n": 0}])
+    box.drain(_refuse({0}, retryable=True))
+    settings.QUEUE_RETRY_MAX_SECONDS = 0  # the window closes
+
+    wait_for(lambda: box.drain(_refuse({0}, retryable=True)) or None, timeout=5)
+
+    (entry,) = _dead(box)
+    assert (entry["item"], entry["attempts"]) == ({"n": 0}, 2)
+    assert box.deferred() == 0
+
+
+def test_an_item_whose_drains_keep_dying_is_set_aside_after_bounded_takes(broker, settings):
+    settings.QUEUE_ITEM_MAX_TAKES = 2
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+    box.append([{"n": "deadly"}])
+    handled: list[dict] = []
+
+    def dies(items: list[dict]) -> None:
+        handled.extend(items)
+        raise RuntimeError("the worker died mid-batch")
+
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            box.drain(dies)
+    box.drain(dies)  # the third take: set aside without calling the handler
+
+    assert handled == [{"n": "deadly"}, {"n": "deadly"}]
+    (entry,) = _dead(box)
+    assert entry["errors"] == ["taken 2 times without its drain finishing"]
+    assert box.size() == 0
+
+
+def test_a_batch_is_cut_by_bytes_as_well_as_count(broker, settings):
+    settings.QUEUE_BATCH_MAX_BYTES = 2_500
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+    box.append([{"text": "x" * 1_000, "n": n} for n in range(5)])
+    seen: list[list[dict]] = []
+
+    assert box.drain(seen.append) == 2
+
+    assert [item["n"] for item in seen[0]] == [0, 1]
+    assert box.size() == 3
+
+
+def test_a_slow_batch_keeps_its_lease_by_heartbeat(broker, monkeypatch):
+    monkeypatch.setattr(Inbox, "LEASE_MS", 300)
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+    box.append([{"n": 1}])
+    others: list[int] = []
+
+    def slow(items: list[dict]) -> None:
+        time.sleep(1.0)  # the handler's own slowness, over three leases long
+        others.append(box.drain(lambda items: None))
+
+    assert box.drain(slow) == 1
+
+    assert others == [0]  # no second drain got in while the first was still working
+    assert box.size() == 0
+
+
+def test_a_drain_that_lost_its_lease_leaves_the_batch_for_the_next(broker):
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+    box.append([{"n": 1}])
+
+    def lose_lease(items: list[dict]) -> None:
+        store().set(box.lock_key, "a-newer-drain")
+
+    assert box.drain(lose_lease) == 1
+    assert box.size() == 1
+
+
+def test_deferred_items_wait_for_their_due_time_with_one_scheduled_wake(broker):
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+
+    box.defer([{"n": 1}], delay=1.0)
+    box.defer([{"n": 2}], delay=1.5)  # due later: the wake already scheduled covers it
+    seen: list[list[dict]] = []
+
+    assert box.drain(seen.append) == 0
+    assert broker.delayed_size() == 1
+    wait_for(lambda: box.drain(seen.append) or None, timeout=5)
+    assert seen[0] == [{"n": 1}]
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ import uuid
 
 import jwt
 import pytest
+import redis.exceptions
 from django.conf import settings
 from rest_framework.test import APIClient
 
@@ -15,6 +16,7 @@ from accounts.selectors import request_count_get, request_counter_key
 from core.contract import MESSAGE_BLANK
 from core.queue import inbox
 from core.redis import store
+from pusher.exceptions import IDEMPOTENCY_KEY_IN_FLIGHT, IDEMPOTENCY_KEY_REUSED
 
 PUSH = "/api/pusher/push/"
 
@@ -229,3 +231,67 @@ def test_a_revoked_token_is_refused_and_nothing_is_counted(auth_client, tokens, 
     assert response.json()["detail"] == TOKEN_REVOKED
     assert request_count_get(user_id=user["user_id"]) == 0
     assert _queued() == []
+
+
+def test_a_reused_idempotency_key_with_another_message_is_a_422(auth_client, user):
+    first = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    other = auth_client.post(PUSH, {"message": "b"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+
+    assert first.status_code == 202
+    assert (other.status_code, other.json()) == (
+        422,
+        {"detail": IDEMPOTENCY_KEY_REUSED, "code": "idempotency_key_reused"},
+    )
+    assert request_count_get(user_id=user["user_id"]) == 1
+    assert [payload["user_message"] for payload in _queued()] == ["a"]
+
+
+def test_a_repeat_while_the_first_request_is_in_flight_is_a_409(auth_client, user):
+    first = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    # The first request's marker, as it stands between its script and its answer.
+    (stored,) = store().keys(f"pusher:idem:{user['user_id']}:*")
+    store().set(f"{stored}:flight", "1", ex=10)
+
+    again = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+
+    assert (again.status_code, again.json()["detail"]) == (409, IDEMPOTENCY_KEY_IN_FLIGHT)
+    store().delete(f"{stored}:flight")
+    replay = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert replay.json() == first.json()
+    assert len(_queued()) == 1
+
+
+def test_concurrent_repeats_of_one_key_queue_one_message(tokens, user):
+    results: list[int] = []
+
+    def push_once() -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+        response = client.post(PUSH, {"message": "once"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=push_once) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Each answer is the first response (202) or "still in flight" (409), never a 2nd message.
+    assert set(results) <= {202, 409}
+    assert results.count(202) >= 1
+    assert request_count_get(user_id=user["user_id"]) == 1
+    assert len(_queued()) == 1
+
+
+def test_a_push_whose_wake_up_fails_is_still_accepted(auth_client, user, monkeypatch):
+    def broker_down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("the broker is unreachable")
+
+    monkeypatch.setattr("core.queue.async_task", broker_down)
+
+    response = auth_client.post(PUSH, {"message": "queued anyway"}, format="json")
+
+    # The script ran: the message is counted and queued, and the wake schedule drains it.
+    assert response.status_code == 202
+    assert request_count_get(user_id=user["user_id"]) == 1
+    assert [payload["user_message"] for payload in _queued()] == ["queued anyway"]

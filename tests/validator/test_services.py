@@ -1,7 +1,6 @@
 """The validator's rule, with a fixed random source, against the real Redis."""
 
 import json
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -9,12 +8,13 @@ from django.utils.module_loading import import_string
 from django_q.signing import SignedPackage
 
 from core.broker import ReliableRedisBroker
-from core.queue import inbox
+from core.queue import inbox, redis_now
 from core.redis import store
+from tests.support.waiting import wait_for
 from tests.validator.sources import draws_clear, draws_queue
 from validator import services, tasks
 
-RETRY_TASK = "validator.tasks.validator_retry"
+RETRY_DRAIN = "validator.tasks.validator_retry_drain"
 # Ids that hold to the message contract, so items pass any check at the inboxes' exits.
 USER_ID = "00000000-0000-4000-8000-0000000000aa"
 M1, M2, M3 = (f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
@@ -42,6 +42,12 @@ def _staged(message_id: str, first: int) -> dict:
 
 def _tracked() -> list[dict]:
     return [json.loads(item) for item in store().lrange(inbox("tracker").key, 0, -1)]
+
+
+def _waiting() -> list[tuple[dict, float]]:
+    """What waits in the retry inbox, with its due time, earliest first."""
+    entries = store().zrange(inbox("retry").later_key, 0, -1, withscores=True)
+    return [(json.loads(member), due) for member, due in entries]
 
 
 def _task(task_id: str) -> dict:
@@ -99,15 +105,20 @@ def test_a_number_not_divisible_by_ten_is_tracked_direct_with_one_attempt():
     assert doc["request_id"] == "req-1"
 
 
-def test_a_multiple_of_ten_waits_four_seconds_in_the_delayed_set():
-    broker = ReliableRedisBroker()
-    now = time.time()
-    outcomes = services.messages_validate(payloads=[_payload("m1", 30)], now=now)
+def test_a_multiple_of_ten_waits_four_seconds_in_the_retry_inbox():
+    before = redis_now()
+    outcomes = services.messages_validate(payloads=[_payload("m1", 30)])
+    after = redis_now()
 
     assert outcomes == ["retry"]
     assert _tracked() == []
-    [(_task_id, due)] = broker.connection.zrange(broker.delayed_key, 0, -1, withscores=True)
-    assert due == pytest.approx(now + 4.0)
+    [(entry, due)] = _waiting()
+    assert entry["item"]["message_id"] == "m1"
+    assert before + 4.0 <= due <= after + 4.0  # by Redis's clock, not the host's
+    # One drain of the retry inbox is scheduled for when it is due; no worker waits for it.
+    [(task, wake)] = _delayed_tasks()
+    assert task["func"] == RETRY_DRAIN
+    assert wake == pytest.approx(due, abs=0.05)
 
 
 @pytest.mark.parametrize(("second", "category"), [(7, "Retried"), (60, "Failed"), (10, "Failed")])
@@ -132,26 +143,23 @@ def test_a_redelivered_retry_reuses_the_first_second_draw(scripted):
     assert [doc["category"] for doc in _tracked()] == ["Retried", "Retried"]
 
 
-def test_one_drain_yields_direct_now_and_retried_and_failed_from_one_delayed_task(queued_draws):
+def test_one_drain_yields_direct_now_and_retried_and_failed_after_their_wait(
+    queued_draws, settings
+):
+    settings.VALIDATOR_RETRY_DELAY_SECONDS = 0.3
     queued_draws(attempt=2, numbers=[7, 20])  # the retry batch holds M2, then M3
     inbox("validator").append([_payload(M1, 7), _payload(M2, 10), _payload(M3, 30)])
 
-    before = time.time()
     assert tasks.validator_inbox_drain() == 3
-    after = time.time()
 
     assert inbox("validator").size() == 0
-    # Only M1 reached the tracker; M2 and M3 wait together in one delayed task, not a ready one.
+    # Only M1 reached the tracker; M2 and M3 wait in the retry inbox, not in a ready task.
     [direct] = _tracked()
     assert (direct["message_id"], direct["category"]) == (M1, "Direct")
-    assert RETRY_TASK not in [task["func"] for task in _ready_tasks()]
-    [(retry, due)] = _delayed_tasks()
-    assert retry["func"] == RETRY_TASK
-    assert before + 4.0 <= due <= after + 4.0
-    [waiting] = retry["args"]
-    assert [payload["message_id"] for payload in waiting] == [M2, M3]
+    assert [entry["item"]["message_id"] for entry, _ in _waiting()] == [M2, M3]
+    assert tasks.validator_retry_drain() == 0  # not due yet: nothing is handed out early
 
-    _run(retry)
+    wait_for(tasks.validator_retry_drain, timeout=5)
 
     docs = {doc["message_id"]: doc for doc in _tracked()}
     assert {message_id: doc["category"] for message_id, doc in docs.items()} == {
@@ -169,6 +177,7 @@ def test_one_drain_yields_direct_now_and_retried_and_failed_from_one_delayed_tas
     # The retried ones keep the time of their first attempt, which they shared with M1.
     first_at = direct["attempts"][0]["at"]
     assert docs[M2]["attempts"][0]["at"] == docs[M3]["attempts"][0]["at"] == first_at
+    assert inbox("retry").deferred() == 0
 
 
 def test_a_redelivered_retry_batch_repeats_each_message_s_category(queued_draws):
@@ -190,7 +199,8 @@ def test_a_redelivered_retry_batch_repeats_each_message_s_category(queued_draws)
     ]
 
 
-def test_a_drain_redelivered_before_its_trim_repeats_the_same_documents(queued_draws):
+def test_a_drain_redelivered_before_its_trim_repeats_the_same_documents(queued_draws, settings):
+    settings.VALIDATOR_RETRY_DELAY_SECONDS = 0.3
     # Second draws in delivery order; a redelivered retry that drew afresh would swap them.
     queued_draws(attempt=2, numbers=[7, 20, 20, 7])
     box = inbox("validator")
@@ -203,11 +213,9 @@ def test_a_drain_redelivered_before_its_trim_repeats_the_same_documents(queued_d
     # The redelivered drain reads the same items, handles them again, and trims them.
     assert tasks.validator_inbox_drain() == 3
     assert box.size() == 0
-    retries = _delayed_tasks()
-    assert retries
-    for retry, _due in retries:
-        assert retry["func"] == RETRY_TASK
-        _run(retry)
+    # Both passes deferred M2 and M3; the retry inbox holds each once per pass at most.
+    assert {entry["item"]["message_id"] for entry, _ in _waiting()} == {M2, M3}
+    wait_for(lambda: [tasks.validator_retry_drain()] and inbox("retry").deferred() == 0, timeout=8)
 
     docs = _tracked()
     assert {(doc["message_id"], doc["category"], tuple(doc["random_numbers"])) for doc in docs} == {
