@@ -27,6 +27,7 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 REDIS_DOWN = "Redis is unavailable; try again shortly."
+REDIS_FULL = "Redis is full and accepts no more writes; try again later."
 ELASTICSEARCH_DOWN = "Elasticsearch is unavailable; try again shortly."
 
 _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -41,6 +42,9 @@ def as_dependency_error(exc: Exception) -> DependencyUnavailable | None:
     """Translate a Redis or Elasticsearch outage into a 503, or return None."""
     if isinstance(exc, _REDIS_ERRORS):
         return DependencyUnavailable(REDIS_DOWN)
+    # maxmemory with noeviction: Redis refuses writes instead of evicting queued work.
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return DependencyUnavailable(REDIS_FULL)
     if isinstance(exc, elasticsearch.ApiError):
         # Only server-side trouble is an outage; a 4xx from Elasticsearch is our bug.
         if exc.meta.status in (429, 502, 503, 504):

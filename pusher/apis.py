@@ -1,5 +1,6 @@
 """The push endpoint."""
 
+from django.conf import settings
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -12,12 +13,32 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import ScriptRevocationJWTAuthentication
-from core.contract import MESSAGE_BLANK, MESSAGE_MAX_LENGTH, MESSAGE_TOO_LONG
-from core.serializers import ErrorSerializer, StrictCharField
-from pusher.services import message_push
+from core.contract import (
+    BULK_MAX_ITEMS,
+    MESSAGE_BLANK,
+    MESSAGE_MAX_LENGTH,
+    MESSAGE_TOO_LONG,
+    TOO_MANY_MESSAGES,
+)
+from core.exceptions import PayloadTooLarge
+from core.parsers import LimitedJSONParser, LimitedNDJSONParser
+from core.serializers import ErrorSerializer, StrictCharField, field_errors_schema
+from pusher.serializers import BatchPushInputSerializer, batch_item_check
+from pusher.services import message_push, messages_push_batch
 
 IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to 255 visible ASCII characters."
 
+_UNAUTHORIZED = OpenApiResponse(
+    ErrorSerializer, description="Missing, malformed, badly signed, expired or revoked token."
+)
+_THROTTLED = OpenApiResponse(
+    ErrorSerializer,
+    description="Over your ingestion rate (messages a second); see `Retry-After`. Nothing "
+    "of the request was counted or queued.",
+)
+_REDIS_DOWN = OpenApiResponse(
+    ErrorSerializer, description="Redis is unavailable or full; nothing was counted or queued."
+)
 _VALIDATION_ERRORS = OpenApiResponse(
     inline_serializer(
         name="PushValidationError",
@@ -93,10 +114,7 @@ class MessagePushApi(APIView):
         responses={
             202: OutputSerializer,
             400: _VALIDATION_ERRORS,
-            401: OpenApiResponse(
-                ErrorSerializer,
-                description="Missing, malformed, badly signed, expired or revoked token.",
-            ),
+            401: _UNAUTHORIZED,
             409: OpenApiResponse(
                 ErrorSerializer,
                 description="The Idempotency-Key's first request is still being processed.",
@@ -107,7 +125,8 @@ class MessagePushApi(APIView):
                 ErrorSerializer,
                 description="The Idempotency-Key was used before with a different message.",
             ),
-            503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
+            429: _THROTTLED,
+            503: _REDIS_DOWN,
         },
     )
     def post(self, request: Request) -> Response:
@@ -126,3 +145,79 @@ class MessagePushApi(APIView):
         )
         # The body comes shaped from the push script; OutputSerializer documents it.
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+_BATCH_ERRORS = OpenApiResponse(
+    field_errors_schema("BatchPushValidationError", "messages", "non_field_errors"),
+    description="Not a JSON object with `messages` (a list), nor NDJSON.",
+)
+
+
+class MessagePushBatchApi(APIView):
+    """Accepts up to 1,000 messages at once; each is counted and queued, or refused, alone."""
+
+    authentication_classes = (ScriptRevocationJWTAuthentication,)
+    parser_classes = (LimitedJSONParser, LimitedNDJSONParser)
+    max_body_bytes = settings.MAX_BULK_BODY_BYTES
+
+    class OutputSerializer(serializers.Serializer):
+        class ItemSerializer(serializers.Serializer):
+            index = serializers.IntegerField(help_text="Position in the request.")
+            message_id = serializers.UUIDField(required=False)
+            request_count = serializers.IntegerField(required=False)
+            status = serializers.ChoiceField(choices=["queued", "rejected", "duplicate"])
+            errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+            class Meta:
+                ref_name = "BatchPushItemResult"
+
+        accepted = serializers.IntegerField()
+        rejected = serializers.IntegerField()
+        duplicates = serializers.IntegerField()
+        items = ItemSerializer(many=True)
+
+        class Meta:
+            ref_name = "BatchPushOutput"
+
+    @extend_schema(
+        operation_id="pusher_push_batch",
+        summary="Push many messages",
+        description=(
+            "JSON `{messages: [{message, message_id?}, ...]}` or NDJSON "
+            "(`Content-Type: application/x-ndjson`, one `{message, message_id?}` a line). "
+            "Each valid message takes the next value of your counter, in order; a "
+            "`message_id` you sent in the last 24 h is a duplicate, neither counted nor "
+            "queued, so a retried batch creates nothing twice. One bad message never fails "
+            "the others. Up to 1,000 messages and 5 MB."
+        ),
+        tags=["pusher"],
+        request={
+            "application/json": BatchPushInputSerializer,
+            "application/x-ndjson": {"type": "string", "description": "One JSON object a line."},
+        },
+        responses={
+            202: OutputSerializer,
+            400: _BATCH_ERRORS,
+            401: _UNAUTHORIZED,
+            413: OpenApiResponse(
+                ErrorSerializer, description="Over 5 MB, over 1,000 messages, or over the burst."
+            ),
+            415: OpenApiResponse(ErrorSerializer, description="Neither JSON nor NDJSON."),
+            429: _THROTTLED,
+            503: _REDIS_DOWN,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Check each message, then count and queue the valid, new ones in one Redis script."""
+        serializer = BatchPushInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        raw = serializer.validated_data["messages"]
+        if len(raw) > BULK_MAX_ITEMS:
+            raise PayloadTooLarge(TOO_MANY_MESSAGES)
+        report = messages_push_batch(
+            user_id=request.user.user_id,
+            items=[batch_item_check(item) for item in raw],
+            request_id=request._request.request_id,
+            token=request.auth,
+        )
+        return Response(report, status=status.HTTP_202_ACCEPTED)

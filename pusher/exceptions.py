@@ -2,6 +2,9 @@
 
 from rest_framework import exceptions, status
 
+INGESTION_THROTTLED = "Too many messages: your ingestion rate is used up; retry after the wait."
+BATCH_OVER_BURST = "This batch holds more messages than your rate limit's burst allows."
+
 IDEMPOTENCY_KEY_REUSED = (
     "This Idempotency-Key was used with a different request body; use a new key for a new message."
 )
@@ -24,3 +27,22 @@ class IdempotencyKeyInFlight(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = IDEMPOTENCY_KEY_IN_FLIGHT
     default_code = "idempotency_key_in_flight"
+
+
+class IngestionThrottled(exceptions.Throttled):
+    """The user's per-message token bucket cannot cover the request; nothing was counted."""
+
+    default_detail = INGESTION_THROTTLED
+    default_code = "ingestion_throttled"
+
+    def __init__(self, wait: int) -> None:
+        # DRF's Throttled adds "Expected available in N seconds" and sets Retry-After.
+        super().__init__(wait=wait, detail=INGESTION_THROTTLED)
+
+
+class BatchOverBurst(exceptions.APIException):
+    """A batch bigger than the burst could never pass the rate limit, so it is refused."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = BATCH_OVER_BURST
+    default_code = "batch_over_burst"

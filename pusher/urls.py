@@ -2,7 +2,10 @@
 
 from django.urls import path
 
-from pusher.apis import MessagePushApi
+from pusher.apis import MessagePushApi, MessagePushBatchApi
 
 app_name = "pusher"
-urlpatterns = [path("push/", MessagePushApi.as_view(), name="push")]
+urlpatterns = [
+    path("push/", MessagePushApi.as_view(), name="push"),
+    path("push/batch/", MessagePushBatchApi.as_view(), name="push-batch"),
+]

@@ -197,6 +197,10 @@ QUEUE_INBOXES = {
     "retry": "validator.tasks.validator_retry_drain",
     "tracker": "tracker.tasks.tracker_inbox_drain",
 }
+# Per-user ingestion rate limit over messages, shared by push, batch push and OTLP: a token
+# bucket refilled at INGEST_RATE_PER_SECOND, holding at most INGEST_BURST.
+INGEST_RATE_PER_SECOND = env.float("INGEST_RATE_PER_SECOND", default=5000.0)
+INGEST_BURST = env.int("INGEST_BURST", default=10_000)
 # Where the pusher and the validator draw their numbers; tests point it at a scripted source.
 VALIDATOR_RANDOM_SOURCE = env("VALIDATOR_RANDOM_SOURCE", default="core.randomness.draw_number")
 VALIDATOR_RETRY_DELAY_SECONDS = 4.0
