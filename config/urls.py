@@ -6,12 +6,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from core.apis import HealthzApi, ReadyzApi
 from core.exceptions import not_found
 from core.metrics import metrics_view
+from pusher.apis import OtlpLogsApi
 
 urlpatterns = [
     path("healthz", HealthzApi.as_view(), name="healthz"),
     path("readyz", ReadyzApi.as_view(), name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("api/auth/", include("accounts.urls")),
+    # OTLP/HTTP's fixed path: exporters append /v1/logs to the base URL they are given.
+    path("v1/logs", OtlpLogsApi.as_view(), name="otlp-logs"),
     path("api/pusher/", include("pusher.urls")),
     path("api/tracker/", include("tracker.urls")),
     path("dashboard/", include("dashboard.urls")),

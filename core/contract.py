@@ -25,6 +25,10 @@ BULK_MAX_ITEMS = 1_000
 # Elasticsearch's `integer` is a signed 32-bit value.
 REQUEST_COUNT_MAX = 2**31 - 1
 RANDOM_LOW, RANDOM_HIGH = 1, 60
+# OpenTelemetry's SeverityNumber: 1 (TRACE) to 24 (FATAL4); 0 is "unspecified".
+SEVERITY_MIN, SEVERITY_MAX = 0, 24
+# A log record's attributes are stored as "key:value" keywords: one attribute filters a search.
+ATTRIBUTES_MAX = 128
 # Every date-time a message holds lies in [EARLIEST, LATEST): wide enough for any real message,
 # and far enough from Python's year 1 and 9999 that time zones and stats ranges never overflow.
 EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
@@ -63,7 +67,21 @@ ES_TYPES = {
     "datetime": "date",
     "attempts": "object",
     "integers": "integer",
+    "severity": "integer",
+    "keywords": "keyword",
+    "boolean": "boolean",
 }
+# Fields a message may carry from OpenTelemetry (POST /v1/logs), from push to document.
+LOG_FIELDS = (
+    Field("severity_text", "keyword", required=False),
+    Field("severity_number", "severity", required=False),
+    Field("service_name", "keyword", required=False),
+    Field("trace_id", "keyword", required=False),
+    Field("span_id", "keyword", required=False),
+    Field("attributes", "keywords", required=False),
+    # The body was cut to MESSAGE_MAX_LENGTH characters.
+    Field("truncated", "boolean", required=False),
+)
 
 # What the pusher hands to the validator.
 PAYLOAD_FIELDS = (
@@ -74,6 +92,7 @@ PAYLOAD_FIELDS = (
     Field("random_number", "random"),
     Field("created_time", "datetime"),
     Field("request_id", "keyword", required=False),
+    *LOG_FIELDS,
 )
 # What the tracker stores: a document, `_id` = message_id.
 DOCUMENT_FIELDS = (
@@ -87,6 +106,7 @@ DOCUMENT_FIELDS = (
     Field("request_id", "keyword", required=False),
     Field("attempts", "attempts", required=False),
     Field("random_numbers", "integers", required=False),
+    *LOG_FIELDS,
 )
 # Payload fields a document carries over unchanged from the push.
 CARRIED_FIELDS = tuple(
@@ -175,6 +195,11 @@ _KIND_CHECKS = {
     "datetime": _is_datetime,
     "attempts": _is_attempts,
     "integers": lambda value: type(value) is list and all(_is_random(n) for n in value),
+    "severity": lambda value: type(value) is int and SEVERITY_MIN <= value <= SEVERITY_MAX,
+    "keywords": lambda value: (
+        type(value) is list and len(value) <= ATTRIBUTES_MAX and all(type(v) is str for v in value)
+    ),
+    "boolean": lambda value: type(value) is bool,
 }
 
 

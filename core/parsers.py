@@ -70,3 +70,14 @@ class LimitedNDJSONParser(BaseParser):
         if not any(not isinstance(value, NDJSONLine) for value in values):
             raise ParseError(NOT_NDJSON)
         return {"messages": values}
+
+
+class LimitedRawParser(BaseParser):
+    """Hands the view the raw body (bytes), refused with a 413 past `max_body_bytes`.
+
+    For formats the view decodes itself; subclasses name the media type.
+    """
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        """The body, unparsed."""
+        return limited_body(stream, parser_context)

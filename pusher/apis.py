@@ -1,6 +1,7 @@
 """The push endpoint."""
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -21,8 +22,9 @@ from core.contract import (
     TOO_MANY_MESSAGES,
 )
 from core.exceptions import PayloadTooLarge
-from core.parsers import LimitedJSONParser, LimitedNDJSONParser
+from core.parsers import LimitedJSONParser, LimitedNDJSONParser, LimitedRawParser
 from core.serializers import ErrorSerializer, StrictCharField, field_errors_schema
+from pusher import otlp
 from pusher.serializers import BatchPushInputSerializer, batch_item_check
 from pusher.services import message_push, messages_push_batch
 
@@ -221,3 +223,118 @@ class MessagePushBatchApi(APIView):
             token=request.auth,
         )
         return Response(report, status=status.HTTP_202_ACCEPTED)
+
+
+class _ProtobufBodyParser(LimitedRawParser):
+    media_type = otlp.PROTOBUF
+
+
+class _JSONBodyParser(LimitedRawParser):
+    media_type = otlp.JSON
+
+
+# google.rpc.Code for each HTTP status OTLP/HTTP clients act on (retryable: 429, 503).
+_RPC_CODES = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 503: 14}
+
+
+class OtlpLogsApi(APIView):
+    """OTLP/HTTP logs: any OpenTelemetry SDK's exporter ships its records here."""
+
+    authentication_classes = (ScriptRevocationJWTAuthentication,)
+    parser_classes = (_ProtobufBodyParser, _JSONBodyParser)
+    max_body_bytes = settings.MAX_BULK_BODY_BYTES
+
+    @extend_schema(
+        operation_id="otlp_logs_export",
+        summary="Export logs (OTLP/HTTP)",
+        description=(
+            "The OpenTelemetry protocol's logs endpoint: an `ExportLogsServiceRequest` as "
+            "binary protobuf (`application/x-protobuf`) or JSON (`application/json`: "
+            "lowerCamelCase, hex trace and span ids, enums as integers), optionally with "
+            "`Content-Encoding: gzip`. Each LogRecord becomes one message, counted, validated "
+            "and tracked like a push: the body (JSON-encoded unless a string, cut to 5,000 "
+            "characters with `truncated: true`), severity, the resource's `service.name`, trace "
+            "and span ids, and the attributes as `key:value`. The answer is an "
+            "`ExportLogsServiceResponse` in the request's encoding, with `partialSuccess` when "
+            "records were refused; errors are a `google.rpc.Status`. 429 and 503 carry "
+            "`Retry-After`. Point an exporter at the base URL with an API key in "
+            "`OTEL_EXPORTER_OTLP_HEADERS`."
+        ),
+        tags=["otlp"],
+        request={
+            otlp.PROTOBUF: {"type": "string", "format": "binary"},
+            otlp.JSON: {
+                "type": "object",
+                "description": "ExportLogsServiceRequest in OTLP/JSON.",
+                "properties": {"resourceLogs": {"type": "array", "items": {"type": "object"}}},
+            },
+        },
+        responses={
+            (200, otlp.PROTOBUF): OpenApiResponse(
+                {"type": "string", "format": "binary"},
+                description="ExportLogsServiceResponse (protobuf).",
+            ),
+            (200, otlp.JSON): OpenApiResponse(
+                inline_serializer(
+                    "ExportLogsServiceResponse",
+                    {
+                        "partialSuccess": inline_serializer(
+                            "ExportLogsPartialSuccess",
+                            {
+                                "rejectedLogRecords": serializers.CharField(),
+                                "errorMessage": serializers.CharField(),
+                            },
+                        )
+                    },
+                ),
+                description="ExportLogsServiceResponse (JSON).",
+            ),
+            400: OpenApiResponse(ErrorSerializer, description="The body cannot be decoded."),
+            401: _UNAUTHORIZED,
+            413: OpenApiResponse(ErrorSerializer, description="Over 5 MB, or over the burst."),
+            415: OpenApiResponse(ErrorSerializer, description="Neither protobuf nor JSON."),
+            429: _THROTTLED,
+            503: _REDIS_DOWN,
+        },
+    )
+    def post(self, request: Request) -> HttpResponse:
+        """Decode the records, push them as one batch, answer with partial success if any."""
+        content_type = _media_type(request)
+        body = otlp.body_inflate(request.data, request.headers.get("Content-Encoding", ""))
+        items = otlp.logs_decode(body=body, content_type=content_type)
+        report = messages_push_batch(
+            user_id=request.user.user_id,
+            items=items,
+            request_id=request._request.request_id,
+            token=request.auth,
+        )
+        refused = [item for item in report["items"] if item["status"] == "rejected"]
+        error = ""
+        if refused:
+            first = "; ".join(refused[0]["errors"])
+            error = otlp.REJECTED_SUMMARY.format(count=len(refused), first=first)
+        answer = otlp.logs_response(
+            content_type=content_type, rejected=len(refused), error_message=error
+        )
+        return HttpResponse(answer, content_type=content_type)
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        """Errors as a google.rpc.Status in the request's encoding, Retry-After kept."""
+        response = super().handle_exception(exc)
+        content_type = _media_type(self.request)
+        if content_type != otlp.PROTOBUF or response.status_code not in _RPC_CODES:
+            return response  # JSON clients get the project's JSON error body
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+        body = otlp.status_encode(
+            content_type=content_type, code=_RPC_CODES[response.status_code], message=str(detail)
+        )
+        status_response = HttpResponse(
+            body, status=response.status_code, content_type=otlp.PROTOBUF
+        )
+        if "Retry-After" in response:
+            status_response["Retry-After"] = response["Retry-After"]
+        return status_response
+
+
+def _media_type(request: Request) -> str:
+    return (request.content_type or "").split(";")[0].strip().lower()

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.contract import BULK_MAX_ITEMS, CATEGORIES
+from core.contract import BULK_MAX_ITEMS, CATEGORIES, SEVERITY_MAX, SEVERITY_MIN
 from core.serializers import ErrorSerializer, StrictCharField, field_errors_schema
 from tracker.selectors import (
     PAGE_SIZE_DEFAULT,
@@ -142,6 +142,20 @@ class MessagesApi(APIView):
             required=False, default=PAGE_SIZE_DEFAULT, help_text=f"1 to {PAGE_SIZE_MAX}."
         )
         cursor = StrictCharField(required=False, help_text="From a previous `next` link.")
+        service = StrictCharField(
+            required=False, max_length=256, help_text="OpenTelemetry logs of this service.name."
+        )
+        severity_min = serializers.IntegerField(
+            required=False,
+            min_value=SEVERITY_MIN,
+            max_value=SEVERITY_MAX,
+            help_text="OpenTelemetry logs at this severity number or above (9 INFO, 17 ERROR).",
+        )
+        attribute = StrictCharField(
+            required=False,
+            max_length=1024,
+            help_text='One attribute of an OpenTelemetry log, as "key:value".',
+        )
 
         class Meta:
             ref_name = "MessageListQuery"
@@ -185,6 +199,9 @@ class MessagesApi(APIView):
             user_id=_optional_str(params.get("user_id")),
             page_size=params["page_size"],
             cursor=params.get("cursor"),
+            service=params.get("service") or None,
+            severity_min=params.get("severity_min"),
+            attribute=params.get("attribute") or None,
         )
         next_url = None
         if page["next_cursor"]:

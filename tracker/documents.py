@@ -7,7 +7,17 @@ the old one and the alias swapped without the callers noticing.
 
 from django.conf import settings
 from elasticsearch import BadRequestError
-from elasticsearch_dsl import Date, Document, InnerDoc, Integer, Keyword, MetaField, Object, Text
+from elasticsearch_dsl import (
+    Boolean,
+    Date,
+    Document,
+    InnerDoc,
+    Integer,
+    Keyword,
+    MetaField,
+    Object,
+    Text,
+)
 
 from core.search import es_client
 from tracker.grams import SHORT_GRAMS_FIELD, TRIGRAM_FIELD
@@ -35,6 +45,14 @@ class MessageDocument(Document):
     user_message = Text(analyzer="standard")
     attempts = Object(Attempt)
     random_numbers = Integer()
+    # From OpenTelemetry logs (POST /v1/logs); absent on other messages.
+    severity_text = Keyword()
+    severity_number = Integer()
+    service_name = Keyword()
+    trace_id = Keyword()
+    span_id = Keyword()
+    attributes = Keyword()  # "key:value" strings, so one attribute filters a search
+    truncated = Boolean()
     # Search-only fields (see tracker/grams.py): no scoring, so no norms; never read back, so
     # kept out of _source. Phrases need positions; single-token lookups need only documents.
     message_grams = Text(analyzer="standard", index_options="positions", norms=False)

@@ -135,11 +135,15 @@ def messages_search(
     user_id: str | None = None,
     page_size: int = PAGE_SIZE_DEFAULT,
     cursor: str | None = None,
+    service: str | None = None,
+    severity_min: int | None = None,
+    attribute: str | None = None,
 ) -> dict[str, Any]:
     """One page of matching messages, newest first: `{count, next_cursor, results}`.
 
-    `q` is a case-insensitive substring of the message; naive bounds are UTC. The cursor
-    walks any depth with `search_after` (no 10,000-hit window).
+    `q` is a case-insensitive substring of the message; naive bounds are UTC. `service`,
+    `severity_min` and `attribute` ("key:value") filter OpenTelemetry logs. The cursor walks any
+    depth with `search_after` (no 10,000-hit window).
     """
     if not 1 <= page_size <= PAGE_SIZE_MAX:
         raise _invalid("page_size", PAGE_SIZE_INVALID)
@@ -155,6 +159,12 @@ def messages_search(
         search = search.filter("term", category=category)
     if date_from or date_to:
         search = search.filter(_created_between(date_from, date_to))
+    if service:
+        search = search.filter("term", service_name=service)
+    if severity_min:
+        search = search.filter("range", severity_number={"gte": severity_min})
+    if attribute:
+        search = search.filter("term", attributes=attribute)
     text = grams_query(q or "")
     if text:
         search = search.filter(text)

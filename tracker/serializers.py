@@ -174,3 +174,14 @@ class MessageSerializer(serializers.Serializer):
     request_id = serializers.CharField(required=False)
     attempts = AttemptSerializer(many=True, required=False)
     random_numbers = serializers.ListField(child=serializers.IntegerField(), required=False)
+    severity_text = serializers.CharField(required=False, help_text="OpenTelemetry logs only.")
+    severity_number = serializers.IntegerField(required=False, help_text="1 (TRACE) to 24.")
+    service_name = serializers.CharField(required=False, help_text="The resource's service.name.")
+    trace_id = serializers.CharField(required=False, help_text="Hex, 32 characters.")
+    span_id = serializers.CharField(required=False, help_text="Hex, 16 characters.")
+    attributes = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text='The record\'s "key:value" pairs.'
+    )
+    truncated = serializers.BooleanField(
+        required=False, help_text="The body was cut to 5,000 characters."
+    )

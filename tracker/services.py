@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 INBOX = "tracker"
 USER_ID_REQUIRED = "This message has no owner: give a user_id."
+ID_TAKEN = "message_id: another user's message already has this id."
 # Replacing another user's message is refused exactly like reading it: as if it did not exist.
 NOT_YOURS = MESSAGE_NOT_FOUND
 _BULK_ITEM_FIELDS = ("index", "message_id", "status", "errors")
@@ -102,6 +103,7 @@ def _bulk_failure(info: dict[str, Any]) -> dict[str, Any]:
     return {
         "errors": [text],
         "retryable": status in _RETRYABLE_STATUSES or kind in _RETRYABLE_TYPES,
+        "conflict": status == 409,
     }
 
 
@@ -118,12 +120,13 @@ def _metrics_record(*, indexed: Counter, seconds: float) -> None:
 
 
 def messages_index(
-    *, documents: list[dict[str, Any]], retries: int = INDEX_MAX_RETRIES
+    *, documents: list[dict[str, Any]], retries: int = INDEX_MAX_RETRIES, create: bool = False
 ) -> list[dict[str, Any]]:
     """Bulk-index documents that hold the contract; return one result per document, in order.
 
     A result is `{index, message_id, status: "indexed"}` or `{index, status: "failed", errors,
-    retryable}`. A connection failure raises (the caller decides: 503 or a queue retry).
+    retryable, conflict}`. With `create`, an id already stored is not replaced: it fails with
+    `conflict: True`. A connection failure raises (the caller decides: 503 or a queue retry).
     """
     results: list[dict[str, Any] | None] = [None] * len(documents)
     # streaming_bulk reports retried items late, so results are matched back by _id.
@@ -135,7 +138,10 @@ def messages_index(
         positions[message_id].append(index)
         source = {"tracked_time": tracked_time, **document}
         source.update(grams_for_message(document["user_message"]))
-        actions.append({"_id": message_id, "_source": source})
+        action = {"_id": message_id, "_source": source}
+        if create:
+            action["_op_type"] = "create"
+        actions.append(action)
     outcomes = streaming_bulk(
         es_client(),
         actions,
@@ -249,6 +255,27 @@ def _tracked_log(document: dict[str, Any]) -> None:
     )
 
 
+def _conflicts_owned_by_others(
+    documents: list[dict[str, Any]], results: list[dict[str, Any]]
+) -> set[str]:
+    """Of the ids Elasticsearch already held, those stored for another user."""
+    conflicted = {
+        document["message_id"]: document["user_id"]
+        for document, result in zip(documents, results, strict=True)
+        if result.get("conflict")
+    }
+    if not conflicted:
+        return set()
+    found = es_client().mget(
+        index=index_alias(), ids=list(conflicted), source_includes=["user_id"]
+    )["docs"]
+    return {
+        doc["_id"]
+        for doc in found
+        if doc.get("found") and doc["_source"].get("user_id") != conflicted[doc["_id"]]
+    }
+
+
 def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
     """Index one batch from the tracker inbox (the validator's output); return what failed.
 
@@ -267,12 +294,19 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
             positions.append(index)
     try:
         # No retries in place: the inbox retries refused items itself, without holding a worker.
-        results = messages_index(documents=valid, retries=0)
+        # Create, never replace: a message is tracked once, and a client-chosen message_id
+        # can never overwrite another user's message.
+        results = messages_index(documents=valid, retries=0, create=True)
+        theirs = _conflicts_owned_by_others(valid, results)
     except _ES_UNREACHABLE as exc:
         raise DrainRetry(f"Elasticsearch unreachable: {exc}") from exc
     for position, document, result in zip(positions, valid, results, strict=True):
         if result["status"] == "indexed":
             _tracked_log(document)
+        elif result.get("conflict") and document["message_id"] not in theirs:
+            pass  # a redelivery of a message already tracked: done
+        elif result.get("conflict"):
+            failures.append(ItemFailure(index=position, errors=[ID_TAKEN], retryable=False))
         else:
             failures.append(
                 ItemFailure(index=position, errors=result["errors"], retryable=result["retryable"])

@@ -418,3 +418,45 @@ def test_a_json_null_body_gets_the_usual_error_shape(auth_client: APIClient) -> 
 
     assert response.status_code == 400
     assert response.json() == {"non_field_errors": ["No data provided"]}
+
+
+def test_search_filters_opentelemetry_logs_by_service_severity_and_attribute(
+    auth_client: APIClient, user: dict
+) -> None:
+    mine = {"user_id": user["user_id"]}
+    error = document(
+        **mine,
+        user_message="payment declined",
+        service_name="checkout",
+        severity_number=17,
+        severity_text="ERROR",
+        attributes=["http.method:POST", "region:eu"],
+    )
+    info = document(
+        **mine,
+        user_message="payment ok",
+        service_name="checkout",
+        severity_number=9,
+        attributes=["http.method:GET"],
+    )
+    other = document(**mine, user_message="from web", service_name="web", severity_number=17)
+    plain = document(**mine, user_message="a plain push")
+    index(error, info, other, plain)
+
+    def found(**query: object) -> set[str]:
+        response = auth_client.get(MESSAGES, query)
+        assert response.status_code == 200, response.json()
+        return {item["user_message"] for item in response.json()["results"]}
+
+    assert found(service="checkout") == {"payment declined", "payment ok"}
+    assert found(severity_min=17) == {"payment declined", "from web"}
+    assert found(service="checkout", severity_min=13) == {"payment declined"}
+    assert found(attribute="http.method:POST") == {"payment declined"}
+    assert found(attribute="http.method") == set()  # key:value, never the key alone
+    assert found() == {"payment declined", "payment ok", "from web", "a plain push"}
+    shown = auth_client.get(MESSAGES, {"attribute": "region:eu"}).json()["results"][0]
+    assert (shown["severity_text"], shown["attributes"]) == (
+        "ERROR",
+        ["http.method:POST", "region:eu"],
+    )
+    assert auth_client.get(MESSAGES, {"severity_min": 25}).status_code == 400

@@ -21,6 +21,7 @@ from tracker.scope import Actor
 from tracker.selectors import MESSAGE_NOT_FOUND, message_get
 from tracker.serializers import MessageInputSerializer, messages_input_check
 from tracker.services import (
+    ID_TAKEN,
     USER_ID_REQUIRED,
     message_track,
     messages_bulk,
@@ -335,3 +336,28 @@ def test_owners_and_admins_may_replace_a_message_by_id(
 
     refresh()
     assert message_get(actor=alice, message_id=stored["message_id"])["user_message"] == "v3"
+
+
+def test_inbox_drain_never_replaces_another_users_message_with_a_reused_id() -> None:
+    (theirs,) = index(document(user_message="theirs"))
+    forged = _pipeline_document(message_id=theirs["message_id"], user_message="overwrite")
+
+    inbox("tracker").append([forged])
+    tracker_inbox_drain()
+
+    assert _stored(theirs["message_id"])["user_message"] == "theirs"
+    (entry,) = _dead_letters()
+    assert entry["errors"] == [ID_TAKEN]
+
+
+def test_inbox_drain_counts_a_redelivered_message_as_tracked_not_failed() -> None:
+    doc = _pipeline_document(user_message="first copy")
+    inbox("tracker").append([doc])
+    tracker_inbox_drain()
+
+    inbox("tracker").append([{**doc, "user_message": "second copy"}])  # same id, same user
+    tracker_inbox_drain()
+
+    assert _stored(doc["message_id"])["user_message"] == "first copy"  # tracked once
+    assert _dead_letters() == []
+    assert inbox("tracker").deferred() == 0
