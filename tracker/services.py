@@ -5,6 +5,7 @@ API's serializers and the inbox's contract check see to that. `message_id` is th
 repeated write replaces and never duplicates.
 """
 
+import json
 import logging
 import time
 import uuid
@@ -14,6 +15,7 @@ from typing import Any
 
 import elasticsearch
 import redis.exceptions
+from django.conf import settings
 from django.utils import timezone
 from elasticsearch.helpers import streaming_bulk
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
@@ -28,6 +30,7 @@ from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
 from core.logging import request_id_var
 from core.metrics import metrics_incr
 from core.queue import DrainRetry, ItemFailure
+from core.redis import store
 from core.search import es_client
 from core.serializers import validation_messages
 from tracker.documents import index_alias
@@ -300,9 +303,11 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
         theirs = _conflicts_owned_by_others(valid, results)
     except _ES_UNREACHABLE as exc:
         raise DrainRetry(f"Elasticsearch unreachable: {exc}") from exc
+    tracked = []
     for position, document, result in zip(positions, valid, results, strict=True):
         if result["status"] == "indexed":
             _tracked_log(document)
+            tracked.append(document)
         elif result.get("conflict") and document["message_id"] not in theirs:
             pass  # a redelivery of a message already tracked: done
         elif result.get("conflict"):
@@ -311,4 +316,33 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
             failures.append(
                 ItemFailure(index=position, errors=result["errors"], retryable=result["retryable"])
             )
+    tail_publish(documents=tracked)
     return failures
+
+
+def tail_stream_key(*, user_id: str | None) -> str:
+    """The Redis Stream of tracked messages for one user's live tail (None: the admins')."""
+    return f"tail:{user_id}" if user_id else "tail:all"
+
+
+def tail_publish(*, documents: list[dict[str, Any]]) -> None:
+    """Announce newly tracked documents on the live-tail streams (the user's and the admins').
+
+    Elasticsearch stays the record: the streams only notify, and are capped (approximately)
+    at settings.TAIL_STREAM_MAXLEN entries per user. A failure here loses a notification,
+    never a message, so it is logged and the batch stands.
+    """
+    if not documents:
+        return
+    pipe = store().pipeline(transaction=False)
+    for document in documents:
+        fields = {"data": json.dumps(document, separators=(",", ":"))}
+        for key, maxlen in (
+            (tail_stream_key(user_id=document["user_id"]), settings.TAIL_STREAM_MAXLEN),
+            (tail_stream_key(user_id=None), settings.TAIL_ADMIN_STREAM_MAXLEN),
+        ):
+            pipe.xadd(key, fields, maxlen=maxlen, approximate=True)
+    try:
+        pipe.execute()
+    except redis.exceptions.RedisError as exc:
+        logger.warning("Could not announce %d document(s) on the tail: %s", len(documents), exc)

@@ -201,6 +201,10 @@ QUEUE_INBOXES = {
 # bucket refilled at INGEST_RATE_PER_SECOND, holding at most INGEST_BURST.
 INGEST_RATE_PER_SECOND = env.float("INGEST_RATE_PER_SECOND", default=5000.0)
 INGEST_BURST = env.int("INGEST_BURST", default=10_000)
+# Live tail: each user's Redis Stream of tracked messages keeps about this many entries
+# (the window a reconnecting client can resume within); the admins' stream holds everyone's.
+TAIL_STREAM_MAXLEN = env.int("TAIL_STREAM_MAXLEN", default=10_000)
+TAIL_ADMIN_STREAM_MAXLEN = env.int("TAIL_ADMIN_STREAM_MAXLEN", default=100_000)
 # Where the pusher and the validator draw their numbers; tests point it at a scripted source.
 VALIDATOR_RANDOM_SOURCE = env("VALIDATOR_RANDOM_SOURCE", default="core.randomness.draw_number")
 VALIDATOR_RETRY_DELAY_SECONDS = 4.0
