@@ -1,9 +1,15 @@
-"""The Elasticsearch side of the tracker: the message mapping and its index behind an alias.
+"""The Elasticsearch side of the tracker: the message mapping and its monthly indices.
 
-Every read and write goes through the alias `settings.TRACKER_INDEX_ALIAS`. The concrete index
-is `<alias>-v<N>`, created from an index template, so a new mapping version can be built beside
-the old one and the alias swapped without the callers noticing.
+Messages live in one index per month of their `created_time`, `<alias>-m<YYYY>.<MM>`, all behind
+the read alias `settings.TRACKER_INDEX_ALIAS`. Every read goes through the alias; a write goes
+to the index of the document's own month, so a redelivered message lands on the same `_id` in
+the same index, never a duplicate. A month's index is created on its first write, from an
+index template that carries the mapping, the settings and the alias. Retention drops whole
+months (`manage.py prune_messages`). The layout before months, one `<alias>-v1` index, is
+moved over by `manage.py migrate_index`.
 """
+
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from elasticsearch import BadRequestError
@@ -22,7 +28,9 @@ from elasticsearch_dsl import (
 from core.search import es_client
 from tracker.grams import SHORT_GRAMS_FIELD, TRIGRAM_FIELD
 
-INDEX_VERSION = 1
+# Month indices are named from UTC months; the letter keeps the index pattern from ever
+# matching the old single `<alias>-v1` index.
+_MONTH_PREFIX = "-m"
 
 
 class Attempt(InnerDoc):
@@ -65,53 +73,82 @@ class MessageDocument(Document):
 
 
 def index_alias() -> str:
-    """The alias every read and write goes through."""
+    """The read alias over every month's index."""
     return settings.TRACKER_INDEX_ALIAS
 
 
 def template_name() -> str:
-    """The index template every versioned index is created from."""
+    """The index template every month's index is created from."""
     return f"{index_alias()}-template"
+
+
+def index_pattern() -> str:
+    """The pattern of the month indices (the template's and retention's)."""
+    return f"{index_alias()}{_MONTH_PREFIX}*"
+
+
+def index_for(created_time: str | datetime) -> str:
+    """The month index a document created at `created_time` (ISO 8601 or aware) belongs to."""
+    if isinstance(created_time, str):
+        # The contract's format: "YYYY-MM-..." with an offset, written in UTC by date_format.
+        created_time = datetime.fromisoformat(created_time)
+    utc = created_time.astimezone(UTC)
+    return f"{index_alias()}{_MONTH_PREFIX}{utc.year:04d}.{utc.month:02d}"
+
+
+def index_month(name: str) -> date | None:
+    """The first day of the month index `name` holds, or None when it is not a month index."""
+    prefix = f"{index_alias()}{_MONTH_PREFIX}"
+    if not name.startswith(prefix):
+        return None
+    try:
+        return datetime.strptime(name[len(prefix) :], "%Y.%m").date()
+    except ValueError:
+        return None
 
 
 def _index_settings() -> dict:
     return {
-        # One node, modest volume: one shard keeps sorting and counting cheap.
+        # Modest volume per month: one shard keeps sorting and counting cheap.
         "number_of_shards": 1,
         "number_of_replicas": settings.TRACKER_INDEX_REPLICAS,
         "refresh_interval": settings.TRACKER_REFRESH_INTERVAL,
     }
 
 
-def index_current() -> str | None:
-    """The concrete index behind the alias, or None when the alias does not exist."""
+def indices_behind_alias() -> list[str]:
+    """Every concrete index the read alias covers, sorted (empty when the alias is missing)."""
     es = es_client()
     if not es.indices.exists_alias(name=index_alias()):
-        return None
-    return sorted(es.indices.get_alias(name=index_alias()))[-1]
+        return []
+    return sorted(es.indices.get_alias(name=index_alias()))
 
 
-def index_setup() -> str:
-    """Create or update the template, the versioned index and the alias; return the index name."""
+def index_setup(*, now: datetime | None = None) -> str:
+    """Create or update the template, and make sure the alias exists; return this month's index.
+
+    This month's index is created up front, so that reads work on an empty installation.
+    """
     es = es_client()
-    alias = index_alias()
     mapping = MessageDocument._doc_type.mapping.to_dict()
     es.indices.put_index_template(
         name=template_name(),
-        index_patterns=[f"{alias}-v*"],
+        index_patterns=[index_pattern()],
         priority=200,
-        template={"settings": _index_settings(), "mappings": mapping},
+        template={
+            "settings": _index_settings(),
+            "mappings": mapping,
+            "aliases": {index_alias(): {}},
+        },
     )
-    current = index_current()
-    if current is not None:
-        # Additive mapping changes reach the live index; a conflicting one fails loudly here.
-        es.indices.put_mapping(index=current, body=mapping)
-        return current
-    name = f"{alias}-v{INDEX_VERSION}"
+    for name in indices_behind_alias():
+        # Additive mapping changes reach every live index; a conflicting one fails loudly here.
+        es.indices.put_mapping(index=name, body=mapping)
+    current = index_for(now or datetime.now(UTC))
     try:
-        es.indices.create(index=name, aliases={alias: {"is_write_index": True}})
+        es.indices.create(index=current)
     except BadRequestError as exc:
-        # Another process won the race to create it; the alias came with it.
+        # It exists already (or another process won the race to create it).
         if exc.error != "resource_already_exists_exception":
             raise
-    return name
+    return current

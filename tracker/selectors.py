@@ -1,5 +1,6 @@
 """Reads of the tracker: search messages, fetch one, and count them by category over time."""
 
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -15,7 +16,7 @@ from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from core.contract import CATEGORIES, date_format
 from core.exceptions import DependencyUnavailable
 from core.search import es_client
-from tracker.documents import index_alias
+from tracker.documents import index_alias, indices_behind_alias
 from tracker.grams import grams_query
 from tracker.scope import ActorLike, scope_allows, scope_user_id
 
@@ -183,17 +184,54 @@ def messages_search(
     }
 
 
+def _by_ids(message_ids: list[str], *, source: bool | list[str]) -> list[dict[str, Any]]:
+    """The hits holding these ids, in any month's index (searchable within the refresh)."""
+    if not message_ids:
+        return []
+    with alias_required():
+        return es_client().search(
+            index=index_alias(),
+            query={"ids": {"values": message_ids}},
+            # The same id may sit in two months for a moment while a replacement moves it.
+            size=2 * len(message_ids),
+            source=source,
+        )["hits"]["hits"]
+
+
+def messages_stored(*, places: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """Where each id is stored: id -> [(index, owner's user_id), ...].
+
+    `places` are (index, id) pairs where a write is about to land: those are read in real
+    time (a message tracked a moment ago counts), every other month within the refresh.
+    """
+    stored: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for hit in _by_ids([message_id for _, message_id in places], source=["user_id"]):
+        stored[hit["_id"]].add((hit["_index"], hit["_source"].get("user_id")))
+    if places:
+        docs = es_client().mget(
+            docs=[{"_index": index, "_id": message_id} for index, message_id in places],
+            source_includes=["user_id"],
+        )["docs"]
+        for doc in docs:
+            # A month with no index yet answers with an error for its doc: nothing stored.
+            if doc.get("found"):
+                stored[doc["_id"]].add((doc["_index"], doc["_source"].get("user_id")))
+    return {message_id: sorted(copies) for message_id, copies in stored.items()}
+
+
 def message_get(*, actor: ActorLike, message_id: str) -> dict[str, Any]:
-    """One message by id (realtime: visible before the next refresh)."""
-    try:
-        with alias_required():
-            document = es_client().get(index=index_alias(), id=str(message_id))["_source"]
-    except NotFoundError as exc:
-        raise NotFound(MESSAGE_NOT_FOUND) from exc
+    """One message by id, from whichever month holds it (realtime: before the next refresh)."""
+    months = indices_behind_alias()
+    if not months:
+        raise DependencyUnavailable(INDEX_MISSING)
+    # A get by id in every month: realtime, unlike a search, and cheap (one lookup each).
+    docs = es_client().mget(docs=[{"_index": month, "_id": str(message_id)} for month in months])
+    found = [doc["_source"] for doc in docs["docs"] if doc.get("found")]
     # Another user's message answers 404, not 403, so that ids cannot be probed for existence.
-    if not scope_allows(actor=actor, document=document):
+    mine = [document for document in found if scope_allows(actor=actor, document=document)]
+    if not mine:
         raise NotFound(MESSAGE_NOT_FOUND)
-    return document
+    return mine[0]
 
 
 def _bucket_date(key_ms: int, *, zone: tzinfo, interval: str) -> str:

@@ -33,10 +33,10 @@ from core.queue import DrainRetry, ItemFailure
 from core.redis import store
 from core.search import es_client
 from core.serializers import validation_messages
-from tracker.documents import index_alias
+from tracker.documents import index_for
 from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
-from tracker.selectors import MESSAGE_NOT_FOUND, alias_required
+from tracker.selectors import MESSAGE_NOT_FOUND, messages_stored
 from tracker.serializers import CheckedMessage
 
 logger = logging.getLogger(__name__)
@@ -141,16 +141,17 @@ def messages_index(
         positions[message_id].append(index)
         source = {"tracked_time": tracked_time, **document}
         source.update(grams_for_message(document["user_message"]))
-        action = {"_id": message_id, "_source": source}
+        action = {
+            "_index": index_for(document["created_time"]),
+            "_id": message_id,
+            "_source": source,
+        }
         if create:
             action["_op_type"] = "create"
         actions.append(action)
     outcomes = streaming_bulk(
         es_client(),
         actions,
-        index=index_alias(),
-        # Never auto-create a plain index under the alias's name when the alias is missing.
-        require_alias=True,
         chunk_size=_CHUNK_SIZE,
         max_chunk_bytes=_CHUNK_BYTES,
         raise_on_error=False,
@@ -174,25 +175,38 @@ def messages_index(
     return results
 
 
-def _foreign_ids(*, documents: list[dict[str, Any]], actor: ActorLike) -> set[str]:
-    """Ids among `documents` already stored for another user (a non-admin may not replace them).
+def _foreign_ids(*, stored: dict[str, list[tuple[str, str]]], actor: ActorLike) -> set[str]:
+    """Ids already stored for another user (a non-admin may not replace them).
 
     Refused like a read of someone else's message (404, "no message with this id"), so a
     forged id reveals nothing. Admins may replace anything.
     """
-    if actor.is_admin or not documents:
+    if actor.is_admin:
         return set()
-    with alias_required():
-        found = es_client().mget(
-            index=index_alias(),
-            ids=[document["message_id"] for document in documents],
-            source_includes=["user_id"],
-        )["docs"]
     return {
-        doc["_id"]
-        for doc in found
-        if doc.get("found") and doc["_source"].get("user_id") != actor.user_id
+        message_id
+        for message_id, copies in stored.items()
+        if any(owner != actor.user_id for _, owner in copies)
     }
+
+
+def _places(documents: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Where each document will be written: (its month's index, its id)."""
+    return [(index_for(document["created_time"]), document["message_id"]) for document in documents]
+
+
+def _stale_copies_delete(
+    *, documents: list[dict[str, Any]], stored: dict[str, list[tuple[str, str]]]
+) -> None:
+    """Delete what a replaced message left in another month's index: an id is stored once."""
+    operations = [
+        {"delete": {"_index": index, "_id": document["message_id"]}}
+        for document in documents
+        for index, _ in stored.get(document["message_id"], ())
+        if index != index_for(document["created_time"])
+    ]
+    if operations:
+        es_client().bulk(operations=operations)
 
 
 def message_track(*, actor: ActorLike, **validated: Any) -> dict[str, Any]:
@@ -202,7 +216,8 @@ def message_track(*, actor: ActorLike, **validated: Any) -> dict[str, Any]:
     optionally created_time, message_id and user_id (honoured for admins only).
     """
     document = _message_document(actor=actor, **validated)
-    if _foreign_ids(documents=[document], actor=actor):
+    stored = messages_stored(places=_places([document]))
+    if _foreign_ids(stored=stored, actor=actor):
         raise NotFound(NOT_YOURS)
     (result,) = messages_index(documents=[document])
     if result["status"] != "indexed":
@@ -210,6 +225,7 @@ def message_track(*, actor: ActorLike, **validated: Any) -> dict[str, Any]:
             raise DependencyUnavailable(ELASTICSEARCH_DOWN)
         # A validated document refused by the mapping is our bug, not the caller's.
         raise RuntimeError(f"Elasticsearch refused a validated document: {result['errors']}")
+    _stale_copies_delete(documents=[document], stored=stored)
     return document
 
 
@@ -229,7 +245,8 @@ def messages_bulk(*, items: list[CheckedMessage], actor: ActorLike) -> dict[str,
             except ValidationError as exc:
                 errors = validation_messages(exc.detail)
         results[index] = {"index": index, "status": "failed", "errors": errors}
-    foreign = _foreign_ids(documents=documents, actor=actor)
+    stored = messages_stored(places=_places(documents))
+    foreign = _foreign_ids(stored=stored, actor=actor)
     to_index = []
     for position, document in zip(positions, documents, strict=True):
         if document["message_id"] in foreign:
@@ -237,6 +254,14 @@ def messages_bulk(*, items: list[CheckedMessage], actor: ActorLike) -> dict[str,
         else:
             to_index.append((position, document))
     indexed_results = messages_index(documents=[document for _, document in to_index])
+    _stale_copies_delete(
+        documents=[
+            document
+            for (_, document), result in zip(to_index, indexed_results, strict=True)
+            if result["status"] == "indexed"
+        ],
+        stored=stored,
+    )
     for (position, _), result in zip(to_index, indexed_results, strict=True):
         result["index"] = position
         # Exactly the API's item fields: `retryable` is the queue's concern, not a client's.
@@ -269,8 +294,14 @@ def _conflicts_owned_by_others(
     }
     if not conflicted:
         return set()
+    # A conflict is in the document's own month index: look exactly there (realtime).
     found = es_client().mget(
-        index=index_alias(), ids=list(conflicted), source_includes=["user_id"]
+        docs=[
+            {"_index": index_for(document["created_time"]), "_id": document["message_id"]}
+            for document, result in zip(documents, results, strict=True)
+            if result.get("conflict")
+        ],
+        source_includes=["user_id"],
     )["docs"]
     return {
         doc["_id"]

@@ -8,7 +8,7 @@ def index_drop() -> None:
     """Delete every index behind the alias (or matching its pattern) and the template."""
     es = es_client()
     alias = index_alias()
-    names = set(es.indices.get(index=f"{alias}-v*", allow_no_indices=True, expand_wildcards="all"))
+    names = set(es.indices.get(index=f"{alias}-*", allow_no_indices=True, expand_wildcards="all"))
     if es.indices.exists_alias(name=alias):
         names |= set(es.indices.get_alias(name=alias))
     # Names, not a wildcard: action.destructive_requires_name refuses wildcard deletes.
@@ -29,5 +29,5 @@ def index_clear() -> None:
         hits = es.search(index=alias, size=10_000, source=False, sort=["_doc"])["hits"]["hits"]
         if not hits:
             return
-        operations = [{"delete": {"_id": hit["_id"]}} for hit in hits]
-        es.bulk(index=alias, operations=operations)
+        operations = [{"delete": {"_index": hit["_index"], "_id": hit["_id"]}} for hit in hits]
+        es.bulk(operations=operations)

@@ -3,6 +3,7 @@
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
@@ -14,9 +15,9 @@ from core.contract import MESSAGE_BLANK
 from core.search import es_client
 from tests.support.elasticsearch import index_drop
 from tests.tracker.support import document, index, refresh
-from tracker.documents import index_alias, index_current
+from tracker.documents import index_alias, index_for, indices_behind_alias
 from tracker.selectors import UNKNOWN_TZ
-from tracker.services import USER_ID_REQUIRED
+from tracker.services import USER_ID_REQUIRED, messages_index
 
 OWNER = str(uuid.uuid4())
 
@@ -32,19 +33,37 @@ def _count() -> int:
     return es_client().count(index=index_alias())["count"]
 
 
-def test_init_index_creates_the_index_behind_a_new_alias(settings: Settings) -> None:
+def test_init_index_creates_this_months_index_behind_a_new_alias(settings: Settings) -> None:
     settings.TRACKER_INDEX_ALIAS = f"tracker-test-init-{uuid.uuid4().hex[:8]}"
+    month = index_for(datetime.now(UTC))
     try:
         first = _run("init_index")
         again = _run("init_index")
-        assert index_current() == f"{settings.TRACKER_INDEX_ALIAS}-v1"
+        assert indices_behind_alias() == [month]
     finally:
         index_drop()
-    assert first.strip() == f"Created index {settings.TRACKER_INDEX_ALIAS}-v1 behind alias " + (
-        f"{settings.TRACKER_INDEX_ALIAS}."
-    )
-    assert "already behind alias" in again
-    assert index_current() is None
+    assert first.strip() == f"Created index {month} behind alias {settings.TRACKER_INDEX_ALIAS}."
+    assert "template and mappings brought up to date" in again
+    assert indices_behind_alias() == []
+
+
+def test_a_write_to_a_new_month_creates_its_index_behind_the_alias(settings: Settings) -> None:
+    settings.TRACKER_INDEX_ALIAS = f"tracker-test-month-{uuid.uuid4().hex[:8]}"
+    try:
+        _run("init_index")
+        old = document(created_time="2021-03-04T05:06:07Z")
+        results = messages_index(documents=[old])
+        months = indices_behind_alias()
+        refresh()
+        stored = es_client().search(
+            index=index_alias(), query={"ids": {"values": [old["message_id"]]}}
+        )
+    finally:
+        index_drop()
+    assert results[0]["status"] == "indexed"
+    assert f"{settings.TRACKER_INDEX_ALIAS}-m2021.03" in months
+    (hit,) = stored["hits"]["hits"]
+    assert hit["_index"] == f"{settings.TRACKER_INDEX_ALIAS}-m2021.03"
 
 
 def test_init_index_explains_a_mapping_it_cannot_update(settings: Settings) -> None:
@@ -55,7 +74,7 @@ def test_init_index_explains_a_mapping_it_cannot_update(settings: Settings) -> N
         mappings={"properties": {"message_short_grams": {"type": "keyword"}}},
     )
     try:
-        with pytest.raises(CommandError, match="delete that index and run init_index again"):
+        with pytest.raises(CommandError, match="init_index again"):
             call_command("init_index")
     finally:
         index_drop()

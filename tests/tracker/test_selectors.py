@@ -258,6 +258,15 @@ def test_message_get_hides_other_users_messages(
         assert str(caught.value.detail) == MESSAGE_NOT_FOUND
 
 
+def test_message_get_finds_a_message_in_any_months_index(alice: Actor) -> None:
+    old = document(user_id=alice.user_id, created_time="2019-02-03T04:05:06Z")
+    new = document(user_id=alice.user_id)
+    index(old, new)
+
+    for doc in (old, new):
+        assert message_get(actor=alice, message_id=doc["message_id"]).items() >= doc.items()
+
+
 def test_message_get_is_realtime(alice: Actor) -> None:
     doc = document(user_id=alice.user_id)
     messages_index(documents=[doc])  # no refresh

@@ -33,7 +33,11 @@ pytestmark = pytest.mark.usefixtures("clean_index")
 
 
 def _stored(message_id: str) -> dict:
-    return es_client().get(index=index_alias(), id=message_id)["_source"]
+    refresh()
+    (hit,) = es_client().search(index=index_alias(), query={"ids": {"values": [message_id]}})[
+        "hits"
+    ]["hits"]
+    return hit["_source"]
 
 
 def _count() -> int:
