@@ -10,7 +10,8 @@ import logging
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import elasticsearch
@@ -33,7 +34,7 @@ from core.queue import DrainRetry, ItemFailure
 from core.redis import store
 from core.search import es_client
 from core.serializers import validation_messages
-from tracker.documents import index_for
+from tracker.documents import index_for, index_month, indices_behind_alias
 from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
 from tracker.selectors import MESSAGE_NOT_FOUND, messages_stored
@@ -377,3 +378,93 @@ def tail_publish(*, documents: list[dict[str, Any]]) -> None:
         pipe.execute()
     except redis.exceptions.RedisError as exc:
         logger.warning("Could not announce %d document(s) on the tail: %s", len(documents), exc)
+
+
+def months_expired(*, now: datetime | None = None) -> list[str]:
+    """The month indices that lie entirely past TRACKER_RETENTION_DAYS (none when it is 0)."""
+    days = settings.TRACKER_RETENTION_DAYS
+    if days <= 0:
+        return []
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    expired = []
+    for name in indices_behind_alias():
+        first_day = index_month(name)
+        if first_day is None:
+            continue
+        # The month's end (the next month's first instant) must itself be past the cutoff.
+        next_month = (first_day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        if datetime.combine(next_month, datetime.min.time(), tzinfo=UTC) <= cutoff:
+            expired.append(name)
+    return expired
+
+
+def messages_prune(*, dry_run: bool = False, now: datetime | None = None) -> list[str]:
+    """Delete the whole month indices past retention; return their names (kept in a dry run)."""
+    expired = months_expired(now=now)
+    if expired and not dry_run:
+        # Names, not a wildcard: action.destructive_requires_name refuses wildcard deletes.
+        es_client().indices.delete(index=",".join(expired))
+        logger.info("retention dropped %d month index(es): %s", len(expired), ", ".join(expired))
+    return expired
+
+
+def _index_scan(
+    index: str, *, query: dict | None = None, size: int = 2_000
+) -> Iterator[list[dict]]:
+    """Every hit of `index` (an index or the alias) matching `query`, page by page.
+
+    A point in time and search_after: no 10,000-hit window, no scroll context per page, and a
+    stable view while writes go on.
+    """
+    es = es_client()
+    pit = es.open_point_in_time(index=index, keep_alive="2m")["id"]
+    after = None
+    try:
+        while True:
+            page = es.search(
+                pit={"id": pit, "keep_alive": "2m"},
+                query=query or {"match_all": {}},
+                sort=["_shard_doc"],
+                size=size,
+                search_after=after,
+            )
+            hits = page["hits"]["hits"]
+            if not hits:
+                return
+            pit = page.get("pit_id", pit)
+            yield hits
+            after = hits[-1]["sort"]
+    finally:
+        es.close_point_in_time(id=pit)
+
+
+def index_migrate(*, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Move every message of an index that is not a month's into its month; drop the old index.
+
+    Safe to re-run and to run while pushes continue: new messages already go to their month,
+    and a copy never replaces what a month holds (create, not index). The old index leaves the
+    alias, and is deleted, only once every one of its messages is in a month.
+    """
+    moved = {"copied": 0, "already_there": 0, "indices_removed": []}
+    for name in indices_behind_alias():
+        if index_month(name) is not None:
+            continue
+        total = es_client().count(index=name)["count"]
+        done = 0
+        for hits in _index_scan(name):
+            results = messages_index(documents=[hit["_source"] for hit in hits], create=True)
+            refused = [r for r in results if r["status"] != "indexed" and not r.get("conflict")]
+            if refused:
+                raise RuntimeError(f"{len(refused)} message(s) not moved from {name}: {refused[0]}")
+            conflicts = sum(1 for r in results if r.get("conflict"))
+            moved["copied"] += len(results) - conflicts
+            moved["already_there"] += conflicts
+            done += len(results)
+            if progress:
+                progress(len(results))
+        if done < total:
+            raise RuntimeError(f"{name}: moved {done} of {total} message(s); not dropping it")
+        es_client().indices.update_aliases(actions=[{"remove_index": {"index": name}}])
+        moved["indices_removed"].append(name)
+        logger.info("migrate_index moved %d message(s) out of %s", done, name)
+    return moved

@@ -88,6 +88,9 @@ ELASTICSEARCH_TIMEOUT = env.float("ELASTICSEARCH_TIMEOUT", default=10.0)
 TRACKER_INDEX_ALIAS = env("TRACKER_INDEX_ALIAS", default="messages")
 TRACKER_REFRESH_INTERVAL = env("TRACKER_REFRESH_INTERVAL", default="1s")
 TRACKER_INDEX_REPLICAS = env.int("TRACKER_INDEX_REPLICAS", default=0)
+# Messages live in one index per month; prune_messages (daily) drops the months that lie
+# entirely past this many days. 0 keeps everything for ever.
+TRACKER_RETENTION_DAYS = env.int("TRACKER_RETENTION_DAYS", default=0)
 
 # --- Auth --------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = ["accounts.backends.RedisUserBackend"]
