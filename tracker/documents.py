@@ -1,6 +1,6 @@
 """The Elasticsearch side of the tracker: the message mapping and its monthly indices.
 
-Messages live in one index per month of their `created_time`, `<alias>-m<YYYY>.<MM>`, all behind
+Messages live in one index per month of their `created_time`, `<alias>.m<YYYY>.<MM>`, all behind
 the read alias `settings.TRACKER_INDEX_ALIAS`. Every read goes through the alias; a write goes
 to the index of the document's own month, so a redelivered message lands on the same `_id` in
 the same index, never a duplicate. A month's index is created on its first write, from an
@@ -28,9 +28,9 @@ from elasticsearch_dsl import (
 from core.search import es_client
 from tracker.grams import SHORT_GRAMS_FIELD, TRIGRAM_FIELD
 
-# Month indices are named from UTC months; the letter keeps the index pattern from ever
-# matching the old single `<alias>-v1` index.
-_MONTH_PREFIX = "-m"
+# Month indices are named from UTC months. The dot keeps the pattern from ever matching the
+# old single `<alias>-v1` index, or the months of another alias that starts like this one.
+_MONTH_PREFIX = ".m"
 
 
 class Attempt(InnerDoc):

@@ -126,7 +126,7 @@ def _cursor_load(cursor: str) -> list[Any]:
     return values
 
 
-def messages_search(
+def _filtered(
     *,
     actor: ActorLike,
     q: str = "",
@@ -134,20 +134,11 @@ def messages_search(
     date_from: datetime | None = None,
     date_to: datetime | None = None,
     user_id: str | None = None,
-    page_size: int = PAGE_SIZE_DEFAULT,
-    cursor: str | None = None,
     service: str | None = None,
     severity_min: int | None = None,
     attribute: str | None = None,
-) -> dict[str, Any]:
-    """One page of matching messages, newest first: `{count, next_cursor, results}`.
-
-    `q` is a case-insensitive substring of the message; naive bounds are UTC. `service`,
-    `severity_min` and `attribute` ("key:value") filter OpenTelemetry logs. The cursor walks any
-    depth with `search_after` (no 10,000-hit window).
-    """
-    if not 1 <= page_size <= PAGE_SIZE_MAX:
-        raise _invalid("page_size", PAGE_SIZE_INVALID)
+) -> Search:
+    """The search's filters, in `actor`'s scope: shared by search, export and erasure."""
     if q and len(q) > Q_MAX_LENGTH:
         raise _invalid("q", Q_TOO_LONG)
     date_from, date_to = _aware(date_from, UTC), _aware(date_to, UTC)
@@ -169,6 +160,26 @@ def messages_search(
     text = grams_query(q or "")
     if text:
         search = search.filter(text)
+    return search
+
+
+def messages_search(
+    *,
+    actor: ActorLike,
+    page_size: int = PAGE_SIZE_DEFAULT,
+    cursor: str | None = None,
+    **filters: Any,
+) -> dict[str, Any]:
+    """One page of matching messages, newest first: `{count, next_cursor, results}`.
+
+    Filters: `q` a case-insensitive substring of the message; `category`; `date_from` and
+    `date_to` (naive bounds are UTC); `user_id` (admins); `service`, `severity_min` and
+    `attribute` ("key:value") for OpenTelemetry logs. The cursor walks any depth with
+    `search_after` (no 10,000-hit window).
+    """
+    if not 1 <= page_size <= PAGE_SIZE_MAX:
+        raise _invalid("page_size", PAGE_SIZE_INVALID)
+    search = _filtered(actor=actor, **filters)
     # One extra hit tells whether another page exists, so `next` is never an empty page.
     search = search.sort(*_SORT).extra(size=page_size + 1, track_total_hits=True)
     if cursor:
@@ -305,3 +316,55 @@ def stats_by_category_and_date(
         "totals": totals,
         "buckets": buckets,
     }
+
+
+EXPORT_PAGE_SIZE = 5_000
+
+
+def messages_export(*, actor: ActorLike, **filters: Any) -> tuple[int, Iterator[dict[str, Any]]]:
+    """The exact number of matches, and every matching message, newest first, page by page.
+
+    A point in time with search_after: no cap, a stable view while writes go on, and memory
+    flat however many there are. Takes search's filters. The iterator closes the point in
+    time when it ends or is closed.
+    """
+    search = _filtered(actor=actor, **filters)
+    query = search.to_dict().get("query", {"match_all": {}})
+    es = es_client()
+    with alias_required():
+        pit = es.open_point_in_time(index=index_alias(), keep_alive="1m")["id"]
+    # Counted in the same point in time as the pages: the header matches the rows exactly.
+    count = es.search(pit={"id": pit}, query=query, size=0, track_total_hits=True)["hits"]
+    pages = hits_scan(pit=pit, query=query, sort=list(_SORT), size=EXPORT_PAGE_SIZE)
+    return count["total"]["value"], (hit["_source"] for hits in pages for hit in hits)
+
+
+def hits_scan(
+    *, query: dict[str, Any], sort: list[Any], size: int, index: str = "", pit: str = ""
+) -> Iterator[list[dict[str, Any]]]:
+    """Every hit of `index` (or of an open point in time) matching `query`, a page at a time.
+
+    A point in time with search_after: no 10,000-hit window, no cap, and a stable view while
+    writes go on. The point in time is closed when the pages end or the iterator is closed.
+    """
+    es = es_client()
+    pit = pit or es.open_point_in_time(index=index, keep_alive="1m")["id"]
+    after = None
+    try:
+        while True:
+            page = es.search(
+                pit={"id": pit, "keep_alive": "1m"},
+                query=query,
+                sort=sort,
+                size=size,
+                search_after=after,
+                track_total_hits=False,
+            )
+            hits = page["hits"]["hits"]
+            if not hits:
+                return
+            pit = page.get("pit_id", pit)
+            yield hits
+            after = hits[-1]["sort"]
+    finally:
+        es.close_point_in_time(id=pit)

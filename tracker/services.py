@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,7 +37,7 @@ from core.serializers import validation_messages
 from tracker.documents import index_for, index_month, indices_behind_alias
 from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
-from tracker.selectors import MESSAGE_NOT_FOUND, messages_stored
+from tracker.selectors import MESSAGE_NOT_FOUND, hits_scan, messages_stored
 from tracker.serializers import CheckedMessage
 
 logger = logging.getLogger(__name__)
@@ -408,36 +408,6 @@ def messages_prune(*, dry_run: bool = False, now: datetime | None = None) -> lis
     return expired
 
 
-def _index_scan(
-    index: str, *, query: dict | None = None, size: int = 2_000
-) -> Iterator[list[dict]]:
-    """Every hit of `index` (an index or the alias) matching `query`, page by page.
-
-    A point in time and search_after: no 10,000-hit window, no scroll context per page, and a
-    stable view while writes go on.
-    """
-    es = es_client()
-    pit = es.open_point_in_time(index=index, keep_alive="2m")["id"]
-    after = None
-    try:
-        while True:
-            page = es.search(
-                pit={"id": pit, "keep_alive": "2m"},
-                query=query or {"match_all": {}},
-                sort=["_shard_doc"],
-                size=size,
-                search_after=after,
-            )
-            hits = page["hits"]["hits"]
-            if not hits:
-                return
-            pit = page.get("pit_id", pit)
-            yield hits
-            after = hits[-1]["sort"]
-    finally:
-        es.close_point_in_time(id=pit)
-
-
 def index_migrate(*, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Move every message of an index that is not a month's into its month; drop the old index.
 
@@ -451,7 +421,8 @@ def index_migrate(*, progress: Callable[[int], None] | None = None) -> dict[str,
             continue
         total = es_client().count(index=name)["count"]
         done = 0
-        for hits in _index_scan(name):
+        pages = hits_scan(index=name, query={"match_all": {}}, sort=["_shard_doc"], size=2_000)
+        for hits in pages:
             results = messages_index(documents=[hit["_source"] for hit in hits], create=True)
             refused = [r for r in results if r["status"] != "indexed" and not r.get("conflict")]
             if refused:

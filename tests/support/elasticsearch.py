@@ -1,14 +1,15 @@
 """Test-only index housekeeping: empty the test index between tests, drop it after the session."""
 
 from core.search import es_client
-from tracker.documents import index_alias, template_name
+from tracker.documents import index_alias, index_pattern, template_name
 
 
 def index_drop() -> None:
     """Delete every index behind the alias (or matching its pattern) and the template."""
     es = es_client()
     alias = index_alias()
-    names = set(es.indices.get(index=f"{alias}-*", allow_no_indices=True, expand_wildcards="all"))
+    patterns = f"{index_pattern()},{alias}-v*"  # the months, and the layout before them
+    names = set(es.indices.get(index=patterns, allow_no_indices=True, expand_wildcards="all"))
     if es.indices.exists_alias(name=alias):
         names |= set(es.indices.get_alias(name=alias))
     # Names, not a wildcard: action.destructive_requires_name refuses wildcard deletes.

@@ -61,9 +61,9 @@ def test_a_write_to_a_new_month_creates_its_index_behind_the_alias(settings: Set
     finally:
         index_drop()
     assert results[0]["status"] == "indexed"
-    assert f"{settings.TRACKER_INDEX_ALIAS}-m2021.03" in months
+    assert f"{settings.TRACKER_INDEX_ALIAS}.m2021.03" in months
     (hit,) = stored["hits"]["hits"]
-    assert hit["_index"] == f"{settings.TRACKER_INDEX_ALIAS}-m2021.03"
+    assert hit["_index"] == f"{settings.TRACKER_INDEX_ALIAS}.m2021.03"
 
 
 def test_init_index_explains_a_mapping_it_cannot_update(settings: Settings) -> None:

@@ -38,7 +38,7 @@ def months(settings) -> Iterator[dict[str, dict]]:
 
 
 def _month_names(alias: str, *months: str) -> list[str]:
-    return [f"{alias}-m2026.{month}" for month in months]
+    return [f"{alias}.m2026.{month}" for month in months]
 
 
 def test_nothing_expires_while_retention_is_zero(months, settings) -> None:
@@ -151,7 +151,7 @@ def test_migrate_index_moves_every_message_while_pushes_continue(old_layout: str
     assert "Nothing to migrate" in again.getvalue()
     names = indices_behind_alias()
     assert f"{old_layout}-v1" not in names
-    assert {f"{old_layout}-m2025.01", f"{old_layout}-m2025.07", f"{old_layout}-m2025.12"} <= set(
+    assert {f"{old_layout}.m2025.01", f"{old_layout}.m2025.07", f"{old_layout}.m2025.12"} <= set(
         names
     )
     # Searchable again, with the search-only fields rebuilt from the message.

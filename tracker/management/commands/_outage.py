@@ -1,11 +1,13 @@
-"""Shared by the tracker's commands: an Elasticsearch outage becomes a one-line CommandError."""
+"""Shared by the tracker's commands: outages as a one-line CommandError, date-time arguments."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import elasticsearch
 from django.conf import settings
 from django.core.management.base import CommandError
+from django.utils.dateparse import parse_datetime
 
 
 @contextmanager
@@ -17,3 +19,11 @@ def elasticsearch_required() -> Iterator[None]:
         raise CommandError(
             f"Elasticsearch is unavailable at {settings.ELASTICSEARCH_URL}: {exc}"
         ) from exc
+
+
+def iso_datetime(value: str) -> datetime:
+    """Parse an ISO 8601 date or date-time for argparse."""
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError(value)
+    return parsed

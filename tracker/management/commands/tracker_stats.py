@@ -1,26 +1,15 @@
 """`manage.py tracker_stats`: print message counts by category and date as a table."""
 
-from datetime import datetime
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 
 from core.contract import CATEGORIES
 from core.serializers import validation_messages
-from tracker.management.commands._outage import elasticsearch_required
+from tracker.management.commands._outage import elasticsearch_required, iso_datetime
 from tracker.scope import Actor
 from tracker.selectors import INTERVALS, stats_by_category_and_date
 
 _COLUMNS = (*CATEGORIES, "total")
-
-
-def _when(value: str) -> datetime:
-    """Parse an ISO 8601 date or date-time for argparse."""
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise ValueError(value)
-    return parsed
 
 
 class Command(BaseCommand):
@@ -30,9 +19,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--from", dest="date_from", type=_when, help="Start (default: 30 days ago)."
+            "--from", dest="date_from", type=iso_datetime, help="Start (default: 30 days ago)."
         )
-        parser.add_argument("--to", dest="date_to", type=_when, help="End (default: now).")
+        parser.add_argument("--to", dest="date_to", type=iso_datetime, help="End (default: now).")
         parser.add_argument("--interval", default="day", choices=list(INTERVALS))
         parser.add_argument("--tz", default="UTC", help="IANA time zone of the buckets.")
         parser.add_argument("--user-id", dest="user_id", help="Only this user's messages.")
