@@ -80,3 +80,17 @@ def token_revoked(*, jti: str) -> bool:
 def request_count_get(*, user_id: str) -> int:
     """How many messages `user_id` has pushed (0 when none)."""
     return int(store().get(request_counter_key(user_id=user_id)) or 0)
+
+
+# Users erased for good: their user ids, kept so a message of theirs still in the pipeline is
+# never tracked. User ids are random UUIDs, never reused, so the set only grows by erasures.
+ERASED_USERS_KEY = "accounts:erased"
+
+
+def users_erased(*, user_ids: set[str]) -> set[str]:
+    """Which of `user_ids` belong to erased users (one round trip)."""
+    if not user_ids:
+        return set()
+    ordered = sorted(user_ids)
+    flags = store().smismember(ERASED_USERS_KEY, ordered)
+    return {user_id for user_id, erased in zip(ordered, flags, strict=True) if erased}

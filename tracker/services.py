@@ -21,6 +21,7 @@ from django.utils import timezone
 from elasticsearch.helpers import streaming_bulk
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 
+from accounts.selectors import users_erased
 from core.contract import (
     BULK_MAX_ITEMS,
     TOO_MANY_MESSAGES,
@@ -34,7 +35,7 @@ from core.queue import DrainRetry, ItemFailure
 from core.redis import store
 from core.search import es_client
 from core.serializers import validation_messages
-from tracker.documents import index_for, index_month, indices_behind_alias
+from tracker.documents import index_alias, index_for, index_month, indices_behind_alias
 from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
 from tracker.selectors import MESSAGE_NOT_FOUND, hits_scan, messages_stored
@@ -320,10 +321,17 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
     inbox. While Elasticsearch cannot be reached at all, `DrainRetry` keeps the whole batch.
     """
     failures, valid, positions = [], [], []
+    # Only string ids are looked up: a poison item's user_id may be anything.
+    owners = {d["user_id"] for d in documents if isinstance(d.get("user_id"), str)}
+    erased = users_erased(user_ids=owners)
     for index, document in enumerate(documents):
         errors = document_errors(document)
         if errors:
             failures.append(ItemFailure(index=index, errors=errors, retryable=False))
+        elif document["user_id"] in erased:
+            # The user was erased while this message was in the pipeline: it is dropped here,
+            # so nothing of theirs is ever tracked after the erasure.
+            continue
         else:
             valid.append(document)
             positions.append(index)
@@ -439,3 +447,36 @@ def index_migrate(*, progress: Callable[[int], None] | None = None) -> dict[str,
         moved["indices_removed"].append(name)
         logger.info("migrate_index moved %d message(s) out of %s", done, name)
     return moved
+
+
+ERASE_PAGE_SIZE = 5_000
+
+
+def messages_erase(*, user_id: str, progress: Callable[[int], None] | None = None) -> int:
+    """Delete every tracked message of `user_id`, in every month; return how many.
+
+    The core-only server has no _delete_by_query: a point in time walks the user's messages
+    and `_bulk` deletes them by index and id. Their live-tail stream goes too.
+    """
+    deleted = 0
+    es = es_client()
+    pages = hits_scan(
+        index=index_alias(),
+        query={"term": {"user_id": user_id}},
+        sort=["_shard_doc"],
+        size=ERASE_PAGE_SIZE,
+    )
+    for hits in pages:
+        operations = [{"delete": {"_index": hit["_index"], "_id": hit["_id"]}} for hit in hits]
+        response = es.bulk(operations=operations)
+        if response["errors"]:
+            failed = [item for item in response["items"] if item["delete"]["status"] >= 400]
+            # 404: already gone (a retry, or retention got there first); anything else is real.
+            if any(item["delete"]["status"] != 404 for item in failed):
+                raise RuntimeError(f"{len(failed)} message(s) of {user_id} not deleted")
+        deleted += len(hits)
+        if progress:
+            progress(len(hits))
+    es.indices.refresh(index=index_alias())
+    store().delete(tail_stream_key(user_id=user_id))
+    return deleted
