@@ -137,6 +137,7 @@ def _filtered(
     service: str | None = None,
     severity_min: int | None = None,
     attribute: str | None = None,
+    trace_id: str | None = None,
 ) -> Search:
     """The search's filters, in `actor`'s scope: shared by search, export and erasure."""
     if q and len(q) > Q_MAX_LENGTH:
@@ -157,6 +158,8 @@ def _filtered(
         search = search.filter("range", severity_number={"gte": severity_min})
     if attribute:
         search = search.filter("term", attributes=attribute)
+    if trace_id:
+        search = search.filter("term", trace_id=trace_id.lower())
     text = grams_query(q or "")
     if text:
         search = search.filter(text)
@@ -173,9 +176,9 @@ def messages_search(
     """One page of matching messages, newest first: `{count, next_cursor, results}`.
 
     Filters: `q` a case-insensitive substring of the message; `category`; `date_from` and
-    `date_to` (naive bounds are UTC); `user_id` (admins); `service`, `severity_min` and
-    `attribute` ("key:value") for OpenTelemetry logs. The cursor walks any depth with
-    `search_after` (no 10,000-hit window).
+    `date_to` (naive bounds are UTC); `user_id` (admins); `service`, `severity_min`,
+    `attribute` ("key:value") and `trace_id` (hex) for OpenTelemetry logs. The cursor walks
+    any depth with `search_after` (no 10,000-hit window).
     """
     if not 1 <= page_size <= PAGE_SIZE_MAX:
         raise _invalid("page_size", PAGE_SIZE_INVALID)
