@@ -36,6 +36,11 @@ _TOKEN_401 = OpenApiResponse(
     ErrorSerializer, description="Missing, malformed, badly signed, expired or revoked token."
 )
 _THROTTLED = OpenApiResponse(ErrorSerializer, description="Too many attempts; see `Retry-After`.")
+_LOGIN_THROTTLED = OpenApiResponse(
+    ErrorSerializer,
+    description="Too many failed logins from this address, for this username or for any; "
+    "see `Retry-After`.",
+)
 _REDIS_DOWN = OpenApiResponse(ErrorSerializer, description="Redis is unavailable.")
 
 
@@ -135,15 +140,16 @@ class UserLoginApi(_PublicApi):
                 ErrorSerializer,
                 description="Wrong password or unknown user (one answer for both).",
             ),
-            429: _THROTTLED,
+            429: _LOGIN_THROTTLED,
             503: _REDIS_DOWN,
         },
     )
     def post(self, request: Request) -> Response:
         """Check the credentials and issue an access and a refresh token."""
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        tokens = user_login(request=request, **serializer.validated_data)
+        with UserLoginThrottle.failures_only(request):
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            tokens = user_login(request=request, **serializer.validated_data)
         return Response(self.OutputSerializer(tokens).data)
 
 
@@ -171,7 +177,11 @@ class TokenRefreshApi(_PublicApi):
         responses={
             200: OutputSerializer,
             400: _REFRESH_ERRORS,
-            401: _TOKEN_401,
+            401: OpenApiResponse(
+                ErrorSerializer,
+                description="Missing, malformed, badly signed, expired or revoked token. A "
+                "refresh token sent again after its use also revokes every token of its login.",
+            ),
             503: _REDIS_DOWN,
         },
     )

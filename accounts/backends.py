@@ -7,7 +7,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.http import HttpRequest
 
 from accounts.selectors import user_get_by_username
-from accounts.services import PASSWORD_MAX_LENGTH, USERNAME_MAX_LENGTH
+from accounts.services import PASSWORD_MAX_LENGTH, USERNAME_MAX_LENGTH, user_password_rehash
 from accounts.tokens import RedisTokenUser
 
 
@@ -29,10 +29,19 @@ class RedisUserBackend(BaseBackend):
             return None
         record = user_get_by_username(username=username, include_password_hash=True)
         if record is None:
-            # Hash anyway, so the response time does not reveal that the user does not exist.
+            # Hash anyway with the first hasher's parameters, the cost of checking a current
+            # hash, so the response time does not reveal that the user does not exist.
             make_password(password)
             return None
-        if not check_password(password, record["password"]):
+
+        def rehash(raw: str) -> None:
+            # Django calls this after a correct password whose hash is not the first hasher's
+            # (an old PBKDF2 one, or other Argon2 parameters): the record lives in Redis.
+            user_password_rehash(
+                user_id=record["user_id"], password=raw, stale_hash=record["password"]
+            )
+
+        if not check_password(password, record["password"], setter=rehash):
             return None
         return RedisTokenUser.from_record(record)
 

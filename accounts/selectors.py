@@ -25,6 +25,15 @@ def token_revocation_key(*, jti: str) -> str:
     return f"jwt:revoked:{jti}"
 
 
+def token_family_revocation_key(*, family: str) -> str:
+    """The Redis key that exists while every token of the login `family` is revoked.
+
+    Public for the same reason as `token_revocation_key`: a script that checks a token's
+    revocation itself must check this key too (EXISTS on both). Only accounts writes it.
+    """
+    return f"jwt:family:revoked:{family}"
+
+
 def request_counter_key(*, user_id: str) -> str:
     """The Redis key of a user's request counter.
 
@@ -72,9 +81,10 @@ def users_list() -> list[dict[str, str]]:
     return sorted(records, key=lambda record: (record["created_time"], record["username"]))
 
 
-def token_revoked(*, jti: str) -> bool:
-    """Whether the token id `jti` has been revoked (and has not yet expired)."""
-    return bool(store().exists(token_revocation_key(jti=jti)))
+def token_revoked(*, jti: str, family: str) -> bool:
+    """Whether the token `jti`, or its whole login `family`, has been revoked (and not expired)."""
+    keys = (token_revocation_key(jti=jti), token_family_revocation_key(family=family))
+    return bool(store().exists(*keys))  # one round trip for both
 
 
 def request_count_get(*, user_id: str) -> int:

@@ -1,5 +1,6 @@
 """Writes and actions of the accounts service: users in Redis, token issue, rotation, revocation."""
 
+import logging
 import re
 import time
 import uuid
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.hashers import make_password
 from django.http import HttpRequest
@@ -24,9 +26,20 @@ from accounts.exceptions import (
     TokenUserGone,
     UsernameTaken,
 )
-from accounts.selectors import token_revocation_key, user_get, user_key, username_key
-from accounts.tokens import REFRESH, ROLE_USER, ROLES, token_decode
-from core.redis import store
+from accounts.selectors import (
+    token_family_revocation_key,
+    token_revocation_key,
+    user_get,
+    user_key,
+    username_key,
+)
+from accounts.tokens import FAMILY_CLAIM, REFRESH, ROLE_USER, ROLES, token_decode
+from core.logging import request_id_var
+from core.redis import StoreScript, store
+
+logger = logging.getLogger(__name__)
+# Security events (refresh-token reuse) on a logger of their own, for alerting on.
+security_logger = logging.getLogger("accounts.security")
 
 USERNAME_MIN_LENGTH, USERNAME_MAX_LENGTH = 5, 15
 PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH = 6, 12
@@ -89,12 +102,40 @@ def user_delete(*, username: str) -> bool:
     return True
 
 
-def token_pair_issue(*, user_id: str, username: str, role: str) -> dict[str, Any]:
-    """Issue an access and a refresh token; return {access, refresh, token_type, expires_in}."""
+# Compare-and-set: a record deleted, or given another password, meanwhile is left alone (an
+# HSET on a deleted user's key would bring back a record with nothing but a hash).
+_PASSWORD_REHASH_SCRIPT = StoreScript(
+    """
+if redis.call('HGET', KEYS[1], 'password') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'password', ARGV[2])
+return 1
+"""
+)
+
+
+def user_password_rehash(*, user_id: str, password: str, stale_hash: str) -> bool:
+    """Store `password` under the first hasher in place of `stale_hash`; False if it changed."""
+    fresh_hash = make_password(password)
+    script_args = [stale_hash, fresh_hash]
+    rehashed = bool(_PASSWORD_REHASH_SCRIPT(keys=[user_key(user_id)], args=script_args))
+    if rehashed:
+        logger.info("password hash upgraded", extra={"user_id": user_id})
+    return rehashed
+
+
+def token_pair_issue(
+    *, user_id: str, username: str, role: str, family: str | None = None
+) -> dict[str, Any]:
+    """Issue an access and a refresh token; return {access, refresh, token_type, expires_in}.
+
+    Both carry `family`: a login starts a new one, and every refresh keeps it, so a reused
+    refresh token can revoke all that descends from that login (`token_refresh`).
+    """
     refresh = RefreshToken()
     refresh["user_id"] = user_id
     refresh["username"] = username
     refresh["role"] = role
+    refresh[FAMILY_CLAIM] = family or uuid.uuid4().hex
     access = refresh.access_token  # copies the user claims, with its own jti and shorter exp
     return {
         "access": str(access),
@@ -121,20 +162,53 @@ def _revocation_ttl(claims: Mapping[str, Any]) -> int:
     return max(int(claims["exp"]) - int(time.time()), 1)
 
 
+# Rotation with reuse detection (RFC 9700, 4.14.2), atomically. KEYS: the refresh token's
+# revocation key, its family's. ARGV: seconds until the token expires, the family key's TTL.
+# SET NX makes each refresh token single-use even when requests race with it; a token that
+# was already used (or logged out) means someone else holds a copy, so its family goes.
+_REFRESH_SCRIPT = StoreScript(
+    """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'family_revoked' end
+if redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then return 'rotated' end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+return 'reused'
+"""
+)
+
+
 def token_refresh(*, refresh: str) -> dict[str, Any]:
-    """Trade a refresh token for a new pair; the old refresh token is revoked (rotation)."""
+    """Trade a refresh token for a new pair of its family; the old one is revoked (rotation).
+
+    A refresh token presented again after its use revokes its whole family: every refresh
+    token of it and the access tokens issued from them.
+    """
     claims = token_decode(raw=refresh, token_type=REFRESH)
     # Re-read the user so a deleted user cannot refresh and role changes take effect.
     user = user_get(user_id=claims["user_id"])
     if user is None:
         raise TokenUserGone()
-    # SET NX makes each refresh token single-use, even when two requests race with it.
-    revoked = store().set(
-        token_revocation_key(jti=claims["jti"]), "1", ex=_revocation_ttl(claims), nx=True
+    family = claims[FAMILY_CLAIM]
+    # Every token of the family expires within one refresh lifetime of now.
+    family_ttl = int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds())
+    outcome = _REFRESH_SCRIPT(
+        keys=[token_revocation_key(jti=claims["jti"]), token_family_revocation_key(family=family)],
+        args=[_revocation_ttl(claims), family_ttl],
     )
-    if not revoked:
+    if outcome == "reused":
+        security_logger.warning(
+            "refresh token reused: token family revoked",
+            extra={
+                "user_id": claims["user_id"],
+                "request_id": request_id_var.get(),
+                "token_family": family,
+                "jti": claims["jti"],
+            },
+        )
+    if outcome != "rotated":
         raise TokenRevoked()
-    return token_pair_issue(user_id=user["user_id"], username=user["username"], role=user["role"])
+    return token_pair_issue(
+        user_id=user["user_id"], username=user["username"], role=user["role"], family=family
+    )
 
 
 def tokens_revoke(*, access_claims: Mapping[str, Any], refresh: str | None = None) -> None:

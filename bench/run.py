@@ -543,6 +543,113 @@ def p5(token: str, user_ids: list[str]) -> dict:
     }
 
 
+# --- login CPU (issue 18: Argon2id) -----------------------------------------------------
+
+
+def login_cpu(rounds: int = 20) -> dict:
+    """CPU per login, in-process (`user_login`): PBKDF2 first (before) vs Argon2id first (now).
+
+    Medians of `rounds` attempts, alternated, for a right and a wrong password and an unknown
+    user; plus the one-off login that upgrades a PBKDF2 hash. Adds the figures to
+    bench/results.json and a "Login CPU" section to docs/benchmarks.md. Runs alone too:
+    `python -c 'import bench.run as b; b.login_cpu()'` (it makes and deletes its own users).
+    """
+    from contextlib import suppress
+
+    from django.test import override_settings
+
+    from accounts.exceptions import InvalidCredentials
+    from accounts.selectors import user_key
+    from accounts.services import user_delete, user_login
+
+    pbkdf2 = "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+    wrong = PASSWORD.upper()
+    configs = {
+        "PBKDF2-SHA256, 1,000,000 iterations (before)": [pbkdf2],
+        "Argon2id, m=19 MiB, t=2, p=1 (now)": ["accounts.hashers.Argon2idPasswordHasher", pbkdf2],
+        "Argon2id, Django's defaults m=100 MiB, t=2, p=8": [
+            "django.contrib.auth.hashers.Argon2PasswordHasher"
+        ],
+    }
+
+    def spent(attempt: Callable[[], Any]) -> tuple[float, float]:
+        cpu, wall = time.process_time(), time.perf_counter()
+        with suppress(InvalidCredentials):
+            attempt()
+        return (time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000
+
+    def medians(samples: list[tuple[float, float]]) -> dict:
+        return {
+            "cpu_ms": round(statistics.median(s[0] for s in samples), 1),
+            "wall_ms": round(statistics.median(s[1] for s in samples), 1),
+        }
+
+    figures: dict[str, dict] = {}
+    for n, (name, hashers) in enumerate(configs.items()):
+        username = f"benchcpu{n}"
+        with override_settings(PASSWORD_HASHERS=hashers):
+            user_delete(username=username)
+            user_create(username=username, password=PASSWORD)
+            attempts = {
+                "right password": lambda u=username: user_login(username=u, password=PASSWORD),
+                "wrong password": lambda u=username: user_login(username=u, password=wrong),
+                "unknown user": lambda: user_login(username="benchnobody", password=PASSWORD),
+            }
+            samples: dict[str, list] = {case: [] for case in attempts}
+            for _ in range(rounds):
+                for case, attempt in attempts.items():
+                    samples[case].append(spent(attempt))
+            user_delete(username=username)
+        figures[name] = {case: medians(values) for case, values in samples.items()}
+
+    # The first login after the switch verifies PBKDF2 and writes an Argon2id hash.
+    with override_settings(PASSWORD_HASHERS=[pbkdf2]):
+        user_delete(username="benchcpuup")
+        user_id = user_create(username="benchcpuup", password=PASSWORD)["user_id"]
+        old_hash = user_get_by_username(username="benchcpuup", include_password_hash=True)
+    upgrades = []
+    with override_settings(PASSWORD_HASHERS=configs["Argon2id, m=19 MiB, t=2, p=1 (now)"]):
+        for _ in range(rounds):
+            store().hset(user_key(user_id), "password", old_hash["password"])
+            upgrades.append(spent(lambda: user_login(username="benchcpuup", password=PASSWORD)))
+    user_delete(username="benchcpuup")
+    result = {"rounds": rounds, "configs": figures, "upgrade_login": medians(upgrades)}
+
+    results_path = ROOT / "bench" / "results.json"
+    if results_path.exists():
+        report = json.loads(results_path.read_text())
+        results_path.write_text(json.dumps({**report, "login_cpu": result}, indent=2) + "\n")
+    cases = list(next(iter(figures.values())))
+    lines = [
+        "## Login CPU",
+        "",
+        f"`login_cpu()` in `bench/run.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: CPU "
+        f"milliseconds per `user_login` in one process (median of {rounds}, alternated; wall "
+        "time in brackets), users in Redis. Argon2id's "
+        "parameters are OWASP's first recommended minimum; Django's own Argon2 defaults are "
+        "shown for scale. An unknown user is answered after hashing the password with the "
+        "first hasher, so it costs what a wrong password does once the hashes are Argon2id.",
+        "",
+        f"| hashers | {' | '.join(cases)} |",
+        f"|---|{'---|' * len(cases)}",
+        *(
+            f"| {name} | "
+            + " | ".join(f"{f[c]['cpu_ms']} ({f[c]['wall_ms']})" for c in cases)
+            + " |"
+            for name, f in figures.items()
+        ),
+        "",
+        "The first login of a user whose hash is still PBKDF2 verifies it and writes an "
+        f"Argon2id one: {result['upgrade_login']['cpu_ms']} ms CPU "
+        f"({result['upgrade_login']['wall_ms']} ms), once.",
+    ]
+    markdown = ROOT / "docs" / "benchmarks.md"
+    before = markdown.read_text().split("\n## Login CPU\n")[0].rstrip("\n")
+    markdown.write_text(before + "\n\n" + "\n".join(lines) + "\n")
+    log(f"login CPU: {json.dumps(result)}")
+    return result
+
+
 # --- report ------------------------------------------------------------------------------
 
 
@@ -680,6 +787,7 @@ def main() -> int:
     }
     (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     write_markdown(report)
+    login_cpu()  # after write_markdown: it appends its section to docs/benchmarks.md
     for key, value in report["results"].items():
         verdict = _verdict(value, "PASS", "FAIL")
         print(f"{key}: {value['value']} {value['unit']} (target {value['target']}): {verdict}")

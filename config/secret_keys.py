@@ -41,3 +41,10 @@ def secret_key_check(*, key: str) -> str:
 def jwt_signing_key_check(*, key: str) -> str:
     """Return JWT_SIGNING_KEY if it is long and varied enough for HS256, not a development key."""
     return _key_check(name="JWT_SIGNING_KEY", key=key, min_length=JWT_SIGNING_KEY_MIN_LENGTH)
+
+
+def metrics_token_check(*, key: str) -> str:
+    """Return METRICS_TOKEN: empty (then /metrics is not served) or as strong as the JWT key."""
+    if not key:
+        return key
+    return _key_check(name="METRICS_TOKEN", key=key, min_length=JWT_SIGNING_KEY_MIN_LENGTH)

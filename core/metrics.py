@@ -1,15 +1,17 @@
 """Prometheus metrics kept in Redis, so every gunicorn and queue process adds to one count."""
 
+import hmac
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_q.brokers import get_broker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 from core.contract import CATEGORIES
+from core.exceptions import not_found
 from core.queue import inbox
 from core.redis import store
 
@@ -73,6 +75,34 @@ _registry = CollectorRegistry(auto_describe=False)
 _registry.register(PipelineCollector())
 
 
+# Messages, not secrets (ruff's S105 takes any *TOKEN* constant for one).
+METRICS_TOKEN_MISSING = "Send the metrics token: Authorization: Bearer <METRICS_TOKEN>."  # noqa: S105
+METRICS_TOKEN_WRONG = "The metrics token is wrong."  # noqa: S105
+
+
+def _metrics_refusal(request: HttpRequest) -> JsonResponse | None:
+    """Why this scrape may not read the metrics (a JSON error), or None if it may."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        if settings.METRICS_TOKEN_REQUIRED:
+            # Production without a token: fail closed, and do not even say the page exists.
+            return not_found(request)
+        return None  # development: open
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer" or not sent:
+        detail, code = METRICS_TOKEN_MISSING, "not_authenticated"
+    elif not hmac.compare_digest(sent.encode(), token.encode()):  # constant time
+        detail, code = METRICS_TOKEN_WRONG, "authentication_failed"
+    else:
+        return None
+    response = JsonResponse({"detail": detail, "code": code}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Serve the metrics in Prometheus' text format."""
+    """Serve the metrics in Prometheus' text format, to holders of METRICS_TOKEN if one is set."""
+    refusal = _metrics_refusal(request)
+    if refusal is not None:
+        return refusal
     return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser_config import BASE_URL, CHROMIUM, CHROMIUM_ARGS
+from csp_report import csp_listen, csp_violations
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 # One stable account, registered on first use: registration is throttled per address
@@ -145,6 +146,7 @@ def context() -> Iterator[BrowserContext]:
                 viewport={"width": 1280, "height": 900},
                 locale="en-US",
             )
+            csp_listen(browser_context)
             yield browser_context
             browser_context.close()
     finally:
@@ -175,7 +177,9 @@ def page(context: BrowserContext, requested: list[str], page_errors: list[str]) 
 
 
 def _log_in(page: Page) -> None:
-    page.goto(f"{BASE_URL}/dashboard/")
+    answer = page.goto(f"{BASE_URL}/dashboard/")
+    policy = answer.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "unsafe-inline" not in policy, policy
     page.fill("#username", USERNAME)
     page.fill("#password", PASSWORD)
     page.click("#login-submit")
@@ -227,6 +231,8 @@ def test_the_dashboard_draws_the_stats_and_finds_messages(
     _assert_only_local_requests(requested)
     assert any("/api/tracker/stats/" in url for url in requested)
     assert not page_errors
+    # Logged in, drawn, searched and paged under the page's strict policy: nothing refused.
+    assert csp_violations(page) == []
 
 
 def _answer(page: Page, pattern: str, status: int, body: dict) -> None:

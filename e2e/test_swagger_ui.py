@@ -1,4 +1,8 @@
-"""Swagger UI in headless Debian Chromium: authorize with a token, "Try it out" on /api/auth/me/."""
+"""Swagger UI and Redoc in headless Debian Chromium, under their Content-Security-Policy.
+
+Swagger UI: authorize with a token, "Try it out" on /api/auth/me/. Redoc: the API drawn.
+Neither page may have a script or a style refused by its policy.
+"""
 
 import os
 import secrets
@@ -10,13 +14,23 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser_config import BASE_URL, CHROMIUM, CHROMIUM_ARGS
-from playwright.sync_api import APIRequestContext, Page, Playwright, Route, expect, sync_playwright
+from csp_report import csp_listen, csp_violations
+from playwright.sync_api import (
+    APIRequestContext,
+    Page,
+    Playwright,
+    Response,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 SCREENSHOT = Path(__file__).resolve().parents[1] / "var" / "e2e" / "swagger-ui.png"
 LOCAL_HOSTS = {"127.0.0.1"}
 # Schemes that never reach a network: inline assets and the browser's own pages.
 OFFLINE_SCHEMES = {"data", "blob", "about", "chrome", "chrome-extension"}
 UI_TIMEOUT_MS = 15_000
+TITLE = "Python Logger API"
 
 
 @dataclass
@@ -92,6 +106,7 @@ def page(playwright: Playwright, traffic: Traffic, tmp_path: Path) -> Iterator[P
             route.abort("blockedbyclient")
 
     context.route("**/*", guard)
+    csp_listen(context)
     page = context.pages[0] if context.pages else context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
     yield page
@@ -100,15 +115,17 @@ def page(playwright: Playwright, traffic: Traffic, tmp_path: Path) -> Iterator[P
 
 def test_swagger_ui_authorize_and_try_me(page: Page, traffic: Traffic, access_token: str) -> None:
     """Authorize with a bearer token, execute GET /api/auth/me/, and see 200; all of it local."""
-    page.goto(f"{BASE_URL}/api/schema/swagger-ui/")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Python Logger API")
+    _assert_strict_policy(page.goto(f"{BASE_URL}/api/schema/swagger-ui/"))
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text(TITLE)
 
     page.locator(".swagger-ui .auth-wrapper button.authorize").click()
     dialog = page.locator(".swagger-ui .dialog-ux .modal-ux")
-    dialog.locator("input").first.fill(access_token)
-    dialog.locator("button.modal-btn.auth.authorize").click()
-    expect(dialog.locator("button.modal-btn.auth").first).to_have_text("Logout")
-    dialog.locator("button.btn-done").click()
+    # The dialog holds a form per security scheme: the bearer JWT's is `jwtAuth`.
+    jwt_form = dialog.locator("form").filter(has_text="jwtAuth")
+    jwt_form.locator("input").fill(access_token)
+    jwt_form.locator("button.modal-btn.auth.authorize").click()
+    expect(jwt_form.locator("button.modal-btn.auth").first).to_have_text("Logout")
+    jwt_form.locator("button.btn-done").click()
 
     operation = page.locator("#operations-auth-api_auth_me_retrieve")
     operation.locator(".opblock-summary").click()
@@ -127,4 +144,31 @@ def test_swagger_ui_authorize_and_try_me(page: Page, traffic: Traffic, access_to
     page.screenshot(path=SCREENSHOT)
 
     assert any(urlsplit(url).path == "/api/schema/" for url in traffic.seen)
+    assert traffic.outside == [], traffic.outside
+    assert csp_violations(page) == []
+
+
+def _assert_strict_policy(answer: Response | None) -> None:
+    """The page came with a policy that runs no inline or evaluated script."""
+    assert answer is not None and answer.status == 200
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self';" in policy, policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy, policy
+
+
+def test_redoc_draws_the_api_under_its_policy(page: Page, traffic: Traffic) -> None:
+    """Redoc renders the schema; none of its scripts or styles is refused by the policy."""
+    _assert_strict_policy(page.goto(f"{BASE_URL}/api/schema/redoc/"))
+    expect(page.locator("h1").first).to_contain_text(TITLE)
+    expect(page.locator("h2").filter(has_text="Log in").first).to_be_visible()
+
+    # Redoc's attribution logo is an image on a CDN: the policy refusing it is the point.
+    refused = [
+        violation
+        for violation in csp_violations(page)
+        if not (violation["directive"] == "img-src" and violation["blocked"].startswith("http"))
+    ]
+    # A refused inline style means the CSS Redoc injects as it loads has changed: Chromium's
+    # console names the new hash for REDOC_STYLE_HASHES in config/settings/base.py.
+    assert refused == [], refused
     assert traffic.outside == [], traffic.outside

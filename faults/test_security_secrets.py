@@ -29,6 +29,9 @@ def _redis_blobs(db: int) -> Iterator[tuple[bytes, bytes]]:
             values = list(client.smembers(key))
         elif kind == b"zset":
             values = client.zrange(key, 0, -1)
+        elif kind == b"stream":  # the live tail's announcements: each entry's fields and values
+            entries = [entry for _, entry in client.xrange(key)]
+            values = [blob for entry in entries for pair in entry.items() for blob in pair]
         else:
             raise AssertionError(f"unexpected Redis type {kind!r} at {key!r}")
         for value in values:

@@ -123,6 +123,17 @@ def test_production_refuses_to_start_without_each_secret_and_starts_with_all() -
             "local-insecure-jwt-key-do-not-use-in-production",  # local.py's default
             KEY_FOR_DEVELOPMENT.format(name="JWT_SIGNING_KEY", prefix="local-insecure-"),
         ),
+        # Optional (without it /metrics answers 404), but a weak one is refused like the others.
+        (
+            "METRICS_TOKEN",
+            "metrics-token",
+            KEY_TOO_SHORT.format(name="METRICS_TOKEN", length=JWT_SIGNING_KEY_MIN_LENGTH),
+        ),
+        (
+            "METRICS_TOKEN",
+            "ab" * 20,
+            KEY_TOO_PLAIN.format(name="METRICS_TOKEN", count=SECRET_KEY_MIN_UNIQUE_CHARACTERS),
+        ),
     ],
 )
 def test_production_refuses_a_weak_secret(name: str, value: str, message: str) -> None:

@@ -42,23 +42,25 @@ fi
 # --- the stack ----------------------------------------------------------------------------------
 curl -fsS -o /dev/null "$BASE_URL/readyz" || die "$BASE_URL/readyz is not 200: run 'make up' first"
 
-# This run registers users on purpose (newman's flow, schemathesis fuzzing register), which
-# spends the 127.0.0.1 registration budget (THROTTLE_REGISTER, 20/hour) of this dev stack.
-# Clear it before and after, so that a second run, or a person using Swagger UI, is not refused.
-reset_register_throttle() {
+# This run registers users and fails logins on purpose (newman's flow, schemathesis fuzzing
+# register and login), which spends the 127.0.0.1 budgets of this dev stack: registrations
+# (THROTTLE_REGISTER, 20/hour) and failed logins (THROTTLE_LOGIN_ADDRESS, 30/hour).
+# Clear them before and after, so that a second run, or a person using Swagger UI, is not refused.
+reset_throttles() {
   "$PY" manage.py shell -v 0 -c '
 from django.test import RequestFactory
 from rest_framework.request import Request
 
-from accounts.throttling import UserRegisterThrottle
+from accounts.throttling import UserRegisterThrottle, login_failures_forget
 
 throttle = UserRegisterThrottle()
 request = Request(RequestFactory().post("/", REMOTE_ADDR="127.0.0.1"))
 throttle.cache.delete(throttle.get_cache_key(request, None))
+login_failures_forget(address="127.0.0.1")
 '
 }
-reset_register_throttle
-trap reset_register_throttle EXIT
+reset_throttles
+trap reset_throttles EXIT
 
 failed=()
 
@@ -138,8 +140,8 @@ fi
 
 # --- 3. Swagger UI in headless Chromium ---------------------------------------------------------
 say "3/3 browser: Swagger UI (and every other test under e2e/) in $CHROMIUM"
-# A browser test may register its own user; schemathesis has just spent the budget for that.
-reset_register_throttle
+# A browser test may register its own user and logs in; schemathesis has just spent both budgets.
+reset_throttles
 browser_rc=0
 E2E_BASE_URL="$BASE_URL" E2E_CHROMIUM="$CHROMIUM" .venv/bin/pytest e2e -p no:cacheprovider \
   --junit-xml "$OUT/browser.xml" || browser_rc=$?

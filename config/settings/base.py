@@ -13,6 +13,7 @@ env = environ.Env()
 # Secrets have no default here: local and test settings supply throwaway ones, production
 # settings demand them from the environment.
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
@@ -37,6 +38,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestIdMiddleware",
     "core.middleware.ChunkedBodyMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
 
@@ -94,11 +96,13 @@ TRACKER_RETENTION_DAYS = env.int("TRACKER_RETENTION_DAYS", default=0)
 
 # --- Auth --------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = ["accounts.backends.RedisUserBackend"]
+# The first hasher makes every new hash; the others only verify old ones, which a successful
+# login then rewrites with the first (accounts.backends). PBKDF2 stays for hashes made before.
 PASSWORD_HASHERS = env.list(
     "PASSWORD_HASHERS",
     default=[
+        "accounts.hashers.Argon2idPasswordHasher",
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-        "django.contrib.auth.hashers.Argon2PasswordHasher",
     ],
 )
 JWT_SIGNING_KEY = env("JWT_SIGNING_KEY", default="")
@@ -129,8 +133,11 @@ REST_FRAMEWORK = {
     # How many proxies sit in front (nginx in compose): without it a client could dodge the
     # login throttle by forging X-Forwarded-For.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    # Failed logins only (accounts.throttling): per username and address, and per address
+    # across every username (password spraying).
     "DEFAULT_THROTTLE_RATES": {
         "login": env("THROTTLE_LOGIN", default="10/min"),
+        "login_address": env("THROTTLE_LOGIN_ADDRESS", default="30/hour"),
         "register": env("THROTTLE_REGISTER", default="20/hour"),
     },
 }
@@ -154,6 +161,36 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Security headers and probes ----------------------------------------------------------
+# SecurityMiddleware sends these on every response. HSTS is off unless set: a browser that saw
+# it once refuses plain HTTP to the host for that long, which would break local runs. Django
+# sends it only on HTTPS requests (gunicorn marks them from nginx's X-Forwarded-Proto).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# The HTML pages (Swagger UI, Redoc; the dashboard sends its own) load only this origin's
+# assets and run no inline script (core.middleware.ContentSecurityPolicyMiddleware sends it).
+# Swagger UI draws its icons as data: images; Redoc runs its search in a blob: worker. Redoc's
+# styles are <style> elements: the empty one that styled-components fills through the CSSOM
+# (which the policy does not govern) is allowed by the empty string's hash, and the one with
+# perfect-scrollbar's CSS (drf-spectacular-sidecar 2026.10.1) by its own hash;
+# e2e/test_swagger_ui.py fails if an upgrade changes it (Chromium names the new hash).
+REDOC_STYLE_HASHES = (
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=' "
+    "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='"
+)
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'self'; script-src 'self'; style-src 'self' {REDOC_STYLE_HASHES}; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>` when one is set. Without one it is
+# open here (development) and answers 404 in production (METRICS_TOKEN_REQUIRED).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_TOKEN_REQUIRED = False
 
 # --- Queue -------------------------------------------------------------------------------
 Q_CLUSTER = {
@@ -208,6 +245,13 @@ INGEST_BURST = env.int("INGEST_BURST", default=10_000)
 # (the window a reconnecting client can resume within); the admins' stream holds everyone's.
 TAIL_STREAM_MAXLEN = env.int("TAIL_STREAM_MAXLEN", default=10_000)
 TAIL_ADMIN_STREAM_MAXLEN = env.int("TAIL_ADMIN_STREAM_MAXLEN", default=100_000)
+# An open tail stream sends a comment after this many quiet seconds, so proxies keep it open.
+TAIL_KEEPALIVE_SECONDS = env.float("TAIL_KEEPALIVE_SECONDS", default=15.0)
+# A browser's EventSource ticket (POST .../tail/ticket/) is good for one stream, this long.
+TAIL_TICKET_SECONDS = env.int("TAIL_TICKET_SECONDS", default=30)
+# An event goes out this long after its refresh interval has passed since it was indexed, so
+# it is searchable when it arrives (Elasticsearch's refresh itself takes a few milliseconds).
+TAIL_SEARCHABLE_MARGIN_SECONDS = 0.1
 # Where the pusher and the validator draw their numbers; tests point it at a scripted source.
 VALIDATOR_RANDOM_SOURCE = env("VALIDATOR_RANDOM_SOURCE", default="core.randomness.draw_number")
 VALIDATOR_RETRY_DELAY_SECONDS = 4.0

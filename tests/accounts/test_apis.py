@@ -2,6 +2,7 @@
 
 import base64
 import json
+import logging
 import time
 from collections.abc import Callable
 
@@ -26,7 +27,7 @@ from accounts.exceptions import (
     USERNAME_TAKEN,
 )
 from accounts.selectors import request_counter_key, user_get, user_get_by_username
-from accounts.throttling import UserLoginThrottle, UserRegisterThrottle
+from accounts.throttling import UserRegisterThrottle
 from core.redis import store
 from tests.accounts.support import RACE_NAMES, redis_contents, run_together
 
@@ -308,6 +309,13 @@ def _without_user_id(access: str) -> str:
     return _sign(claims)
 
 
+def _without_family(access: str) -> str:
+    # As issued before token families: every token we issue now has one.
+    claims = _claims(access)
+    del claims["fam"]
+    return _sign(claims)
+
+
 def _without_exp(access: str) -> str:
     claims = _claims(access)
     del claims["exp"]
@@ -329,6 +337,7 @@ def _without_exp(access: str) -> str:
             marks=pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning"),
         ),
         (_without_user_id, TOKEN_MALFORMED, "token_malformed"),
+        (_without_family, TOKEN_MALFORMED, "token_malformed"),
         (_without_exp, TOKEN_MALFORMED, "token_malformed"),
         (lambda access: "not-a-jwt", TOKEN_MALFORMED, "token_malformed"),
         (lambda access: access[:-3], TOKEN_BAD_SIGNATURE, "token_bad_signature"),
@@ -365,18 +374,52 @@ def test_mangled_bearer_header_is_401(header: str) -> None:
 # --- refresh -------------------------------------------------------------------------------
 
 
-def test_refresh_rotates_the_pair(api_client: APIClient, tokens: dict) -> None:
-    response = api_client.post(REFRESH, {"refresh": tokens["refresh"]}, format="json")
+def _refreshed(client: APIClient, refresh: str) -> dict:
+    response = client.post(REFRESH, {"refresh": refresh}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
 
-    assert response.status_code == 200
-    body = response.json()
+
+def test_refresh_rotates_the_pair(api_client: APIClient, tokens: dict) -> None:
+    body = _refreshed(api_client, tokens["refresh"])
+
     assert set(body) == {"access", "refresh"}
     assert body["refresh"] != tokens["refresh"]
     assert _bearer(body["access"]).get(ME).status_code == 200
-    reused = api_client.post(REFRESH, {"refresh": tokens["refresh"]}, format="json")
-    assert reused.status_code == 401
-    assert reused.json() == _error(TOKEN_REVOKED, "token_revoked")
-    assert api_client.post(REFRESH, {"refresh": body["refresh"]}, format="json").status_code == 200
+    # The new refresh token rotates in turn, and every pair stays in the login's token family.
+    again = _refreshed(api_client, body["refresh"])
+    issued = [tokens["access"], tokens["refresh"], *body.values(), *again.values()]
+    assert {_claims(token)["fam"] for token in issued} == {_claims(tokens["refresh"])["fam"]}
+
+
+def test_a_replayed_refresh_token_revokes_its_family(
+    api_client: APIClient, tokens: dict, user: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = _refreshed(api_client, tokens["refresh"])
+    second = _refreshed(api_client, first["refresh"])
+    assert _bearer(second["access"]).get(ME).status_code == 200
+    credentials = {"username": user["username"], "password": user["password"]}
+    other_login = api_client.post(LOGIN, credentials, format="json").json()
+    other_session = _refreshed(api_client, other_login["refresh"])
+
+    with caplog.at_level(logging.WARNING, logger="accounts.security"):
+        replayed = api_client.post(
+            REFRESH, {"refresh": first["refresh"]}, format="json", HTTP_X_REQUEST_ID="replay-1"
+        )
+
+    assert replayed.status_code == 401
+    assert replayed.json() == _error(TOKEN_REVOKED, "token_revoked")
+    # Every token of the family is refused now, the access token from the second refresh too.
+    for access in (second["access"], first["access"], tokens["access"]):
+        assert _bearer(access).get(ME).json() == _error(TOKEN_REVOKED, "token_revoked")
+    latest = api_client.post(REFRESH, {"refresh": second["refresh"]}, format="json")
+    assert latest.json() == _error(TOKEN_REVOKED, "token_revoked")
+    # The same user's other login is another family, untouched.
+    assert _bearer(other_session["access"]).get(ME).status_code == 200
+    [warning] = [record for record in caplog.records if record.name == "accounts.security"]
+    assert warning.levelno == logging.WARNING
+    assert (warning.user_id, warning.request_id) == (user["user_id"], "replay-1")
+    assert warning.token_family == _claims(tokens["refresh"])["fam"]
 
 
 @pytest.mark.parametrize(
@@ -465,35 +508,7 @@ def test_logout_needs_a_token(api_client: APIClient) -> None:
     assert response.json()["code"] == "not_authenticated"
 
 
-# --- throttling ----------------------------------------------------------------------------
-
-
-def test_login_is_throttled_per_username_and_address(
-    api_client: APIClient,
-    user: dict,
-    make_user: Callable[..., dict],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # DRF reads the rate once per class; patch it rather than the settings.
-    monkeypatch.setattr(UserLoginThrottle, "rate", "2/min", raising=False)
-    other = make_user("bobby01")
-    wrong = {"username": user["username"], "password": "not-it"}
-
-    assert [api_client.post(LOGIN, wrong, format="json").status_code for _ in range(2)] == [
-        401,
-        401,
-    ]
-    throttled = api_client.post(LOGIN, {**wrong, "username": "ALICE01"}, format="json")
-
-    assert throttled.status_code == 429
-    assert throttled.json()["code"] == "throttled"
-    assert 0 < int(throttled["Retry-After"]) <= 60
-    another_name = api_client.post(
-        LOGIN, {"username": "bobby01", "password": other["password"]}, format="json"
-    )
-    assert another_name.status_code == 200
-    another_address = api_client.post(LOGIN, wrong, REMOTE_ADDR="10.0.0.9", format="json")
-    assert another_address.status_code == 401
+# --- throttling (login's: tests/accounts/test_throttling.py) -------------------------------
 
 
 def test_register_is_throttled_per_address(

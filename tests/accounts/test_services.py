@@ -11,6 +11,7 @@ from django.contrib.auth.hashers import check_password
 from rest_framework.exceptions import ValidationError
 
 from accounts import services
+from accounts.authentication import UncheckedClaims
 from accounts.exceptions import (
     PASSWORD_INVALID,
     ROLE_INVALID,
@@ -21,6 +22,7 @@ from accounts.exceptions import (
     UsernameTaken,
 )
 from accounts.selectors import (
+    token_family_revocation_key,
     token_revocation_key,
     token_revoked,
     user_get,
@@ -35,6 +37,7 @@ from accounts.services import (
     tokens_revoke,
     user_create,
     user_delete,
+    user_login,
 )
 from accounts.tokens import ACCESS, REFRESH, RedisTokenUser, token_decode
 from core.redis import store
@@ -195,11 +198,45 @@ def test_refresh_is_single_use_even_under_a_race() -> None:
 
     results = run_together(8, lambda _: token_refresh(refresh=refresh))
 
-    assert len([result for result in results if isinstance(result, dict)]) == 1
+    [winner] = [result for result in results if isinstance(result, dict)]
     assert all(isinstance(result, (dict, TokenRevoked)) for result in results)
-    jti = token_decode(raw=refresh, token_type=REFRESH)["jti"]
-    assert token_revoked(jti=jti)
-    assert 0 < store().ttl(token_revocation_key(jti=jti)) <= 86400
+    claims = token_decode(raw=refresh, token_type=REFRESH)
+    assert token_revoked(jti=claims["jti"], family=claims["fam"])
+    assert 0 < store().ttl(token_revocation_key(jti=claims["jti"])) <= 86400
+    # The losers presented a used token: reuse, so the winner's new pair is revoked with its
+    # family. Clients must not refresh concurrently with one token (the dashboard does not).
+    new_access = token_decode(raw=winner["access"], token_type=ACCESS)
+    assert token_revoked(jti=new_access["jti"], family=new_access["fam"])
+
+
+def test_each_login_starts_a_token_family_that_refreshes_keep() -> None:
+    user = user_create(username="alice01", password=PASSWORD)
+    first, second = [user_login(username="alice01", password=PASSWORD) for _ in range(2)]
+    rotated = token_refresh(refresh=first["refresh"])
+
+    def family(pair: dict) -> set[str]:
+        return {token_decode(raw=pair[kind], token_type=kind)["fam"] for kind in (ACCESS, REFRESH)}
+
+    assert family(first) == family(rotated)
+    assert len(family(first)) == len(family(second)) == 1
+    assert family(first) != family(second)
+    assert first["user_id"] == user["user_id"]
+
+
+def test_a_reused_refresh_token_revokes_its_family_until_the_family_expires() -> None:
+    user = user_create(username="alice01", password=PASSWORD)
+    pair = token_pair_issue(user_id=user["user_id"], username="alice01", role="user")
+    token_refresh(refresh=pair["refresh"])
+
+    with pytest.raises(TokenRevoked):
+        token_refresh(refresh=pair["refresh"])
+
+    access = UncheckedClaims(token_decode(raw=pair["access"], token_type=ACCESS))
+    # The key the push script must check besides the token's own (see UncheckedClaims).
+    assert access.family_revocation_key == token_family_revocation_key(family=access["fam"])
+    assert 86400 - 5 < store().ttl(access.family_revocation_key) <= 86400
+    assert not store().exists(access.revocation_key)  # the token itself was never revoked
+    assert token_revoked(jti=access["jti"], family=access["fam"])
 
 
 def test_refresh_for_a_deleted_user_is_refused() -> None:

@@ -1,13 +1,30 @@
-"""Health probes, the error shape, and a round trip through the real Elasticsearch."""
+"""Health probes, the error shape, security headers, and a round trip through Elasticsearch."""
 
+import logging
 import uuid
 
 import pytest
 from django.conf import settings
 
 from core import search
+from core.apis import PART_DOWN, PART_UP
+from core.logging import RequestIdFilter
 from core.search import es_client
 from tests.support.waiting import wait_for
+
+# Words of the errors behind a down part; none may reach the public answer.
+ERROR_WORDS = ("Error", "Exception", "127.0.0.1", "no-such-alias", "refused", "cluster")
+
+
+@pytest.fixture
+def readiness_log(caplog):
+    """The readiness probe's log, each record stamped with its request id as it is logged."""
+    # On the logger, not the handler: pytest gives each test phase a handler of its own.
+    logger, stamp = logging.getLogger("core.apis"), RequestIdFilter()
+    logger.addFilter(stamp)
+    with caplog.at_level(logging.WARNING, logger="core.apis"):
+        yield caplog
+    logger.removeFilter(stamp)
 
 
 @pytest.fixture
@@ -35,21 +52,46 @@ def test_readyz_is_200_when_every_part_is_up(api_client, qcluster):
     )
 
     assert response.json()["checks"] == {
-        "redis": "ok",
-        "elasticsearch": "ok",
-        "database": "ok",
-        "queue": "ok",
+        "redis": PART_UP,
+        "elasticsearch": PART_UP,
+        "database": PART_UP,
+        "queue": PART_UP,
     }
 
 
+def _assert_says_no_more_than_down(response) -> None:
+    text = response.content.decode()
+    leaked = [word for word in ERROR_WORDS if word in text]
+    assert not leaked, text
+    assert set(response.json()["checks"].values()) <= {PART_UP, PART_DOWN}
+
+
+def _logged_for(log, request_id: str) -> list[str]:
+    return [record.getMessage() for record in log.records if record.request_id == request_id]
+
+
 @pytest.mark.django_db
-def test_readyz_names_elasticsearch_when_it_is_down(api_client, elasticsearch_down):
-    response = api_client.get("/readyz")
+def test_readyz_names_elasticsearch_when_it_is_down_without_its_error(
+    api_client, elasticsearch_down, readiness_log
+):
+    response = api_client.get("/readyz", HTTP_X_REQUEST_ID="ready-es-down")
 
     assert response.status_code == 503
     body = response.json()
-    assert "elasticsearch" in body["down"]
-    assert body["checks"]["redis"] == "ok"
+    # No queue cluster runs in this test, so the queue is down too.
+    assert body["checks"] == {
+        "redis": PART_UP,
+        "elasticsearch": PART_DOWN,
+        "database": PART_UP,
+        "queue": PART_DOWN,
+    }
+    assert (body["status"], sorted(body["down"])) == ("unavailable", ["elasticsearch", "queue"])
+    _assert_says_no_more_than_down(response)
+    # The reason is in the log, under this request's id.
+    [elasticsearch_line] = [
+        line for line in _logged_for(readiness_log, "ready-es-down") if "elasticsearch" in line
+    ]
+    assert "ConnectionError" in elasticsearch_line
 
 
 def test_unknown_urls_get_a_json_404(api_client):
@@ -99,13 +141,15 @@ def test_a_disallowed_host_gets_a_json_400(api_client):
 
 
 @pytest.mark.django_db
-def test_readyz_names_elasticsearch_when_the_index_is_missing(api_client, settings):
+def test_readyz_names_elasticsearch_when_the_index_is_missing(api_client, settings, readiness_log):
     settings.TRACKER_INDEX_ALIAS = "no-such-alias"
 
-    response = api_client.get("/readyz")
+    response = api_client.get("/readyz", HTTP_X_REQUEST_ID="ready-no-index")
 
     assert response.status_code == 503
-    assert "no-such-alias" in response.json()["checks"]["elasticsearch"]
+    assert response.json()["checks"]["elasticsearch"] == PART_DOWN
+    _assert_says_no_more_than_down(response)
+    assert any("no-such-alias" in line for line in _logged_for(readiness_log, "ready-no-index"))
 
 
 def test_an_api_path_that_matches_nothing_gets_a_json_404_even_with_debug(api_client, settings):

@@ -1,9 +1,40 @@
-"""/metrics exposes the pipeline's counters, read from the real Redis."""
+"""/metrics exposes the pipeline's counters, read from the real Redis, to whom it may."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 
+from core.metrics import METRICS_TOKEN_MISSING, METRICS_TOKEN_WRONG
 from tracker.tasks import tracker_inbox_drain
 from validator.tasks import validator_inbox_drain
+
+ROOT = Path(__file__).resolve().parents[2]
+METRICS_TOKEN = "metrics-" + "0123456789abcdef" * 3
+# Strong enough for config.settings.production's checks.
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "DJANGO_SECRET_KEY": "prod-secret-" + "0123456789abcdef" * 4,
+    "JWT_SIGNING_KEY": "prod-jwt-" + "0123456789abcdef" * 4,
+    "DJANGO_ALLOWED_HOSTS": "testserver",
+}
+# Scrapes /metrics three ways under the settings of the environment; prints the statuses.
+_SCRAPES = f"""
+import json, django
+django.setup()
+from django.test import Client
+headers = {{
+    "none": {{}},
+    "wrong": {{"HTTP_AUTHORIZATION": "Bearer not-the-token"}},
+    "right": {{"HTTP_AUTHORIZATION": "Bearer {METRICS_TOKEN}"}},
+}}
+statuses = {{name: Client().get("/metrics", **h).status_code for name, h in headers.items()}}
+print(json.dumps(statuses))
+"""
 
 
 @pytest.fixture
@@ -34,3 +65,58 @@ def test_metrics_count_pushes_tracked_messages_and_queue_state(
     assert 'logger_queue_depth{state="ready"}' in text
     assert "logger_retry_backlog 0.0" in text
     assert 'logger_inbox_items{inbox="validator"} 0.0' in text
+
+
+def _scrape(client, token: str | None = None):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    return client.get("/metrics", **headers)
+
+
+def test_metrics_want_the_token_once_one_is_set(api_client, settings):
+    settings.METRICS_TOKEN = METRICS_TOKEN
+
+    missing, wrong, right = (_scrape(api_client, token) for token in (None, "nope", METRICS_TOKEN))
+
+    assert (missing.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+    assert missing.json() == {"detail": METRICS_TOKEN_MISSING, "code": "not_authenticated"}
+    assert wrong.json() == {"detail": METRICS_TOKEN_WRONG, "code": "authentication_failed"}
+    assert missing["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert "logger_pushes_total" in right.content.decode()
+
+
+def test_metrics_fail_closed_when_a_token_is_required_but_none_is_set(api_client, settings):
+    settings.METRICS_TOKEN, settings.METRICS_TOKEN_REQUIRED = "", True
+
+    response = _scrape(api_client, METRICS_TOKEN)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+def _production_scrapes(**env: str) -> dict[str, int]:
+    """Start Django with the production settings in a fresh process and scrape /metrics."""
+    base = {k: v for k, v in os.environ.items() if k not in ("METRICS_TOKEN", "DJANGO_DEBUG")}
+    # The test databases, which this suite flushes.
+    redis_urls = {
+        "REDIS_URL": django_settings.REDIS_URL,
+        "REDIS_CACHE_URL": django_settings.REDIS_CACHE_URL,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRAPES],
+        cwd=ROOT,
+        env={**base, **PRODUCTION_ENV, **redis_urls, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_metrics_need_the_token_under_the_production_settings():
+    assert _production_scrapes() == {"none": 404, "wrong": 404, "right": 404}
+    assert _production_scrapes(METRICS_TOKEN=METRICS_TOKEN) == {
+        "none": 401,
+        "wrong": 401,
+        "right": 200,
+    }
