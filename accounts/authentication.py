@@ -10,8 +10,8 @@ from rest_framework_simplejwt.authentication import (
 )
 
 from accounts.exceptions import TokenMalformed, TokenRevoked
-from accounts.selectors import token_family_revocation_key, token_revocation_key, token_revoked
-from accounts.tokens import ACCESS, FAMILY_CLAIM, RedisTokenUser, token_decode
+from accounts.selectors import token_revocation_keys, token_revoked
+from accounts.tokens import ACCESS, RedisTokenUser, token_decode
 
 
 class RevocableJWTAuthentication(JWTStatelessUserAuthentication):
@@ -33,7 +33,7 @@ class RevocableJWTAuthentication(JWTStatelessUserAuthentication):
     def get_validated_token(self, raw_token: bytes) -> dict[str, Any]:  # type: ignore[override]
         """Decode an access token and refuse it if it, or its token family, was revoked."""
         claims = token_decode(raw=raw_token, token_type=ACCESS)
-        if token_revoked(jti=claims["jti"], family=claims[FAMILY_CLAIM]):
+        if token_revoked(claims=claims):
             raise TokenRevoked()
         return claims
 
@@ -41,20 +41,15 @@ class RevocableJWTAuthentication(JWTStatelessUserAuthentication):
 class UncheckedClaims(dict):
     """Verified access-token claims whose revocation the view has still to check.
 
-    `revocation_key` and `family_revocation_key` are the keys to test with EXISTS in the view's
-    own Redis script (the token is revoked if either exists); a service that takes these
-    claims must do so, or raise TokenRevoked itself.
+    `revocation_keys` are the keys to test with EXISTS in the view's own Redis script: the
+    token's, its login family's and its user's. The token is revoked if any exists; a service
+    that takes these claims must check them, or raise TokenRevoked itself.
     """
 
     @property
-    def revocation_key(self) -> str:
-        """The key that exists while this token is revoked."""
-        return token_revocation_key(jti=self["jti"])
-
-    @property
-    def family_revocation_key(self) -> str:
-        """The key that exists while every token of this token's login (family) is revoked."""
-        return token_family_revocation_key(family=self[FAMILY_CLAIM])
+    def revocation_keys(self) -> list[str]:
+        """The three keys, any of which revokes this token."""
+        return token_revocation_keys(claims=self)
 
 
 class ScriptRevocationJWTAuthentication(RevocableJWTAuthentication):

@@ -1,5 +1,8 @@
 """Reads of users and token revocations from the Redis store."""
 
+from typing import Any
+
+from accounts.tokens import FAMILY_CLAIM
 from core.redis import store
 
 # The fields of a user record that may leave the accounts service (never the password hash).
@@ -32,6 +35,23 @@ def token_family_revocation_key(*, family: str) -> str:
     revocation itself must check this key too (EXISTS on both). Only accounts writes it.
     """
     return f"jwt:family:revoked:{family}"
+
+
+def token_user_revocation_key(*, user_id: str) -> str:
+    """The Redis key that exists while every token of `user_id` is refused (an erased user).
+
+    Public like `token_revocation_key`: a script checking revocation itself checks all three.
+    """
+    return f"jwt:user:revoked:{user_id}"
+
+
+def token_revocation_keys(*, claims: dict[str, Any]) -> list[str]:
+    """The keys whose existence revokes this access token: its own, its family's, its user's."""
+    return [
+        token_revocation_key(jti=claims["jti"]),
+        token_family_revocation_key(family=claims[FAMILY_CLAIM]),
+        token_user_revocation_key(user_id=claims["user_id"]),
+    ]
 
 
 def request_counter_key(*, user_id: str) -> str:
@@ -81,10 +101,9 @@ def users_list() -> list[dict[str, str]]:
     return sorted(records, key=lambda record: (record["created_time"], record["username"]))
 
 
-def token_revoked(*, jti: str, family: str) -> bool:
-    """Whether the token `jti`, or its whole login `family`, has been revoked (and not expired)."""
-    keys = (token_revocation_key(jti=jti), token_family_revocation_key(family=family))
-    return bool(store().exists(*keys))  # one round trip for both
+def token_revoked(*, claims: dict[str, Any]) -> bool:
+    """Whether the token, its login family or its user has been revoked (one round trip)."""
+    return bool(store().exists(*token_revocation_keys(claims=claims)))
 
 
 def request_count_get(*, user_id: str) -> int:
@@ -104,3 +123,59 @@ def users_erased(*, user_ids: set[str]) -> set[str]:
     ordered = sorted(user_ids)
     flags = store().smismember(ERASED_USERS_KEY, ordered)
     return {user_id for user_id, erased in zip(ordered, flags, strict=True) if erased}
+
+
+# --- API keys -----------------------------------------------------------------------------
+def api_key_key(*, key_id: str) -> str:
+    """The Redis key of an API key's record (a hash; its secret only as a SHA-256)."""
+    return f"apikey:{key_id}"
+
+
+def api_keys_of_key(*, user_id: str) -> str:
+    """The Redis key of the set of a user's API key ids."""
+    return f"apikeys:user:{user_id}"
+
+
+API_KEY_PUBLIC_FIELDS = ("key_id", "name", "scopes", "created", "last_used", "expires")
+
+
+def _api_key_public(record: dict[str, str]) -> dict[str, Any]:
+    public: dict[str, Any] = {field: record.get(field) or None for field in API_KEY_PUBLIC_FIELDS}
+    public["scopes"] = record.get("scopes", "").split(",") if record.get("scopes") else []
+    return public
+
+
+def api_key_get(*, key_id: str) -> dict[str, str] | None:
+    """An API key's whole record (with its secret's hash and user_id), or None."""
+    return store().hgetall(api_key_key(key_id=key_id)) or None
+
+
+def api_keys_list(*, user_id: str) -> list[dict[str, Any]]:
+    """A user's API keys without secrets, oldest first."""
+    client = store()
+    ids = sorted(client.smembers(api_keys_of_key(user_id=user_id)))
+    pipe = client.pipeline(transaction=False)
+    for key_id in ids:
+        pipe.hgetall(api_key_key(key_id=key_id))
+    records = [record for record in pipe.execute() if record]
+    return sorted((_api_key_public(r) for r in records), key=lambda key: key["created"])
+
+
+# --- Erasures -----------------------------------------------------------------------------
+def erasure_key(*, erasure_id: str) -> str:
+    """The Redis key of an erasure's progress record."""
+    return f"erasure:{erasure_id}"
+
+
+def erasure_get(*, erasure_id: str) -> dict[str, Any] | None:
+    """An erasure's progress: status (running, done, failed), deleted, started, finished."""
+    record = store().hgetall(erasure_key(erasure_id=erasure_id))
+    if not record:
+        return None
+    return {
+        "erasure_id": erasure_id,
+        "status": record["status"],
+        "messages_deleted": int(record.get("deleted", 0)),
+        "started": record["started"],
+        "finished": record.get("finished") or None,
+    }

@@ -52,8 +52,9 @@ end
 # a user over their rate; or count the push (INCR), put the message in the validator's inbox
 # with its count, arm the inbox's drain, and remember the response under the key, marked in
 # flight until the request finishes.
-# KEYS: counter, inbox list, inbox armed flag, idempotency key ("" when none), metrics,
-# the token's revocation key ("" when none), the key's in-flight marker, the rate bucket.
+# KEYS: counter, inbox list, inbox armed flag, idempotency key ("" when none), metrics, the
+# key's in-flight marker, the rate bucket, then the token's three revocation keys (its own, its
+# family's, its user's; "" when the caller is no token).
 # ARGV: payload JSON, armed TTL, idempotency TTL, response JSON, body fingerprint, flight TTL,
 # rate per second, burst.
 # Returns {count or seconds to wait, armed, stored "fingerprint\nresponse" or false, state}.
@@ -62,15 +63,17 @@ end
 _PUSH = (
     _TAKE_TOKENS
     + """
-if KEYS[6] ~= '' and redis.call('EXISTS', KEYS[6]) == 1 then return {0, 0, false, 1} end
+if KEYS[8] ~= '' and redis.call('EXISTS', KEYS[8], KEYS[9], KEYS[10]) > 0 then
+  return {0, 0, false, 1}
+end
 if KEYS[4] ~= '' then
   local previous = redis.call('GET', KEYS[4])
   if previous then
-    if redis.call('EXISTS', KEYS[7]) == 1 then return {0, 0, previous, 2} end
+    if redis.call('EXISTS', KEYS[6]) == 1 then return {0, 0, previous, 2} end
     return {0, 0, previous, 0}
   end
 end
-local wait = take_tokens(KEYS[8], tonumber(ARGV[7]), tonumber(ARGV[8]), 1)
+local wait = take_tokens(KEYS[7], tonumber(ARGV[7]), tonumber(ARGV[8]), 1)
 if wait > 0 then return {wait, 0, false, 3} end
 local count = redis.call('INCR', KEYS[1])
 redis.call('HINCRBY', KEYS[5], 'pushes', 1)
@@ -80,7 +83,7 @@ local armed = redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[2]))
 if KEYS[4] ~= '' then
   local stored = ARGV[5] .. '\\n' .. string.sub(ARGV[4], 1, -2) .. counted
   redis.call('SET', KEYS[4], stored, 'EX', tonumber(ARGV[3]))
-  redis.call('SET', KEYS[7], '1', 'EX', tonumber(ARGV[6]))
+  redis.call('SET', KEYS[6], '1', 'EX', tonumber(ARGV[6]))
 end
 return {count, armed and 1 or 0, false, 0}
 """
@@ -90,6 +93,11 @@ _REVOKED, _IN_FLIGHT, _THROTTLED = 1, 2, 3
 IDEMPOTENCY_FLIGHT_TTL_SECONDS = 10
 
 _push_script = StoreScript(_PUSH)
+
+
+def _revocation_keys(token: UncheckedClaims | None) -> list[str]:
+    """The three keys the push script checks with EXISTS ("" for a caller with no token)."""
+    return token.revocation_keys if token is not None else ["", "", ""]
 
 
 def _bucket_key(user_id: str) -> str:
@@ -175,9 +183,9 @@ def message_push(
             validator_inbox.armed_key,
             stored_key,
             METRICS_KEY,
-            token.revocation_key if token is not None else "",
             flight_key,
             _bucket_key(user_id),
+            *_revocation_keys(token),
         ],
         args=[
             json.dumps(payload),
@@ -225,18 +233,19 @@ def _flight_end(flight_key: str) -> None:
 # message_id was accepted in the last 24 h (or earlier in this batch) a duplicate; refuse the
 # whole batch if the user's rate cannot cover its fresh messages; else give them consecutive
 # counts (INCRBY once), put them in the validator's inbox, remember their ids, arm the drain.
-# KEYS: counter, inbox list, armed flag, metrics, revocation key ("" when none), rate bucket,
-# then one "seen" key per item ("" when the client gave no message_id).
+# KEYS: counter, inbox list, armed flag, metrics, rate bucket, the token's three revocation keys
+# ("" when the caller is no token), then one "seen" key per item ("" when the client gave no
+# message_id).
 # ARGV: item count, armed TTL, seen TTL, rate, burst, then the payloads.
 # Returns {state, armed or seconds to wait, then per item its count, or 0 for a duplicate}.
 _PUSH_BATCH = (
     _TAKE_TOKENS
     + """
 local n = tonumber(ARGV[1])
-if KEYS[5] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then return {1, 0} end
+if KEYS[6] ~= '' and redis.call('EXISTS', KEYS[6], KEYS[7], KEYS[8]) > 0 then return {1, 0} end
 local duplicate, here, fresh = {}, {}, 0
 for i = 1, n do
-  local key = KEYS[6 + i]
+  local key = KEYS[8 + i]
   if key ~= '' and (here[key] or redis.call('EXISTS', key) == 1) then
     duplicate[i] = true
   else
@@ -246,7 +255,7 @@ for i = 1, n do
 end
 local out = {0, 0}
 if fresh > 0 then
-  local wait = take_tokens(KEYS[6], tonumber(ARGV[4]), tonumber(ARGV[5]), fresh)
+  local wait = take_tokens(KEYS[5], tonumber(ARGV[4]), tonumber(ARGV[5]), fresh)
   if wait > 0 then return {3, wait} end
 end
 local count = redis.call('INCRBY', KEYS[1], fresh) - fresh
@@ -259,7 +268,7 @@ for i = 1, n do
     out[2 + i] = count
     local payload = ARGV[5 + i]
     queued[#queued + 1] = string.sub(payload, 1, -2) .. ',"request_count":' .. count .. '}'
-    if KEYS[6 + i] ~= '' then redis.call('SET', KEYS[6 + i], '1', 'EX', tonumber(ARGV[3])) end
+    if KEYS[8 + i] ~= '' then redis.call('SET', KEYS[8 + i], '1', 'EX', tonumber(ARGV[3])) end
     -- Lua's unpack has a stack limit: push in slices.
     if #queued == 500 then redis.call('RPUSH', KEYS[2], unpack(queued)); queued = {} end
   end
@@ -333,8 +342,8 @@ def messages_push_batch(
                 validator_inbox.key,
                 validator_inbox.armed_key,
                 METRICS_KEY,
-                token.revocation_key if token is not None else "",
                 _bucket_key(user_id),
+                *_revocation_keys(token),
                 *(
                     _seen_key(user_id, item.message_id) if item.message_id else ""
                     for _, item in valid

@@ -12,7 +12,12 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.exceptions import TOKEN_EXPIRED, TOKEN_MALFORMED, TOKEN_REVOKED
-from accounts.selectors import request_count_get, request_counter_key
+from accounts.selectors import (
+    request_count_get,
+    request_counter_key,
+    token_family_revocation_key,
+    token_user_revocation_key,
+)
 from core.contract import MESSAGE_BLANK
 from core.queue import inbox
 from core.redis import store
@@ -295,3 +300,24 @@ def test_a_push_whose_wake_up_fails_is_still_accepted(auth_client, user, monkeyp
     assert response.status_code == 202
     assert request_count_get(user_id=user["user_id"]) == 1
     assert [payload["user_message"] for payload in _queued()] == ["queued anyway"]
+
+
+@pytest.mark.parametrize("which", ["family", "user"])
+@pytest.mark.parametrize("path", [PUSH, "/api/pusher/push/batch/"])
+def test_a_token_whose_family_or_user_is_revoked_pushes_nothing(
+    auth_client, tokens, user, which, path
+):
+    claims = jwt.decode(tokens["access"], options={"verify_signature": False})
+    key = (
+        token_family_revocation_key(family=claims["fam"])
+        if which == "family"
+        else token_user_revocation_key(user_id=user["user_id"])
+    )
+    store().set(key, "1", ex=60)
+    body = {"message": "x"} if path == PUSH else {"messages": [{"message": "x"}]}
+
+    response = auth_client.post(path, body, format="json")
+
+    assert (response.status_code, response.json()["detail"]) == (401, TOKEN_REVOKED)
+    assert request_count_get(user_id=user["user_id"]) == 0
+    assert _queued() == []
