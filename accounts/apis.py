@@ -1,21 +1,38 @@
-"""HTTP endpoints of the accounts service: register, login, refresh, logout, me."""
+"""HTTP endpoints of the accounts service: register, login, refresh, logout, me, keys, erasure."""
 
+from uuid import UUID
+
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import RevocableJWTAuthentication
-from accounts.selectors import request_count_get
+from accounts.exceptions import (
+    ADMIN_ONLY,
+    API_KEY_NOT_FOUND,
+    ERASURE_NOT_FOUND,
+    USER_NOT_FOUND,
+)
+from accounts.selectors import api_keys_list, erasure_get, request_count_get, user_get
 from accounts.services import (
+    API_KEY_EXPIRY_MAX_DAYS,
+    API_KEY_NAME_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
+    SCOPES,
     USERNAME_MAX_LENGTH,
+    api_key_create,
+    api_key_delete,
     token_refresh,
     tokens_revoke,
     user_create,
+    user_erase,
     user_login,
+    user_password_check,
 )
 from accounts.throttling import UserLoginThrottle, UserRegisterThrottle
 from accounts.tokens import ROLES
@@ -224,6 +241,24 @@ class UserLogoutApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ErasureStartedSerializer(serializers.Serializer):
+    """Where to follow an erasure."""
+
+    erasure_id = serializers.CharField()
+    status_url = serializers.URLField(help_text="GET it, without a login, for the progress.")
+
+    class Meta:
+        ref_name = "ErasureStarted"
+
+
+def _erasure_started(request: Request, started: dict[str, str]) -> Response:
+    url = request.build_absolute_uri(
+        reverse("accounts:erasure", kwargs={"erasure_id": started["erasure_id"]})
+    )
+    body = {"erasure_id": started["erasure_id"], "status_url": url}
+    return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
 class UserMeApi(APIView):
     """Describes the caller."""
 
@@ -251,3 +286,191 @@ class UserMeApi(APIView):
             "request_count": request_count_get(user_id=user.user_id),
         }
         return Response(self.OutputSerializer(me).data)
+
+    class EraseInputSerializer(serializers.Serializer):
+        password = StrictCharField(
+            trim_whitespace=False, max_length=PASSWORD_MAX_LENGTH, write_only=True
+        )
+
+        class Meta:
+            ref_name = "UserEraseInput"
+
+    @extend_schema(
+        summary="Erase me",
+        description=(
+            "Deletes your account with your password again: from the next request your access "
+            "and refresh tokens and your API keys are refused; your user record, counter, keys "
+            "and idempotency records are gone; and every message of yours is deleted by a "
+            "background task, messages still in the pipeline included. Follow `status_url` "
+            "(no login needed; the id is unguessable) until `status` is `done`."
+        ),
+        tags=_TAGS,
+        request=EraseInputSerializer,
+        responses={
+            202: ErasureStartedSerializer,
+            400: OpenApiResponse(
+                field_errors_schema("UserEraseValidationError", "password"),
+                description="Invalid input, as `{field: [messages]}`.",
+            ),
+            401: _TOKEN_401,
+            403: OpenApiResponse(ErrorSerializer, description="The password is wrong."),
+            503: _REDIS_DOWN,
+        },
+    )
+    def delete(self, request: Request) -> Response:
+        """Check the password, then erase the caller."""
+        serializer = self.EraseInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user_password_check(
+            request=request,
+            username=request.user.username,
+            password=serializer.validated_data["password"],
+        )
+        return _erasure_started(request, user_erase(user_id=request.user.user_id))
+
+
+class UserEraseApi(APIView):
+    """Lets an admin erase any user."""
+
+    @extend_schema(
+        summary="Erase a user (admins)",
+        tags=_TAGS,
+        request=None,
+        responses={
+            202: ErasureStartedSerializer,
+            401: _TOKEN_401,
+            403: OpenApiResponse(ErrorSerializer, description="Only an admin may erase a user."),
+            404: OpenApiResponse(ErrorSerializer, description="No such user."),
+            503: _REDIS_DOWN,
+        },
+    )
+    def delete(self, request: Request, user_id: UUID) -> Response:
+        """Erase the user, as DELETE /me/ does for oneself."""
+        if not request.user.is_admin:
+            raise PermissionDenied(ADMIN_ONLY)
+        if user_get(user_id=str(user_id)) is None:
+            raise NotFound(USER_NOT_FOUND)
+        return _erasure_started(request, user_erase(user_id=str(user_id)))
+
+
+class ErasureStatusApi(_PublicApi):
+    """Shows an erasure's progress; no login, since the user is gone."""
+
+    class OutputSerializer(serializers.Serializer):
+        erasure_id = serializers.CharField()
+        status = serializers.ChoiceField(choices=["running", "done", "failed"])
+        messages_deleted = serializers.IntegerField()
+        started = serializers.DateTimeField()
+        finished = serializers.DateTimeField(allow_null=True)
+
+        class Meta:
+            ref_name = "ErasureStatus"
+
+    @extend_schema(
+        summary="Erasure progress",
+        tags=_TAGS,
+        auth=[],
+        responses={
+            200: OutputSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No erasure with this id."),
+            503: _REDIS_DOWN,
+        },
+    )
+    def get(self, request: Request, erasure_id: str) -> Response:
+        """The erasure's status and how many messages are deleted so far."""
+        found = erasure_get(erasure_id=erasure_id)
+        if found is None:
+            raise NotFound(ERASURE_NOT_FOUND)
+        return Response(self.OutputSerializer(found).data)
+
+
+class ApiKeysApi(APIView):
+    """Lists your API keys, or creates one (machines authenticate with keys, people log in)."""
+
+    class InputSerializer(serializers.Serializer):
+        name = StrictCharField(max_length=API_KEY_NAME_MAX_LENGTH)
+        scopes = serializers.ListField(
+            child=serializers.ChoiceField(choices=SCOPES),
+            allow_empty=False,
+            help_text="push: push, batch push and OTLP; read: the tracker's reads.",
+        )
+        expires_in_days = serializers.IntegerField(
+            required=False, min_value=1, max_value=API_KEY_EXPIRY_MAX_DAYS
+        )
+
+        class Meta:
+            ref_name = "ApiKeyInput"
+
+    class KeySerializer(serializers.Serializer):
+        key_id = serializers.CharField()
+        name = serializers.CharField()
+        scopes = serializers.ListField(child=serializers.CharField())
+        created = serializers.DateTimeField()
+        expires = serializers.DateTimeField(allow_null=True)
+
+        class Meta:
+            ref_name = "ApiKeyBase"
+
+    class CreatedSerializer(KeySerializer):
+        key = serializers.CharField(help_text="The secret: shown here once, never again.")
+
+        class Meta:
+            ref_name = "ApiKeyCreated"
+
+    class ListedSerializer(KeySerializer):
+        last_used = serializers.DateTimeField(allow_null=True)
+
+        class Meta:
+            ref_name = "ApiKey"
+
+    @extend_schema(
+        summary="List your API keys",
+        tags=_TAGS,
+        responses={200: ListedSerializer(many=True), 401: _TOKEN_401, 503: _REDIS_DOWN},
+    )
+    def get(self, request: Request) -> Response:
+        """Your keys, without their secrets."""
+        keys = api_keys_list(user_id=request.user.user_id)
+        return Response(self.ListedSerializer(keys, many=True).data)
+
+    @extend_schema(
+        summary="Create an API key",
+        tags=_TAGS,
+        request=InputSerializer,
+        responses={
+            201: CreatedSerializer,
+            400: OpenApiResponse(
+                field_errors_schema("ApiKeyValidationError", "name", "scopes", "expires_in_days"),
+                description="Invalid input, as `{field: [messages]}`.",
+            ),
+            401: _TOKEN_401,
+            403: OpenApiResponse(ErrorSerializer, description="Keys cannot create keys."),
+            503: _REDIS_DOWN,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Create a key; its secret is in this answer only."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        created = api_key_create(user_id=request.user.user_id, **serializer.validated_data)
+        return Response(self.CreatedSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailApi(APIView):
+    """Revokes one of your API keys."""
+
+    @extend_schema(
+        summary="Revoke an API key",
+        tags=_TAGS,
+        responses={
+            204: None,
+            401: _TOKEN_401,
+            404: OpenApiResponse(ErrorSerializer, description="No such key of yours."),
+            503: _REDIS_DOWN,
+        },
+    )
+    def delete(self, request: Request, key_id: str) -> Response:
+        """The key is refused from the next request."""
+        if not api_key_delete(user_id=request.user.user_id, key_id=key_id):
+            raise NotFound(API_KEY_NOT_FOUND)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,16 +1,20 @@
 """Stateless bearer-JWT authentication that refuses revoked tokens."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import (
     AUTH_HEADER_TYPE_BYTES,
     JWTStatelessUserAuthentication,
 )
 
-from accounts.exceptions import TokenMalformed, TokenRevoked
-from accounts.selectors import token_revocation_keys, token_revoked
+from accounts.exceptions import ApiKeyInvalid, TokenMalformed, TokenRevoked
+from accounts.selectors import token_revocation_keys, token_revoked, user_get
+from accounts.services import API_KEY_PREFIX, api_key_verify
 from accounts.tokens import ACCESS, RedisTokenUser, token_decode
 
 
@@ -26,6 +30,8 @@ class RevocableJWTAuthentication(JWTStatelessUserAuthentication):
         parts = header.split()
         if not parts or parts[0] not in AUTH_HEADER_TYPE_BYTES:
             return None  # another scheme (e.g. Basic): not ours to judge
+        if len(parts) == 2 and parts[1].startswith(API_KEY_PREFIX.encode()):
+            return None  # an API key: ApiKeyAuthentication's to judge
         if len(parts) != 2:
             raise TokenMalformed()
         return parts[1]
@@ -98,3 +104,56 @@ class ScriptRevocationJWTAuthenticationScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema: Any) -> list:
         """Nothing to define: the scheme is `jwtAuth`'s."""
         return []
+
+
+@dataclass(frozen=True)
+class ApiKeyGrant:
+    """`request.auth` for a request made with an API key: which key, and what it may do."""
+
+    key_id: str
+    scopes: tuple[str, ...]
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """Authenticates a machine's API key: `X-API-Key: <key>` or `Authorization: Bearer <key>`.
+
+    `request.user` is the key owner's user and `request.auth` an `ApiKeyGrant`; the view's
+    `key_scopes` say which scope each method needs (see `permissions.KeyScopeRequired`).
+    """
+
+    def authenticate(self, request: Request) -> tuple[RedisTokenUser, ApiKeyGrant] | None:
+        """Verify the key against its stored hash, its expiry and its owner."""
+        key = request.headers.get("X-API-Key")
+        if key is None:
+            scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+            if scheme != "Bearer" or not value.strip().startswith(API_KEY_PREFIX):
+                return None
+            key = value.strip()
+        record = api_key_verify(key=key.strip())
+        if record is None:
+            raise ApiKeyInvalid()
+        owner = user_get(user_id=record["user_id"])
+        if owner is None:
+            raise ApiKeyInvalid()
+        scopes = tuple(scope for scope in record["scopes"].split(",") if scope)
+        return RedisTokenUser.from_record(owner), ApiKeyGrant(record["key_id"], scopes)
+
+    def authenticate_header(self, request: Request) -> str:
+        """Keep a refused key a 401."""
+        return 'Bearer realm="api"'
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes `ApiKeyAuthentication`: the key in `X-API-Key` (or as a bearer token)."""
+
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        """An API key in the X-API-Key header."""
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-API-Key",
+            "description": "A machine's API key (plk_...), with the scope the operation needs.",
+        }

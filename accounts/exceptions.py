@@ -18,6 +18,14 @@ TOKEN_NOT_ACCESS = "Token is not an access token."
 TOKEN_NOT_REFRESH = "Token is not a refresh token."
 TOKEN_USER_GONE = "The user of this token no longer exists."
 TOKEN_NOT_YOURS = "This refresh token belongs to another user."
+API_KEY_INVALID = "API key is invalid, revoked or expired."
+API_KEY_NOT_HERE = "API keys cannot be used here: log in and use an access token."
+API_KEY_SCOPE_MISSING = "This API key lacks the {scope} scope."
+API_KEY_NOT_FOUND = "No API key with this id."
+PASSWORD_WRONG = "The password is wrong."
+ADMIN_ONLY = "Only an admin may erase another user."
+USER_NOT_FOUND = "No user with this id."
+ERASURE_NOT_FOUND = "No erasure with this id."
 
 
 class UsernameTaken(exceptions.APIException):
@@ -89,3 +97,17 @@ class TokenNotYours(exceptions.PermissionDenied):
 
     default_detail = TOKEN_NOT_YOURS
     default_code = "token_not_yours"
+
+
+class ApiKeyInvalid(exceptions.AuthenticationFailed):
+    """An API key that does not exist, does not match, or has expired."""
+
+    default_detail = API_KEY_INVALID
+    default_code = "api_key_invalid"
+
+
+class PasswordWrong(exceptions.PermissionDenied):
+    """The password given to confirm an action is not the user's."""
+
+    default_detail = PASSWORD_WRONG
+    default_code = "password_wrong"

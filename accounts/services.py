@@ -1,17 +1,21 @@
 """Writes and actions of the accounts service: users in Redis, token issue, rotation, revocation."""
 
+import hashlib
+import hmac
 import logging
 import re
+import secrets
 import time
 import uuid
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.hashers import make_password
 from django.http import HttpRequest
+from django_q.tasks import async_task
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -20,6 +24,7 @@ from accounts.exceptions import (
     ROLE_INVALID,
     USERNAME_INVALID,
     InvalidCredentials,
+    PasswordWrong,
     TokenExpired,
     TokenNotYours,
     TokenRevoked,
@@ -27,13 +32,22 @@ from accounts.exceptions import (
     UsernameTaken,
 )
 from accounts.selectors import (
+    ERASED_USERS_KEY,
+    api_key_get,
+    api_key_key,
+    api_keys_of_key,
+    erasure_key,
+    request_counter_key,
     token_family_revocation_key,
     token_revocation_key,
+    token_user_revocation_key,
     user_get,
+    user_get_by_username,
     user_key,
     username_key,
 )
 from accounts.tokens import FAMILY_CLAIM, REFRESH, ROLE_USER, ROLES, token_decode
+from core.contract import date_format
 from core.logging import request_id_var
 from core.redis import StoreScript, store
 
@@ -91,15 +105,86 @@ def user_create(*, username: str, password: str, role: str = ROLE_USER) -> dict[
     return user
 
 
-def user_delete(*, username: str) -> bool:
-    """Delete a user (any letter case); return False if there was none."""
+UserHook = Callable[..., None]
+_user_removal_hooks: list[UserHook] = []
+
+
+def user_removal_hook_register(hook: UserHook) -> None:
+    """Have `hook(user_id=...)` called when a user is deleted: other apps drop what they keep.
+
+    The pusher drops the user's idempotency records, seen message ids and rate bucket this
+    way, without accounts knowing its keys (accounts imports no app above it).
+    """
+    if hook not in _user_removal_hooks:
+        _user_removal_hooks.append(hook)
+
+
+def _user_remove(*, user_id: str, extra: Callable[[Any], None] | None = None) -> None:
+    """Delete the user's record, name, counter and keys, and refuse their tokens at once."""
     client = store()
-    name_key = username_key(username)
-    user_id = client.get(name_key)
-    if user_id is None:
-        return False
-    client.delete(user_key(user_id), name_key)  # one DEL: both keys go together
-    return True
+    record = client.hgetall(user_key(user_id))
+    key_ids = client.smembers(api_keys_of_key(user_id=user_id))
+    lifetime = int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds())
+    pipe = client.pipeline()  # MULTI: the user is gone in one step
+    # Every access and refresh token of theirs is refused from the next request; after the
+    # refresh lifetime none is left to refuse.
+    pipe.set(token_user_revocation_key(user_id=user_id), "1", ex=lifetime)
+    keys = [user_key(user_id), request_counter_key(user_id=user_id)]
+    keys += [api_keys_of_key(user_id=user_id), *(api_key_key(key_id=k) for k in key_ids)]
+    if record.get("username"):
+        keys.append(username_key(record["username"]))
+    pipe.delete(*keys)
+    if extra is not None:
+        extra(pipe)
+    pipe.execute()
+    for hook in _user_removal_hooks:
+        hook(user_id=user_id)
+
+
+def user_delete(*, username: str) -> str | None:
+    """Delete a user (any letter case) with their keys and tokens; return their id, or None."""
+    user = user_get_by_username(username=username)
+    if user is None:
+        return None
+    _user_remove(user_id=user["user_id"])
+    return user["user_id"]
+
+
+# An erasure's progress record outlives the erasure by a month: the status URL keeps answering.
+ERASURE_RECORD_TTL_SECONDS = 30 * 24 * 60 * 60
+ERASE_TASK = "tracker.tasks.user_messages_erase"
+
+
+def user_erase(*, user_id: str) -> dict[str, str]:
+    """Erase a user: gone, tokens and keys refused at once; their messages deleted by a task.
+
+    The user is marked erased first, so any message of theirs still in the pipeline is
+    dropped by the tracker. Returns {erasure_id}, the unguessable id of the progress record.
+    """
+    erasure_id = secrets.token_urlsafe(24)
+    record = {"status": "running", "started": date_format(datetime.now(UTC)), "deleted": 0}
+
+    def mark(pipe: Any) -> None:
+        pipe.hset(erasure_key(erasure_id=erasure_id), mapping=record)
+        pipe.expire(erasure_key(erasure_id=erasure_id), ERASURE_RECORD_TTL_SECONDS)
+        pipe.sadd(ERASED_USERS_KEY, user_id)
+
+    _user_remove(user_id=user_id, extra=mark)
+    # By task name: the tracker deletes the messages, the way a separate service would.
+    async_task(ERASE_TASK, erasure_id, user_id)
+    logger.info("erasure %s started", erasure_id, extra={"user_id": user_id})
+    return {"erasure_id": erasure_id}
+
+
+def erasure_progress(*, erasure_id: str, deleted: int) -> None:
+    """Count `deleted` more messages of an erasure (called by the tracker's task)."""
+    store().hincrby(erasure_key(erasure_id=erasure_id), "deleted", deleted)
+
+
+def erasure_finish(*, erasure_id: str, status: str = "done") -> None:
+    """Mark an erasure finished (done) or failed."""
+    now = date_format(datetime.now(UTC))
+    store().hset(erasure_key(erasure_id=erasure_id), mapping={"status": status, "finished": now})
 
 
 # Compare-and-set: a record deleted, or given another password, meanwhile is left alone (an
@@ -155,6 +240,12 @@ def user_login(
         raise InvalidCredentials()
     pair = token_pair_issue(user_id=user.user_id, username=user.username, role=user.role)
     return {**pair, "user_id": user.user_id}
+
+
+def user_password_check(*, request: HttpRequest | None, username: str, password: str) -> None:
+    """Raise PasswordWrong unless `password` is `username`'s (confirming a grave action)."""
+    if authenticate(request, username=username, password=password) is None:
+        raise PasswordWrong()
 
 
 def _revocation_ttl(claims: Mapping[str, Any]) -> int:
@@ -232,3 +323,81 @@ def tokens_revoke(*, access_claims: Mapping[str, Any], refresh: str | None = Non
     for claims in to_revoke:
         pipe.set(token_revocation_key(jti=claims["jti"]), "1", ex=_revocation_ttl(claims))
     pipe.execute()
+
+
+# --- API keys -----------------------------------------------------------------------------
+API_KEY_PREFIX = "plk_"  # recognisable, so that secret scanners can spot a leaked key
+SCOPES = ("push", "read")
+API_KEY_NAME_MAX_LENGTH = 100
+API_KEY_EXPIRY_MAX_DAYS = 3650
+
+
+def _secret_hash(secret: str) -> str:
+    # A key holds 256 random bits: a fast hash is enough, and every request can afford it.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_create(
+    *, user_id: str, name: str, scopes: list[str], expires_in_days: int | None = None
+) -> dict[str, Any]:
+    """Create an API key for `user_id`; the answer is the only place its secret ever appears."""
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    expires = now + timedelta(days=expires_in_days) if expires_in_days else None
+    record = {
+        "key_id": key_id,
+        "user_id": user_id,
+        "name": name,
+        "scopes": ",".join(scope for scope in SCOPES if scope in scopes),
+        "secret_hash": _secret_hash(secret),
+        "created": date_format(now),
+        "expires": date_format(expires) if expires else "",
+        "last_used": "",
+    }
+    pipe = store().pipeline()  # MULTI: the record and its place in the user's set together
+    pipe.hset(api_key_key(key_id=key_id), mapping=record)
+    if expires:
+        pipe.expireat(api_key_key(key_id=key_id), expires)
+    pipe.sadd(api_keys_of_key(user_id=user_id), key_id)
+    pipe.execute()
+    return {
+        "key_id": key_id,
+        "name": name,
+        "scopes": record["scopes"].split(","),
+        "key": f"{API_KEY_PREFIX}{key_id}_{secret}",
+        "created": record["created"],
+        "expires": record["expires"] or None,
+    }
+
+
+def api_key_delete(*, user_id: str, key_id: str) -> bool:
+    """Revoke one of `user_id`'s keys, effective on the next request; False if none."""
+    record = api_key_get(key_id=key_id)
+    if record is None or record.get("user_id") != user_id:
+        return False  # another user's key is treated as absent: ids reveal nothing
+    pipe = store().pipeline()
+    pipe.delete(api_key_key(key_id=key_id))
+    pipe.srem(api_keys_of_key(user_id=user_id), key_id)
+    pipe.execute()
+    return True
+
+
+def api_key_verify(*, key: str) -> dict[str, str] | None:
+    """The record of the key `key` if it is valid (exists, matches, not expired), else None."""
+    if not key.startswith(API_KEY_PREFIX):
+        return None
+    key_id, _, secret = key[len(API_KEY_PREFIX) :].partition("_")
+    if not key_id or not secret:
+        return None
+    record = api_key_get(key_id=key_id)
+    if record is None or not hmac.compare_digest(record["secret_hash"], _secret_hash(secret)):
+        return None
+    now = datetime.now(UTC)
+    if record["expires"] and datetime.fromisoformat(record["expires"]) <= now:
+        return None
+    last = record.get("last_used")
+    # At most one write a minute per key: "last used" is for people, not an audit log.
+    if not last or (now - datetime.fromisoformat(last)).total_seconds() > 60:
+        store().hset(api_key_key(key_id=key_id), "last_used", date_format(now))
+    return record

@@ -13,7 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import ScriptRevocationJWTAuthentication
+from accounts.authentication import (
+    ApiKeyAuthentication,
+    ScriptRevocationJWTAuthentication,
+    UncheckedClaims,
+)
 from core.contract import (
     BULK_MAX_ITEMS,
     MESSAGE_BLANK,
@@ -57,7 +61,8 @@ class MessagePushApi(APIView):
     """Accepts a message, counts it, and queues it for the validator (202)."""
 
     # The push script checks the token's revocation itself, in its one Redis round trip.
-    authentication_classes = (ScriptRevocationJWTAuthentication,)
+    authentication_classes = (ScriptRevocationJWTAuthentication, ApiKeyAuthentication)
+    key_scopes = {"POST": "push"}
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -142,7 +147,7 @@ class MessagePushApi(APIView):
             user_id=request.user.user_id,
             user_message=serializer.validated_data["message"],
             request_id=request._request.request_id,
-            token=request.auth,
+            token=_token(request),
             idempotency_key=key,
         )
         # The body comes shaped from the push script; OutputSerializer documents it.
@@ -158,7 +163,8 @@ _BATCH_ERRORS = OpenApiResponse(
 class MessagePushBatchApi(APIView):
     """Accepts up to 1,000 messages at once; each is counted and queued, or refused, alone."""
 
-    authentication_classes = (ScriptRevocationJWTAuthentication,)
+    authentication_classes = (ScriptRevocationJWTAuthentication, ApiKeyAuthentication)
+    key_scopes = {"POST": "push"}
     parser_classes = (LimitedJSONParser, LimitedNDJSONParser)
     max_body_bytes = settings.MAX_BULK_BODY_BYTES
 
@@ -220,7 +226,7 @@ class MessagePushBatchApi(APIView):
             user_id=request.user.user_id,
             items=[batch_item_check(item) for item in raw],
             request_id=request._request.request_id,
-            token=request.auth,
+            token=_token(request),
         )
         return Response(report, status=status.HTTP_202_ACCEPTED)
 
@@ -240,7 +246,8 @@ _RPC_CODES = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 503: 14}
 class OtlpLogsApi(APIView):
     """OTLP/HTTP logs: any OpenTelemetry SDK's exporter ships its records here."""
 
-    authentication_classes = (ScriptRevocationJWTAuthentication,)
+    authentication_classes = (ScriptRevocationJWTAuthentication, ApiKeyAuthentication)
+    key_scopes = {"POST": "push"}
     parser_classes = (_ProtobufBodyParser, _JSONBodyParser)
     max_body_bytes = settings.MAX_BULK_BODY_BYTES
 
@@ -306,7 +313,7 @@ class OtlpLogsApi(APIView):
             user_id=request.user.user_id,
             items=items,
             request_id=request._request.request_id,
-            token=request.auth,
+            token=_token(request),
         )
         refused = [item for item in report["items"] if item["status"] == "rejected"]
         error = ""
@@ -334,6 +341,11 @@ class OtlpLogsApi(APIView):
         if "Retry-After" in response:
             status_response["Retry-After"] = response["Retry-After"]
         return status_response
+
+
+def _token(request: Request) -> UncheckedClaims | None:
+    """The access token whose revocation the push script checks (None for an API key)."""
+    return request.auth if isinstance(request.auth, UncheckedClaims) else None
 
 
 def _media_type(request: Request) -> str:

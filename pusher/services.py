@@ -393,3 +393,16 @@ def messages_push_batch(
         "duplicates": tally["duplicate"],
         "items": results,
     }
+
+
+def user_keys_delete(*, user_id: str) -> int:
+    """Drop what the pusher keeps for a deleted user: idempotency records, seen ids, rate bucket.
+
+    Registered with accounts' user removal (see PusherConfig.ready); a SCAN, so Redis is never
+    blocked, however many records the user left.
+    """
+    client = store()
+    keys = [_bucket_key(user_id)]
+    for pattern in (f"pusher:idem:{user_id}:*", _seen_key(user_id, "*")):
+        keys += client.scan_iter(match=pattern, count=1000)
+    return client.delete(*keys)
