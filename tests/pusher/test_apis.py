@@ -321,3 +321,24 @@ def test_a_token_whose_family_or_user_is_revoked_pushes_nothing(
     assert (response.status_code, response.json()["detail"]) == (401, TOKEN_REVOKED)
     assert request_count_get(user_id=user["user_id"]) == 0
     assert _queued() == []
+
+
+@pytest.mark.parametrize(
+    ("message", "status"),
+    [
+        ("plain ascii", 202),
+        ("café ☕", 202),  # not ASCII: the serializer's long way, same answer
+        ("nul \x00 inside", 400),
+        ("lone \ud800 surrogate", 400),
+        ("x" * 5000, 202),
+        ("\t \n", 400),
+    ],
+)
+def test_the_push_fast_path_answers_as_the_serializer_does(auth_client, message, status):
+    response = auth_client.post(
+        PUSH, json.dumps({"message": message}), content_type="application/json"
+    )
+
+    assert response.status_code == status, response.content
+    queued = _queued()
+    assert [p["user_message"] for p in queued] == ([message] if status == 202 else [])
