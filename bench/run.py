@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import django
@@ -36,6 +37,7 @@ from elasticsearch.helpers import streaming_bulk
 
 from accounts.selectors import user_get_by_username
 from accounts.services import user_create
+from bench import ingest
 from bench.sources import FORCE_KEY
 from core.broker import ReliableRedisBroker
 from core.queue import inbox
@@ -184,9 +186,9 @@ def wait_count(target: int, timeout: float) -> float:
 def pipeline_idle() -> bool:
     """True when no message waits anywhere between push and tracker."""
     broker = ReliableRedisBroker()
+    boxes = [inbox(name) for name in settings.QUEUE_INBOXES]
     return not (
-        inbox("validator").size()
-        or inbox("tracker").size()
+        any(box.size() or box.deferred() for box in boxes)
         or broker.queue_size()
         or broker.delayed_size()
         or broker.lock_size()
@@ -234,8 +236,9 @@ def _round(n: int, first: Callable[[], Any], second: Callable[[], Any]) -> tuple
 
 
 def p1(token: str, memory: MemorySampler) -> dict:
-    """Push endpoint vs the hand-written reference: 4 paired rounds of 10 s, ABBA order."""
-    log("P1: push endpoint vs reference view, wrk -c16, 4 paired rounds of 10 s (ABBA order)")
+    """Push endpoint vs the hand-written reference: 8 paired rounds of 10 s, ABBA order."""
+    log("P1: push endpoint vs reference view, wrk -c16, 8 paired rounds of 10 s (ABBA order)")
+    load_before = os.getloadavg()
     queue_pause(True)  # the reference has no consumer either: compare the endpoints alone
     try:
         wrk(BASE + "/api/pusher/push/", token, 3)  # warm up both
@@ -246,7 +249,7 @@ def p1(token: str, memory: MemorySampler) -> dict:
                 lambda: wrk(BASE + "/api/pusher/push/", token, 10),
                 lambda: wrk(BASE + "/bench/reference-push/", token, 10),
             )
-            for n in range(4)
+            for n in range(8)
         ]
     finally:
         # Drop the benchmark's messages: they are load, not data, and P2 needs a quiet queue.
@@ -259,7 +262,8 @@ def p1(token: str, memory: MemorySampler) -> dict:
     p99 = statistics.median(r["p99_ms"] for r in push)
     # Each round's own ratio, then their median: rounds next to each other in time compare
     # like with like even when the machine's load drifts across the run.
-    ratio = statistics.median(a["rps"] / b["rps"] for a, b in pairs)
+    ratios = [a["rps"] / b["rps"] for a, b in pairs]
+    ratio = statistics.median(ratios)
     return {
         "value": round(ratio, 3),
         "unit": "ratio of push req/s to reference req/s",
@@ -269,6 +273,10 @@ def p1(token: str, memory: MemorySampler) -> dict:
         "reference_rps_median": round(ref_rps, 1),
         "push_p99_ms_median": round(p99, 2),
         "reference_p99_ms_median": round(statistics.median(r["p99_ms"] for r in ref), 2),
+        "round_ratios": ingest.rounds_spread(ratios),
+        # Whether the machine was quiet: its 1, 5 and 15 minute load averages around P1.
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "rounds": {"push": push, "reference": ref},
     }
 
@@ -378,9 +386,11 @@ def _bulk_raw(docs: list[dict]) -> float:
     return ok / seconds
 
 
-def _delete_documents(ids: list[str]) -> None:
-    """Take P3's documents out of the tracker's index again: they are load, not data."""
-    actions = ({"_op_type": "delete", "_index": index_alias(), "_id": i} for i in ids)
+def _delete_documents(docs: list[dict]) -> None:
+    """Take P3's documents out of the tracker's indices again: they are load, not data."""
+    actions = (
+        {"_op_type": "delete", "_index": ingest.month_of(d), "_id": d["message_id"]} for d in docs
+    )
     for _ok, _item in streaming_bulk(es_client(), actions, chunk_size=5_000, raise_on_error=False):
         pass
     # Counted from now on (P4's baseline): make the deletes visible before anyone counts.
@@ -394,11 +404,11 @@ def p3(admin_token: str, user_id: str) -> dict:
         f"P3: {n} documents through POST /api/tracker/messages/bulk/ ({clients} clients) and "
         f"with raw streaming_bulk into a scratch index, {rounds} paired rounds (ABBA order)"
     )
-    sent: list[str] = []
+    sent: list[dict] = []
 
     def documents() -> list[dict]:
         docs = _bulk_documents(n, user_id)
-        sent.extend(d["message_id"] for d in docs)
+        sent.extend(docs)
         return docs
 
     try:
@@ -466,7 +476,7 @@ def p4(token: str) -> dict:
 
 
 def p5_load(user_ids: list[str]) -> int:
-    """Make sure the index holds P5_DOCS documents over 90 days; return the count."""
+    """Make sure the indices hold P5_DOCS documents over two years of months; return the count."""
     es = es_client()
     es.indices.refresh(index=index_alias())
     have = tracked_count()
@@ -474,7 +484,7 @@ def p5_load(user_ids: list[str]) -> int:
     if missing <= 0:
         log(f"P5: index already holds {have} documents")
         return have
-    log(f"P5: loading {missing} documents (90 days, {len(user_ids)} users)")
+    log(f"P5: loading {missing} documents (730 days, {len(user_ids)} users)")
     now = datetime.now(UTC)
     rng = random.Random(5)
     loaded, chunk = 0, 5000
@@ -487,7 +497,7 @@ def p5_load(user_ids: list[str]) -> int:
                 "user_message": " ".join(rng.choices(WORDS, k=rng.randint(3, 10))),
                 "category": rng.choices(["Direct", "Retried", "Failed"], [90, 9, 1])[0],
                 "request_count": rng.randint(1, 10_000),
-                "created_time": (now - timedelta(seconds=rng.randint(0, 90 * 86400)))
+                "created_time": (now - timedelta(seconds=rng.randint(0, 730 * 86400)))
                 .isoformat()
                 .replace("+00:00", "Z"),
             }
@@ -689,11 +699,39 @@ def machine() -> dict:
 def _summaries(r: dict) -> dict[str, tuple[str, str]]:
     """What each benchmark measures, and its figures in one line."""
     p1, p2, p3, p4, p5, m1 = (r[k] for k in ("P1", "P2", "P3", "P4", "P5", "M1"))
+    spread = p1.get("round_ratios", {})
+    more = {
+        "P6": (
+            "batch push, 500 a request, 4 connections",
+            lambda x: f"{x['value']} msg/s ({x['ratio_to_push_rps']} x P1's push req/s)",
+        ),
+        "P7": (
+            "200,000 by batch push until searchable",
+            lambda x: f"{x['value']} ({x['pipeline_msg_per_s']} vs {x['raw_docs_per_s']} docs/s)",
+        ),
+        "P8": (
+            "OpenTelemetry Python SDK, default batching",
+            lambda x: f"{x['value']} records/s; all tracked in {x['all_tracked_seconds']} s",
+        ),
+        "P9": (
+            "export of every document as NDJSON",
+            lambda x: (
+                f"{x['value']} docs/s ({x['documents']:,} in {x['seconds']} s); "
+                f"worker RSS +{x['worker_rss_growth_mb']} MB"
+            ),
+        ),
+        "P10": (
+            "erasure of a user with 100,000 messages",
+            lambda x: f"{x['value']} s; others {x['others_before']:,} -> {x['others_after']:,}",
+        ),
+    }
+    extra = {key: (what, line(r[key])) for key, (what, line) in more.items() if key in r}
     return {
         "P1": (
             "push throughput vs hand-written reference",
             f"{p1['value']} ({p1['push_rps_median']} vs {p1['reference_rps_median']} req/s), "
-            f"p99 {p1['push_p99_ms_median']} ms",
+            f"p99 {p1['push_p99_ms_median']} ms; rounds {spread.get('min')} / "
+            f"{spread.get('median')} / {spread.get('max')} (min / median / max)",
         ),
         "P2": ("drain 20,000 queued messages", f"{p2['value']} msg/s ({p2['seconds']} s)"),
         "P3": (
@@ -710,6 +748,7 @@ def _summaries(r: dict) -> dict[str, tuple[str, str]]:
             f"web worker RSS {m1['web_worker_rss_mb']} MB; queue cluster PSS "
             f"{m1['queue_total_pss_mb']} MB in all (RSS summed: {m1['queue_rss_sum_mb']} MB)",
         ),
+        **extra,
     }
 
 
@@ -738,7 +777,8 @@ def write_markdown(report: dict) -> None:
         "",
         "Yardsticks: P1's reference is `bench/reference.py`, a minimal DRF view doing the work "
         "by hand (PyJWT check, Redis INCR, RPUSH), served by the same gunicorn in the same "
-        "run: 4 paired rounds in ABBA order, the median of the rounds' ratios. "
+        "run: 8 paired rounds in ABBA order, the median of the rounds' ratios (their spread "
+        "and the load average before and after are in bench/results.json). "
         "P3's is `elasticsearch.helpers.streaming_bulk` of the same documents (search grams "
         "included) into a scratch index with the same mapping, 2 paired rounds in ABBA order; "
         "the endpoint's documents are deleted afterwards. SPEC's anchors on this kind of "
@@ -756,8 +796,37 @@ def write_markdown(report: dict) -> None:
         "",
         "Reproduce: `make bench` (results in `bench/results.json`); `BENCH_P5_DOCS` sets P5's "
         "size.",
+        "",
+        # The hand-written findings (profiles, the server table) are kept beside the numbers.
+        (ROOT / "bench" / "notes.md").read_text().rstrip(),
     ]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
+
+
+def _web_workers_rss() -> dict[int, float]:
+    return {pid: rss_mb(pid) for pid in children(pid_from("web"))}
+
+
+def _drop_validator_inbox() -> None:
+    # Benchmark load, not data: the drains already queued find the inbox empty.
+    store().delete(inbox("validator").key)
+
+
+def _ingest_helpers() -> SimpleNamespace:
+    """What bench/ingest.py needs from this module."""
+    return SimpleNamespace(
+        log=log,
+        api=api,
+        wait_until=wait_until,
+        wait_count=wait_count,
+        pipeline_idle=pipeline_idle,
+        queue_pause=queue_pause,
+        tracked_count=tracked_count,
+        web_workers_rss=_web_workers_rss,
+        drop_validator_inbox=_drop_validator_inbox,
+        WORDS=WORDS,
+        BASE=BASE,
+    )
 
 
 def main() -> int:
@@ -781,10 +850,18 @@ def main() -> int:
     results["P3"] = p3(admin["access"], user["user_id"])
     results["P4"] = p4(user["access"])
     results["P5"] = p5(user["access"], [user["user_id"], *others])
-    report = {
-        "machine": machine(),
-        "results": {k: results[k] for k in ("P1", "P2", "P3", "P4", "P5", "M1")},
-    }
+    helpers = _ingest_helpers()
+    results["P6"] = ingest.p6(helpers, user["access"], results["P1"]["push_rps_median"])
+    results["P7"] = ingest.p7(helpers, user["access"], user["user_id"])
+    results["P8"] = ingest.p8(helpers, user["access"])
+    results["P9"] = ingest.p9(helpers, admin["access"])
+    results["P10"] = ingest.p10(
+        helpers,
+        lambda method, path: api(method, path, admin["access"]),
+        lambda name: {"user_id": login(name)["user_id"]},
+    )
+    keys = ("P1", "P2", "P3", "P4", "P5", "M1", "P6", "P7", "P8", "P9", "P10")
+    report = {"machine": machine(), "results": {k: results[k] for k in keys if k in results}}
     (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     write_markdown(report)
     login_cpu()  # after write_markdown: it appends its section to docs/benchmarks.md

@@ -1,0 +1,286 @@
+"""Benchmarks of the ingestion and operator routes: P6-P10 (batch push, OTLP, export, erasure).
+
+bench/run.py calls these with its own helpers (an HTTP client, counters, waits), so the two
+files never import each other.
+"""
+
+import logging
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import urllib3
+from elasticsearch.helpers import streaming_bulk
+
+from core.search import es_client
+from tracker.documents import index_alias, index_for
+from tracker.grams import grams_for_message
+from tracker.services import messages_index
+
+
+def p6(h: SimpleNamespace, token: str, push_rps: float) -> dict:
+    """Batch push, 500 messages a request, 4 connections, for 15 s: accepted messages/s."""
+    batch = {"messages": [{"message": f"batch {i} {random.choice(h.WORDS)}"} for i in range(500)]}
+    h.log("P6: batch push, 500 messages a request, 4 connections, 15 s")
+    h.wait_until(h.pipeline_idle, 300)
+    h.queue_pause(True)  # the endpoint alone, as P1 measures the push
+    accepted, statuses = 0, []
+    deadline = time.monotonic() + 15
+
+    def client() -> int:
+        sent = 0
+        while time.monotonic() < deadline:
+            status, body = h.api("POST", "/api/pusher/push/batch/", token, batch)
+            statuses.append(status)
+            sent += body["accepted"] if status == 202 else 0
+        return sent
+
+    t0 = time.monotonic()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            accepted = sum(pool.map(lambda _: client(), range(4)))
+    finally:
+        elapsed = time.monotonic() - t0
+        h.drop_validator_inbox()
+        h.queue_pause(False)
+    rate = accepted / elapsed
+    return {
+        "value": round(rate, 1),
+        "unit": "accepted messages/s",
+        "target": ">= 10 x P1's push req/s",
+        "pass": rate >= 10 * push_rps and set(statuses) == {202},
+        "ratio_to_push_rps": round(rate / push_rps, 1),
+        "requests": len(statuses),
+    }
+
+
+def _raw_bulk_rate(docs: list[dict]) -> float:
+    """The same documents with raw streaming_bulk into a scratch index, grams prepared; docs/s."""
+    es = es_client()
+    scratch = "bench-raw-p7"
+    es.indices.delete(index=scratch, ignore_unavailable=True)
+    from tracker.documents import MessageDocument
+
+    es.indices.create(
+        index=scratch,
+        settings={"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
+        mappings=MessageDocument._doc_type.mapping.to_dict(),
+    )
+    prepared = [{**d, **grams_for_message(d["user_message"])} for d in docs]
+    actions = ({"_index": scratch, "_id": d["message_id"], "_source": d} for d in prepared)
+    t0 = time.monotonic()
+    ok = sum(ok for ok, _ in streaming_bulk(es, actions, chunk_size=1_000))
+    es.indices.refresh(index=scratch)
+    seconds = time.monotonic() - t0
+    es.indices.delete(index=scratch)
+    return ok / seconds
+
+
+def p7(h: SimpleNamespace, token: str, user_id: str) -> dict:
+    """200,000 messages by batch push until all searchable, against raw streaming_bulk."""
+    n = 200_000
+    h.log(f"P7: {n} messages by batch push (1,000 a request, 4 clients) until searchable")
+    h.wait_until(h.pipeline_idle, 300)
+    baseline = h.tracked_count()
+    batches = [
+        {"messages": [{"message": f"p7 {b} {i} {random.choice(h.WORDS)}"} for i in range(1_000)]}
+        for b in range(n // 1_000)
+    ]
+
+    def send(batch: dict) -> int:
+        status, body = h.api("POST", "/api/pusher/push/batch/", token, batch)
+        assert status == 202, (status, body)
+        return body["accepted"]
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        accepted = sum(pool.map(send, batches))
+    pushed = time.monotonic()
+    done = h.wait_count(baseline + n, 900)
+    rate = n / (done - t0)
+    now = datetime.now(UTC)
+    same = [
+        {
+            "message_id": str(uuid.uuid4()),
+            "user_id": user_id,
+            "user_message": f"p7 raw {i} {random.choice(h.WORDS)}",
+            "category": "Direct",
+            "request_count": i,
+            "created_time": (now - timedelta(seconds=i % 3600)).isoformat().replace("+00:00", "Z"),
+            "attempts": [{"random_number": 7, "at": now.isoformat().replace("+00:00", "Z")}],
+            "random_numbers": [7],
+        }
+        for i in range(n)
+    ]
+    raw = _raw_bulk_rate(same)
+    return {
+        "value": round(rate / raw, 3),
+        "unit": "ratio of batch-push-to-searchable msg/s to raw streaming_bulk docs/s",
+        "target": ">= 0.5",
+        "pass": accepted == n and rate / raw >= 0.5,
+        "pipeline_msg_per_s": round(rate, 1),
+        "raw_docs_per_s": round(raw, 1),
+        "push_seconds": round(pushed - t0, 2),
+        "searchable_seconds": round(done - t0, 2),
+    }
+
+
+def p8(h: SimpleNamespace, token: str) -> dict:
+    """The official Python OpenTelemetry SDK, one process, default batching: records/s."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+
+    n = 50_000
+    service = f"bench-otel-{uuid.uuid4().hex[:8]}"
+    h.log(f"P8: {n} records through logging -> the OpenTelemetry SDK -> /v1/logs")
+    h.wait_until(h.pipeline_idle, 300)
+    baseline = h.tracked_count()
+    provider = LoggerProvider(resource=Resource.create({"service.name": service}))
+    exporter = OTLPLogExporter(
+        endpoint=f"{h.BASE}/v1/logs", headers={"Authorization": f"Bearer {token}"}
+    )
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    log = logging.getLogger(f"bench.otel.{service}")
+    log.addHandler(LoggingHandler(level=logging.INFO, logger_provider=provider))
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    t0 = time.monotonic()
+    for i in range(n):
+        log.info("otel record %d", i)
+    provider.force_flush()
+    accepted_at = time.monotonic()
+    provider.shutdown()
+    done = h.wait_count(baseline + n, 600)
+    rate = n / (accepted_at - t0)
+    return {
+        "value": round(rate, 1),
+        "unit": "log records/s accepted",
+        "target": ">= 5000, all tracked",
+        "pass": rate >= 5000 and h.tracked_count() >= baseline + n,
+        "records": n,
+        "all_tracked_seconds": round(done - t0, 2),
+    }
+
+
+def p9(h: SimpleNamespace, admin_token: str) -> dict:
+    """Export of every document (1,000,000+) as NDJSON through the API; the worker's RSS."""
+    total = h.tracked_count()
+    h.log(f"P9: exporting {total} documents as NDJSON through the API")
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=600))
+    before = h.web_workers_rss()
+    peak = dict(before)
+    stop = False
+
+    def sample() -> None:
+        while not stop:
+            for pid, rss in h.web_workers_rss().items():
+                peak[pid] = max(peak.get(pid, 0.0), rss)
+            time.sleep(0.2)
+
+    with ThreadPoolExecutor(1) as pool:
+        sampler = pool.submit(sample)
+        t0 = time.monotonic()
+        response = http.request(
+            "GET",
+            f"{h.BASE}/api/tracker/messages/export/?format=ndjson",
+            headers={"Authorization": f"Bearer {admin_token}"},
+            preload_content=False,
+        )
+        rows = 0
+        for chunk in response.stream(1 << 20):
+            rows += chunk.count(b"\n")
+        elapsed = time.monotonic() - t0
+        stop = True
+        sampler.result()
+    growth = max((peak[pid] - before.get(pid, peak[pid])) for pid in peak) if peak else 0.0
+    rate = rows / elapsed
+    return {
+        "value": round(rate, 1),
+        "unit": "documents/s",
+        "target": ">= 20000; web worker RSS grows <= 20 MB",
+        "pass": rate >= 20_000 and growth <= 20 and rows == int(response.headers["X-Total-Count"]),
+        "documents": rows,
+        "seconds": round(elapsed, 2),
+        "worker_rss_growth_mb": round(growth, 1),
+    }
+
+
+def p10(
+    h: SimpleNamespace, api_admin: Callable[..., Any], make_user: Callable[[str], dict]
+) -> dict:
+    """Erasure of a user holding 100,000 of 1,000,000+ messages: seconds, others untouched."""
+    n = 100_000
+    victim = make_user(f"ber{uuid.uuid4().hex[:10]}")
+    h.log(f"P10: loading {n} documents of one user, then erasing them")
+    now = datetime.now(UTC)
+    rng = random.Random(10)
+    for start in range(0, n, 5_000):
+        docs = [
+            {
+                "message_id": str(uuid.uuid4()),
+                "user_id": victim["user_id"],
+                "user_message": " ".join(rng.choices(h.WORDS, k=5)),
+                "category": "Direct",
+                "request_count": start + i,
+                "created_time": (now - timedelta(minutes=rng.randint(0, 90 * 1440)))
+                .isoformat()
+                .replace("+00:00", "Z"),
+            }
+            for i in range(5_000)
+        ]
+        assert all(r["status"] == "indexed" for r in messages_index(documents=docs))
+    es = es_client()
+    es.indices.refresh(index=index_alias())
+    others_before = es.count(
+        index=index_alias(), query={"bool": {"must_not": {"term": {"user_id": victim["user_id"]}}}}
+    )["count"]
+    t0 = time.monotonic()
+    status, body = api_admin("DELETE", f"/api/auth/users/{victim['user_id']}/")
+    assert status == 202, (status, body)
+    erasure = body["erasure_id"]
+    while True:
+        status, progress = h.api("GET", f"/api/auth/erasures/{erasure}/")
+        if progress["status"] != "running" or time.monotonic() - t0 > 300:
+            break
+        time.sleep(0.2)
+    seconds = time.monotonic() - t0
+    es.indices.refresh(index=index_alias())
+    left = es.count(index=index_alias(), query={"term": {"user_id": victim["user_id"]}})["count"]
+    others_after = es.count(
+        index=index_alias(), query={"bool": {"must_not": {"term": {"user_id": victim["user_id"]}}}}
+    )["count"]
+    return {
+        "value": round(seconds, 1),
+        "unit": "seconds until the erasure reports done",
+        "target": "<= 60; every other user's count unchanged",
+        "pass": progress["status"] == "done"
+        and seconds <= 60
+        and left == 0
+        and others_after == others_before,
+        "messages_deleted": progress["messages_deleted"],
+        "left": left,
+        "others_before": others_before,
+        "others_after": others_after,
+    }
+
+
+def month_of(document: dict) -> str:
+    """The month index a benchmark document lands in (deletes must name it)."""
+    return index_for(document["created_time"])
+
+
+def rounds_spread(ratios: list[float]) -> dict[str, float]:
+    """Min, median and max of paired rounds' ratios."""
+    return {
+        "min": round(min(ratios), 3),
+        "median": round(statistics.median(ratios), 3),
+        "max": round(max(ratios), 3),
+    }
