@@ -281,6 +281,39 @@ def p1(token: str, memory: MemorySampler) -> dict:
     }
 
 
+def p1_fsync_always(token: str) -> dict:
+    """The push with Redis fsyncing every write (appendfsync always) against every second."""
+    log("P1 (durability): push with appendfsync everysec vs always, 2 paired rounds of 10 s")
+    redis = store()
+    before = redis.config_get("appendfsync")["appendfsync"]
+
+    def with_fsync(mode: str) -> dict:
+        redis.config_set("appendfsync", mode)
+        return wrk(BASE + "/api/pusher/push/", token, 10)
+
+    queue_pause(True)
+    try:
+        pairs = [
+            _round(n, lambda: with_fsync("everysec"), lambda: with_fsync("always"))
+            for n in range(2)
+        ]
+    finally:
+        redis.config_set("appendfsync", before)
+        store().delete(inbox("validator").key)
+        queue_pause(False)
+    everysec = statistics.median(a["rps"] for a, _ in pairs)
+    always = statistics.median(b["rps"] for _, b in pairs)
+    return {
+        "value": round(always / everysec, 3),
+        "unit": "ratio of push req/s with appendfsync always to everysec",
+        "target": "measured (REDIS_APPENDFSYNC's trade, see the README)",
+        "pass": True,
+        "everysec_rps": round(everysec, 1),
+        "always_rps": round(always, 1),
+        "always_p99_ms": round(statistics.median(b["p99_ms"] for _, b in pairs), 2),
+    }
+
+
 # --- P2 ----------------------------------------------------------------------------------
 
 
@@ -701,6 +734,13 @@ def _summaries(r: dict) -> dict[str, tuple[str, str]]:
     p1, p2, p3, p4, p5, m1 = (r[k] for k in ("P1", "P2", "P3", "P4", "P5", "M1"))
     spread = p1.get("round_ratios", {})
     more = {
+        "P1_fsync": (
+            "push with Redis appendfsync always vs everysec",
+            lambda x: (
+                f"{x['value']} ({x['always_rps']} vs {x['everysec_rps']} req/s), "
+                f"p99 {x['always_p99_ms']} ms"
+            ),
+        ),
         "P6": (
             "batch push, 500 a request, 4 connections",
             lambda x: f"{x['value']} msg/s ({x['ratio_to_push_rps']} x P1's push req/s)",
@@ -837,6 +877,7 @@ def main() -> int:
     results: dict = {}
     with MemorySampler() as memory:
         results["P1"] = p1(user["access"], memory)
+        results["P1_fsync"] = p1_fsync_always(user["access"])
         results["P2"] = p2(user["user_id"])
     results["M1"] = {
         "value": round(memory.web_worker_max, 1),
@@ -860,7 +901,7 @@ def main() -> int:
         lambda method, path: api(method, path, admin["access"]),
         lambda name: {"user_id": login(name)["user_id"]},
     )
-    keys = ("P1", "P2", "P3", "P4", "P5", "M1", "P6", "P7", "P8", "P9", "P10")
+    keys = ("P1", "P1_fsync", "P2", "P3", "P4", "P5", "M1", "P6", "P7", "P8", "P9", "P10")
     report = {"machine": machine(), "results": {k: results[k] for k in keys if k in results}}
     (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     write_markdown(report)
