@@ -5,7 +5,7 @@ the validator turns it into a document, the tracker maps, validates and stores i
 them agree because there is one place to read. The Elasticsearch mapping is checked against
 `DOCUMENT_FIELDS` by a test, so adding a field means one edit here plus one in the mapping.
 
-The two `*_errors` functions check an item as it leaves an inbox: an item that breaks the
+The `*_errors` functions check an item as it leaves an inbox: an item that breaks the
 contract goes to that inbox's dead letter instead of reaching Elasticsearch half-formed.
 """
 
@@ -94,6 +94,8 @@ PAYLOAD_FIELDS = (
     Field("request_id", "keyword", required=False),
     *LOG_FIELDS,
 )
+# What waits in the retry inbox for its second draw: the payload and its first attempt.
+RETRY_PAYLOAD_FIELDS = (*PAYLOAD_FIELDS, Field("attempts", "attempts"))
 # What the tracker stores: a document, `_id` = message_id.
 DOCUMENT_FIELDS = (
     Field("message_id", "uuid"),
@@ -236,6 +238,11 @@ def contract_split(
 def payload_errors(item: Any) -> list[str]:
     """Every way `item` breaks the pushed-payload contract (empty when it holds)."""
     return _errors(item, PAYLOAD_FIELDS)
+
+
+def retry_payload_errors(item: Any) -> list[str]:
+    """Every way `item` breaks the contract of a payload waiting for its second draw."""
+    return _errors(item, RETRY_PAYLOAD_FIELDS)
 
 
 def document_errors(item: Any) -> list[str]:

@@ -139,6 +139,19 @@ def async_task_in(delay: float, func: str, *args: Any, **kwargs: Any) -> str:
     return async_task(func, *args, broker=_DelayedBroker(get_broker(), delay), **kwargs)
 
 
+NOT_A_LATER_MEMBER = "not a deferred entry: a JSON object with item, attempt and since"
+
+
+def _is_later_member(value: Any) -> bool:
+    """Whether `value` has the shape of a `later` member: {item, attempt, since}."""
+    return (
+        type(value) is dict
+        and "item" in value
+        and type(value.get("attempt")) is int
+        and type(value.get("since")) in (int, float)
+    )
+
+
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
@@ -347,6 +360,11 @@ class Inbox:
             taken.item = taken.text
             return [f"not JSON: {exc}"]
         if taken.deferred:
+            if not _is_later_member(value):
+                # Not a member this module wrote (an old format, a hand-made ZADD): reading it
+                # would raise, and fail every drain of the inbox, so it is set aside whole.
+                taken.item = value
+                return [NOT_A_LATER_MEMBER]
             taken.attempt, taken.since = value["attempt"], value["since"]
             value = value["item"]
         taken.item = value
@@ -371,7 +389,13 @@ class Inbox:
                 dead.append((taken, errors))
             else:
                 ready.append(taken)
-        failures = handler([taken.item for taken in ready]) if ready else None
+        try:
+            failures = handler([taken.item for taken in ready]) if ready else None
+        except DrainRetry:
+            # This drain finished (its dependency is down): these takes were not deaths, and
+            # counting them would set the batch aside after a few retries of an outage.
+            store().hdel(self.takes_key, *{_digest(taken.text) for taken in ready})
+            raise
         later = []
         for failure in failures or ():
             taken = ready[failure.index]

@@ -14,6 +14,12 @@ from faults.stack import RESULTS, Stack
 from tests.support.waiting import wait_for
 
 READY_SECONDS = 120
+# The pusher's first draw is always 10 (tests/support/sources.py), so every message takes the
+# long way: validator, 4 s in the retry inbox, then tracker.
+ALL_RETRIED = {
+    "VALIDATOR_RANDOM_SOURCE": "tests.support.sources.scripted",
+    "RANDOM_ATTEMPT_1": "10",
+}
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +48,18 @@ def api(stack: Stack) -> Api:
 def accounts(api: Api) -> Accounts:
     """Registers users; remembers every password sent, for the secrets scan."""
     return Accounts(api)
+
+
+@pytest.fixture
+def all_retried(stack: Stack, api: Api) -> Iterator[None]:
+    """Web and queue run with ALL_RETRIED for the test, and as usual again after it."""
+    stack.restart(web=ALL_RETRIED, queue=ALL_RETRIED)
+    wait_for(api.ready, READY_SECONDS, "GET /readyz answers 200", interval=0.5)
+    try:
+        yield
+    finally:
+        stack.restart()
+        wait_for(api.ready, READY_SECONDS, "GET /readyz answers 200", interval=0.5)
 
 
 @pytest.fixture(autouse=True)

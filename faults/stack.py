@@ -26,14 +26,19 @@ REDIS_PORT = 6391
 ES_HTTP_PORT = 9251
 ES_TRANSPORT_PORT = 9351
 WEB_PORT = 8051
+SLOW_ES_PORT = 9291  # faults/proxy.py: a slow Elasticsearch in front of the private one
 
 BASE_URL = f"http://127.0.0.1:{WEB_PORT}"
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
 REDIS_CACHE_URL = f"redis://127.0.0.1:{REDIS_PORT}/1"
 ES_URL = f"http://127.0.0.1:{ES_HTTP_PORT}"
 INDEX_ALIAS = "faults-messages"
+# The queue's name: its keys are q:<name>:* (and django-q2 salts its task signatures with it).
+QUEUE_NAME = "faults"
 # Set explicitly (not local.py's default) so the token tests can forge with the real key.
 JWT_SIGNING_KEY = "faults-jwt-signing-key-" + "0123456789abcdef" * 3  # 64 bytes: fine for HS512 too
+# Set explicitly too, so the key-rotation test knows the key the queued tasks were signed with.
+SECRET_KEY = "faults-django-secret-key-" + "0123456789abcdef" * 3
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 SERVICES = str(ROOT / "scripts" / "services.sh")
@@ -66,10 +71,12 @@ def django_env(**extra: str) -> dict[str, str]:
         "ELASTICSEARCH_URL": ES_URL,
         "TRACKER_INDEX_ALIAS": INDEX_ALIAS,
         "DATABASE_URL": f"sqlite:///{VAR / 'db.sqlite3'}",
-        "Q_CLUSTER_NAME": "faults",
+        "Q_CLUSTER_NAME": QUEUE_NAME,
+        "DJANGO_SECRET_KEY": SECRET_KEY,
         "JWT_SIGNING_KEY": JWT_SIGNING_KEY,
         # The suite registers and logs in far more than a person would.
         "THROTTLE_LOGIN": "100000/min",
+        "THROTTLE_LOGIN_ADDRESS": "100000/min",
         "THROTTLE_REGISTER": "100000/min",
         "LOG_LEVEL": "INFO",
         **extra,
@@ -102,19 +109,49 @@ class Stack:
         finally:
             self.services(f"start-{part}")
 
-    def manage(self, *args: str) -> None:
-        """Run a manage.py command with the private stack's settings."""
-        subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=django_env(), check=True)  # noqa: S603
+    @contextlib.contextmanager
+    def redis_killed(self) -> Iterator[float]:
+        """SIGKILL Redis (no shutdown, no final AOF write) for the block; start it again after.
+
+        Yields the monotonic time it died.
+        """
+        pid_file = RUN / "redis.pid"
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGKILL)
+        # Not our child (it daemonized): wait until the kernel has let the process go.
+        while Path(f"/proc/{pid}").exists():
+            time.sleep(0.01)
+        died = time.monotonic()
+        pid_file.unlink()  # a dead Redis leaves its pid file; services.sh would trust it
+        try:
+            yield died
+        finally:
+            self.services("start-redis")
+
+    def manage(self, *args: str) -> str:
+        """Run a manage.py command with the private stack's settings; return what it printed."""
+        done = subprocess.run(  # noqa: S603
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env=django_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        return done.stdout
 
     # --- web and queue, as subprocesses of this session ----------------------------------
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
-        """Start `argv` in its own process group, logging to var/faults/log/<name>.log."""
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        """Start `argv` in its own process group, logging to var/faults/log/<name>.log.
+
+        `env` is added to the stack's environment (`django_env`).
+        """
         log = (LOG / f"{name}.log").open("ab")
         self._logs.append(log)
         process = subprocess.Popen(  # noqa: S603
             argv,
             cwd=ROOT,
-            env=django_env(),
+            env=django_env(**env),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -125,8 +162,8 @@ class Stack:
         (RUN / f"{name}.pid").write_text(str(process.pid))
         return process
 
-    def start_web(self) -> None:
-        """Run gunicorn with two workers on the private port."""
+    def start_web(self, **env: str) -> None:
+        """Run gunicorn with two workers on the private port, with `env` added."""
         self._spawn(
             "web",
             [
@@ -137,11 +174,24 @@ class Stack:
                 "--workers",
                 "2",
             ],
+            env,
         )
 
-    def start_queue(self) -> subprocess.Popen:
-        """Run `manage.py qcluster`."""
-        return self._spawn("queue", [PYTHON, "manage.py", "qcluster"])
+    def start_queue(self, **env: str) -> subprocess.Popen:
+        """Run `manage.py qcluster`, with `env` added."""
+        return self._spawn("queue", [PYTHON, "manage.py", "qcluster"], env)
+
+    def restart(
+        self, *, web: dict[str, str] | None = None, queue: dict[str, str] | None = None
+    ) -> None:
+        """Stop web and queue, then start them with these additions to the environment.
+
+        Callers wait for /readyz themselves: the processes take a few seconds to start.
+        """
+        for name in ("web", "queue"):
+            self.stop(name)
+        self.start_web(**(web or {}))
+        self.start_queue(**(queue or {}))
 
     def stop(self, name: str) -> None:
         """SIGTERM the main process (it stops its children in order), then SIGKILL its group."""
@@ -173,6 +223,25 @@ class Stack:
             yield
         finally:
             os.killpg(group, signal.SIGCONT)
+
+    def cpu_seconds(self, name: str) -> float:
+        """CPU time used so far by every process of `name`'s group, reaped children included.
+
+        Read from /proc/<pid>/stat (utime, stime, cutime, cstime), so the sentinel, the pusher,
+        the monitor and every worker of a queue cluster count.
+        """
+        group = self.processes[name].pid
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue  # the process ended meanwhile
+            # Fields after the command name: state, ppid, pgrp, ... utime is the 12th.
+            fields = text[text.rindex(")") + 2 :].split()
+            if int(fields[2]) == group:
+                ticks += sum(int(value) for value in fields[11:15])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop_all(self) -> None:
         """Stop web and queue and close their logs."""

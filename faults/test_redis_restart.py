@@ -1,15 +1,27 @@
-"""Redis is stopped (SIGTERM) and started again: users, counters, revocations and queued work
-survive through its append-only file, and the stack carries on without being restarted.
+"""Redis is stopped (SIGTERM), or killed (SIGKILL) under load, and started again.
+
+Stopped: users, counters, revocations and queued work survive through its append-only file,
+and the stack carries on without being restarted. Killed while pushes arrive: Redis writes
+each command to the append-only file before it answers, so every push that got its 202 is
+still there after the restart (fsync every second, `REDIS_APPENDFSYNC`, bounds what a power
+loss, not a killed process, could lose), and each is tracked exactly once.
 """
 
 import time
 
-from faults.api import Account, Accounts, Api
+from faults.api import Account, Accounts, Api, PushLoad
 from faults.probes import delivery_tally, record, redis_db
 from faults.stack import Stack
+from tests.support.waiting import wait_for
 
 MESSAGES = 200
 RECOVERY_SECONDS = 90
+KILL_MESSAGES = 600
+KILL_PUSH_SECONDS = 30
+PUSHES_BEFORE_KILL = 200
+KILLED_SECONDS = 3
+# A drain task lost with the connection is started again by the every-minute wake schedule.
+KILL_RECOVERY_SECONDS = 120
 VALIDATOR_INBOX = "inbox:validator"
 QUEUE_TASKS = "q:faults:tasks"
 
@@ -72,3 +84,38 @@ def test_state_and_queued_messages_survive_a_redis_restart(
     assert (revoked_refresh.status, revoked_refresh.code) == (401, "token_revoked")
     assert tally.exact, tally
     assert tally.tracked == MESSAGES
+
+
+def test_every_acknowledged_push_survives_a_redis_sigkill(
+    stack: Stack, api: Api, accounts: Accounts
+) -> None:
+    users = [accounts.create("rk") for _ in range(2)]
+    appendfsync = redis_db(0).config_get("appendfsync")["appendfsync"]
+
+    with PushLoad(api, users, KILL_MESSAGES, KILL_PUSH_SECONDS, label="redis-kill") as load:
+        wait_for(lambda: load.sent >= PUSHES_BEFORE_KILL, 30, "first pushes")
+        with stack.redis_killed() as died:
+            sent_at_kill = load.sent
+            # The outage itself is the fault under test: a deliberate wait, not a poll.
+            time.sleep(KILLED_SECONDS)
+        down = time.monotonic() - died
+        load.finish(timeout=KILL_PUSH_SECONDS + 60)
+    back = time.monotonic()
+
+    tally = delivery_tally(load.message_ids, [u.user_id for u in users], KILL_RECOVERY_SECONDS)
+    record(
+        "redis SIGKILL under load",
+        tally,
+        appendfsync=appendfsync,
+        pushed_before_kill=sent_at_kill,
+        redis_down_seconds=round(down, 1),
+        push_statuses=dict(load.statuses),
+        recovered_seconds_after_pushes=round(time.monotonic() - back, 1),
+    )
+
+    assert appendfsync == "everysec"
+    # While Redis is down a push is refused honestly (503), and only then.
+    assert set(load.statuses) <= {202, 503}, load.statuses
+    assert load.statuses[503] > 0, "no push arrived while Redis was down"
+    assert tally.exact, tally
+    assert tally.tracked == load.statuses[202]

@@ -17,6 +17,16 @@ unset REDIS_URL ELASTICSEARCH_URL
 
 [ -x .venv/bin/pytest ] || { echo "[faults] ERROR: no .venv; run 'make venv' first" >&2; exit 1; }
 
+# One run at a time per checkout: a second run would stop this one's private stack and delete
+# its folder. The lock sits beside var/faults, which each run deletes, and is let go on exit;
+# the processes started below get fd 9 closed (9>&-), so none that outlives the run keeps it.
+mkdir -p "$ROOT/var"
+exec 9>"$ROOT/var/faults.lock"
+if ! flock -n 9; then
+  echo "[faults] another run of the fault suite holds var/faults.lock; waiting for it" >&2
+  flock 9
+fi
+
 # Stops everything under var/faults/run. Web and queue each lead a process group of their own
 # and may be paused (SIGSTOP) mid-test: wake the groups so SIGTERM is acted on, and kill what
 # is left of them afterwards, since services.sh only signals the main pid.
@@ -34,9 +44,9 @@ stop_private
 scripts/services.sh purge-es
 rm -rf "$PYLOGGER_VAR"
 trap stop_private EXIT
-scripts/services.sh start
+scripts/services.sh start 9>&-
 
 # pytest's own exit code is the script's (5, no tests collected, fails too).
 status=0
-.venv/bin/pytest faults -c faults/pytest.ini --rootdir faults "$@" || status=$?
+.venv/bin/pytest faults -c faults/pytest.ini --rootdir faults "$@" 9>&- || status=$?
 exit "$status"

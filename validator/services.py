@@ -6,6 +6,7 @@ inbox by name, as a separate service would: it knows the message contract, not t
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -58,12 +59,14 @@ def _document(payload: dict[str, Any], category: str) -> dict[str, Any]:
     return document
 
 
-def payloads_check(*, payloads: list[dict[str, Any]]) -> list[ItemFailure]:
-    """The payloads that break the contract, as failures for the inbox's dead letter."""
+def payloads_check(
+    *, payloads: list[dict[str, Any]], errors_of: Callable[[Any], list[str]] = payload_errors
+) -> list[ItemFailure]:
+    """The payloads that break the contract (`errors_of`), as failures for the dead letter."""
     return [
         ItemFailure(index=index, errors=errors, retryable=False)
         for index, payload in enumerate(payloads)
-        if (errors := payload_errors(payload))
+        if (errors := errors_of(payload))
     ]
 
 

@@ -1,9 +1,11 @@
 """Queue entry points of the validator."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 
+from core.contract import payload_errors, retry_payload_errors
 from core.queue import ItemFailure, inbox
 from validator.services import (
     INBOX,
@@ -14,15 +16,25 @@ from validator.services import (
 )
 
 
-def _validate(payloads: list[dict[str, Any]]) -> list[ItemFailure]:
-    failures = payloads_check(payloads=payloads)
+def _checked(
+    payloads: list[dict[str, Any]],
+    errors_of: Callable[[Any], list[str]],
+    handle: Callable[..., object],
+) -> list[ItemFailure]:
+    """Hand the payloads that hold the contract to `handle`; return the others as failures."""
+    failures = payloads_check(payloads=payloads, errors_of=errors_of)
     refused = {failure.index for failure in failures}
-    messages_validate(payloads=[p for i, p in enumerate(payloads) if i not in refused])
+    handle(payloads=[p for i, p in enumerate(payloads) if i not in refused])
     return failures
 
 
-def _retry(payloads: list[dict[str, Any]]) -> None:
-    messages_retry(payloads=payloads)
+def _validate(payloads: list[dict[str, Any]]) -> list[ItemFailure]:
+    return _checked(payloads, payload_errors, messages_validate)
+
+
+def _retry(payloads: list[dict[str, Any]]) -> list[ItemFailure]:
+    # Checked too: one item missing a field would otherwise fail the whole batch every time.
+    return _checked(payloads, retry_payload_errors, messages_retry)
 
 
 def validator_inbox_drain(attempt: int = 0) -> int:

@@ -9,7 +9,15 @@ from django_q.models import Schedule
 from model_bakery import baker
 
 from core.broker import ReliableRedisBroker
-from core.queue import DrainRetry, Inbox, ItemFailure, inbox, inboxes_wake, redis_now
+from core.queue import (
+    NOT_A_LATER_MEMBER,
+    DrainRetry,
+    Inbox,
+    ItemFailure,
+    inbox,
+    inboxes_wake,
+    redis_now,
+)
 from core.redis import store
 from tests.support.waiting import wait_for
 
@@ -56,12 +64,14 @@ def test_a_drain_that_finds_the_lease_taken_leaves_without_spinning(broker):
     box = Inbox("scratch", task="core.queue.inboxes_wake")
     box.append([{"n": 1}])
     broker.purge_queue()
-    store().set(box.lock_key, "someone-else")
+    store().set(box.lock_key, "someone-else", px=Inbox.LEASE_MS)
 
     assert box.drain(lambda items: None) == 0
+    assert box.drain(lambda items: None) == 0  # a second finds the recheck on its way
 
     assert box.size() == 1
-    assert (broker.queue_size(), broker.delayed_size()) == (0, 0)  # the holder wakes the next
+    # No spinning: one recheck, due when the lease would lapse (in case its holder died).
+    assert (broker.queue_size(), broker.delayed_size()) == (0, 1)
 
 
 def test_inboxes_wake_rescues_items_whose_drain_task_was_lost(broker):
@@ -192,6 +202,36 @@ def test_an_item_whose_drains_keep_dying_is_set_aside_after_bounded_takes(broker
     (entry,) = _dead(box)
     assert entry["errors"] == ["taken 2 times without its drain finishing"]
     assert box.size() == 0
+
+
+def test_an_outage_longer_than_the_takes_bound_sets_nothing_aside(broker, settings):
+    settings.QUEUE_ITEM_MAX_TAKES = 2
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+    box.append([{"n": 0}])
+    seen: list[list[dict]] = []
+
+    for attempt in range(4):  # twice the bound: every drain found the dependency down
+        box.drain(_down, attempt=attempt)
+    box.drain(seen.append)  # it is back
+
+    assert seen == [[{"n": 0}]]
+    assert _dead(box) == []
+
+
+def test_a_deferred_member_of_another_shape_is_set_aside_whole_and_the_rest_goes_on(broker):
+    box = Inbox("scratch", task="core.queue.inboxes_wake")
+    bare = {"n": "an item without its retry envelope"}
+    store().zadd(
+        box.later_key, {json.dumps(bare): 0, Inbox._later_member({"n": 1}, attempt=0, since=0): 0}
+    )
+    seen: list[list[dict]] = []
+
+    assert box.drain(seen.append) == 2
+
+    assert seen == [[{"n": 1}]]
+    (entry,) = _dead(box)
+    assert (entry["item"], entry["errors"]) == (bare, [NOT_A_LATER_MEMBER])
+    assert box.deferred() == 0
 
 
 def test_a_batch_is_cut_by_bytes_as_well_as_count(broker, settings):

@@ -228,6 +228,15 @@ def test_a_drain_redelivered_before_its_trim_repeats_the_same_documents(queued_d
     assert len({_without_times(doc) for doc in docs}) == 3
 
 
+def _assert_dead_lettered_alone(name: str, poison: dict, error: str) -> None:
+    """Inbox `name` was emptied and its dead letter holds `poison` alone, with `error`."""
+    box = inbox(name)
+    (entry,) = [json.loads(raw) for raw in store().lrange(box.dead_key, 0, -1)]
+    assert entry["item"] == poison
+    assert any(error in text for text in entry["errors"])
+    assert box.size() == box.deferred() == 0
+
+
 @pytest.mark.parametrize(
     ("poison", "error"),
     [
@@ -244,7 +253,24 @@ def test_a_payload_that_breaks_the_contract_is_dead_lettered_and_the_rest_valida
     assert tasks.validator_inbox_drain() == 3
 
     assert [document["message_id"] for document in _tracked()] == [M1, M3]
-    (entry,) = [json.loads(raw) for raw in store().lrange(inbox("validator").dead_key, 0, -1)]
-    assert entry["item"] == poison
-    assert any(error in text for text in entry["errors"])
-    assert inbox("validator").size() == 0
+    _assert_dead_lettered_alone("validator", poison, error)
+
+
+@pytest.mark.parametrize(
+    ("poison", "error"),
+    [
+        ({k: v for k, v in _staged(M2, 10).items() if k != "message_id"}, "message_id"),
+        ({k: v for k, v in _staged(M2, 10).items() if k != "attempts"}, "attempts"),
+        ({**_staged(M2, 10), "request_count": "7"}, "request_count: not a valid integer."),
+    ],
+)
+def test_a_retry_that_breaks_the_contract_is_dead_lettered_and_the_rest_retried(
+    scripted, poison: dict, error: str
+) -> None:
+    scripted.setenv("RANDOM_ATTEMPT_2", "7")
+    inbox("retry").append([_staged(M1, 10), poison, _staged(M3, 20)])
+
+    assert tasks.validator_retry_drain() == 3
+
+    assert [document["message_id"] for document in _tracked()] == [M1, M3]
+    _assert_dead_lettered_alone("retry", poison, error)
