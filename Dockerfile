@@ -1,4 +1,5 @@
-# Python Logger: one image for web (gunicorn), qcluster and the one-shot migrate service.
+# Python Logger: one image for web (gunicorn), tail (uvicorn), qcluster and the one-shot
+# migrate service.
 # Build: docker compose build (or docker build -t python-logger .). Run: see docs/deploy.md.
 FROM python:3.11-slim
 

@@ -14,14 +14,14 @@ export DJANGO_SETTINGS_MODULE := $(if $(DJANGO_SETTINGS_MODULE),$(DJANGO_SETTING
 .PHONY: help venv services tools migrate index run test up down lint bench e2e faults
 
 help:
-	@echo "make run      set up everything, then run web + queue in the foreground (Ctrl-C stops all)"
+	@echo "make run      set up everything, then run front, web, tail and queue in the foreground (Ctrl-C stops all)"
 	@echo "make test     set up everything, then run the whole test suite against real Redis and ES"
 	@echo "make up       the same stack in the background; returns once /readyz is 200"
 	@echo "make down     stop everything the project started"
 	@echo "make services Redis and Elasticsearch only"
 	@echo "make e2e      make up, then newman, schemathesis and Swagger UI in headless Chromium"
 	@echo "make faults   outage, restart, crash and security tests on a private stack"
-	@echo "make bench    SPEC's benchmarks P1-P5 and M1 (restarts the stack)"
+	@echo "make bench    SPEC's benchmarks P1-P5, M1, P11 and P12 (restarts the stack)"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)

@@ -1,8 +1,6 @@
 """Shared fixtures: real Redis (flushed per test), a real Elasticsearch index, users, clients."""
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -13,6 +11,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from core.redis import store
+from tests.support.processes import process_group_stop
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "s3cret-pw"
@@ -155,9 +154,4 @@ def qcluster(es_index: str) -> Iterator[Callable[[], subprocess.Popen]]:
     for proc in procs:
         # SIGTERM to the cluster's main process only: it stops its sentinel and children in
         # order. Then SIGKILL whatever is left of the group.
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+        process_group_stop(proc, grace=15)

@@ -1,22 +1,38 @@
-"""HTTP endpoints of the tracker: track one or many messages, search them, fetch one, count them."""
+"""HTTP endpoints of the tracker: track, search, fetch, count, export and tail messages."""
 
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.contract import BULK_MAX_ITEMS, CATEGORIES, SEVERITY_MAX, SEVERITY_MIN
-from core.serializers import ErrorSerializer, StrictCharField, field_errors_schema
+from core.serializers import (
+    ErrorSerializer,
+    StrictCharField,
+    UUIDStringField,
+    field_errors_schema,
+)
+from tracker.exports import CONTENT_TYPES, FORMATS, NDJSON, export_lines
 from tracker.selectors import (
     PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX,
     Q_MAX_LENGTH,
     STATS_DEFAULT_DAYS,
     message_get,
+    messages_export,
     messages_search,
     stats_by_category_and_date,
 )
@@ -28,6 +44,19 @@ from tracker.serializers import (
     messages_input_check,
 )
 from tracker.services import message_track, messages_bulk
+from tracker.tail import (
+    POSITION_INVALID,
+    TICKET_BRINGS_FILTERS,
+    TailNotServedHere,
+    TailStream,
+    TailTicket,
+    TailTicketAuthentication,
+    credential_expiry,
+    position_valid,
+    tail_filters,
+    tail_start,
+    tail_ticket_issue,
+)
 
 _TAGS = ["tracker"]
 
@@ -49,6 +78,21 @@ _NOT_JSON = OpenApiResponse(ErrorSerializer, description="The body is not JSON."
 _ES_DOWN = OpenApiResponse(
     ErrorSerializer, description="Elasticsearch is unavailable (or overloaded); retry shortly."
 )
+
+
+def message_filters(params: dict[str, Any]) -> dict[str, Any]:
+    """Search's filters from validated query parameters, as the selectors take them."""
+    return {
+        "q": params.get("q", ""),
+        "category": params.get("category") or None,
+        "date_from": params.get("from"),
+        "date_to": params.get("to"),
+        "user_id": _optional_str(params.get("user_id")),
+        "service": params.get("service") or None,
+        "severity_min": params.get("severity_min"),
+        "attribute": params.get("attribute") or None,
+        "trace_id": params.get("trace_id") or None,
+    }
 
 
 def _optional_str(value: UUID | None) -> str | None:
@@ -117,44 +161,58 @@ class MessageBulkApi(APIView):
         return Response(report)
 
 
+class MessageFiltersSerializer(serializers.Serializer):
+    """Which messages a search or a live tail shows: the filters the two share."""
+
+    q = StrictCharField(
+        required=False,
+        allow_blank=True,
+        # Literal: a leading or trailing space is part of the substring sought.
+        trim_whitespace=False,
+        help_text=(
+            f"Case-insensitive substring of the message, mid-word included; at most "
+            f"{Q_MAX_LENGTH} characters."
+        ),
+    )
+    category = serializers.ChoiceField(choices=CATEGORIES, required=False, allow_blank=True)
+    user_id = UUIDStringField(required=False, help_text="Admins only.")
+    service = StrictCharField(
+        required=False, max_length=256, help_text="OpenTelemetry logs of this service.name."
+    )
+    severity_min = serializers.IntegerField(
+        required=False,
+        min_value=SEVERITY_MIN,
+        max_value=SEVERITY_MAX,
+        help_text="OpenTelemetry logs at this severity number or above (9 INFO, 17 ERROR).",
+    )
+    attribute = StrictCharField(
+        required=False,
+        max_length=1024,
+        help_text='One attribute of an OpenTelemetry log, as "key:value".',
+    )
+
+    class Meta:
+        ref_name = "MessageFilters"
+
+
 class MessagesApi(APIView):
     """`messages/`: GET searches messages, newest first; POST tracks one message.
 
     Two operations on one route, each with its own serializers; neither borrows the other's.
     """
 
-    class SearchInputSerializer(FromToSerializer):
-        q = StrictCharField(
-            required=False,
-            allow_blank=True,
-            # Literal: a leading or trailing space is part of the substring sought.
-            trim_whitespace=False,
-            help_text=(
-                f"Case-insensitive substring of the message, mid-word included; at most "
-                f"{Q_MAX_LENGTH} characters."
-            ),
-        )
-        category = serializers.ChoiceField(choices=CATEGORIES, required=False, allow_blank=True)
+    # An API key needs the read scope; tracker writes are for people (access tokens).
+    key_scopes = {"GET": "read"}
+
+    class SearchInputSerializer(FromToSerializer, MessageFiltersSerializer):
         date_from = QueryDateTimeField(required=False, help_text="Created at or after (UTC).")
         date_to = QueryDateTimeField(required=False, help_text="Created at or before (UTC).")
-        user_id = serializers.UUIDField(required=False, help_text="Admins only.")
         page_size = serializers.IntegerField(
             required=False, default=PAGE_SIZE_DEFAULT, help_text=f"1 to {PAGE_SIZE_MAX}."
         )
         cursor = StrictCharField(required=False, help_text="From a previous `next` link.")
-        service = StrictCharField(
-            required=False, max_length=256, help_text="OpenTelemetry logs of this service.name."
-        )
-        severity_min = serializers.IntegerField(
-            required=False,
-            min_value=SEVERITY_MIN,
-            max_value=SEVERITY_MAX,
-            help_text="OpenTelemetry logs at this severity number or above (9 INFO, 17 ERROR).",
-        )
-        attribute = StrictCharField(
-            required=False,
-            max_length=1024,
-            help_text='One attribute of an OpenTelemetry log, as "key:value".',
+        trace_id = serializers.RegexField(
+            r"^[0-9a-fA-F]{32}$", required=False, help_text="An OpenTelemetry trace id (32 hex)."
         )
 
         class Meta:
@@ -192,16 +250,9 @@ class MessagesApi(APIView):
         params = serializer.validated_data
         page = messages_search(
             actor=request.user,
-            q=params.get("q", ""),
-            category=params.get("category") or None,
-            date_from=params.get("from"),
-            date_to=params.get("to"),
-            user_id=_optional_str(params.get("user_id")),
             page_size=params["page_size"],
             cursor=params.get("cursor"),
-            service=params.get("service") or None,
-            severity_min=params.get("severity_min"),
-            attribute=params.get("attribute") or None,
+            **message_filters(params),
         )
         next_url = None
         if page["next_cursor"]:
@@ -242,6 +293,8 @@ class MessagesApi(APIView):
 class MessageDetailApi(APIView):
     """Fetches one message by id."""
 
+    key_scopes = {"GET": "read"}
+
     class OutputSerializer(MessageSerializer):
         class Meta:
             ref_name = "MessageDetail"
@@ -267,6 +320,8 @@ class MessageDetailApi(APIView):
 
 class StatsApi(APIView):
     """Counts messages per category over time."""
+
+    key_scopes = {"GET": "read"}
 
     class InputSerializer(FromToSerializer):
         date_from = QueryDateTimeField(
@@ -342,3 +397,242 @@ class StatsApi(APIView):
             user_id=_optional_str(params.get("user_id")),
         )
         return Response(self.OutputSerializer(stats).data)
+
+
+class _IgnoreFormatParameter(DefaultContentNegotiation):
+    """Export's `format` chooses the file, not DRF's renderer; errors are always JSON."""
+
+    def select_renderer(
+        self, request: Request, renderers: list, format_suffix: str | None = None
+    ) -> tuple:
+        """The first renderer (JSON), whatever `format` says."""
+        return renderers[0], renderers[0].media_type
+
+
+class MessageExportApi(APIView):
+    """Streams every matching message as an NDJSON or CSV attachment."""
+
+    key_scopes = {"GET": "read"}
+
+    content_negotiation_class = _IgnoreFormatParameter
+
+    class InputSerializer(MessagesApi.SearchInputSerializer):
+        format = serializers.ChoiceField(
+            choices=FORMATS, default=NDJSON, help_text="ndjson (default) or csv."
+        )
+
+        class Meta:
+            ref_name = "MessageExportQuery"
+
+        def get_fields(self) -> dict[str, serializers.Field]:
+            """Search's filters, without its paging."""
+            fields = super().get_fields()
+            fields.pop("page_size")
+            fields.pop("cursor")
+            return fields
+
+    @extend_schema(
+        summary="Export messages",
+        operation_id="tracker_messages_export",
+        description=(
+            "Every message matching search's filters, newest first, with no cap, streamed as "
+            "an attachment: NDJSON (one document a line) or CSV (RFC 4180, a header row; "
+            "cells starting with =, +, -, @ are prefixed with ' against formula injection). "
+            "`X-Total-Count` holds the exact number of rows, sent before the body."
+        ),
+        tags=_TAGS,
+        parameters=[InputSerializer],
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                {"type": "string"}, description="One JSON document a line."
+            ),
+            (200, "text/csv"): OpenApiResponse({"type": "string"}, description="CSV rows."),
+            400: _field_errors("MessageExportValidationError", *InputSerializer().fields),
+            401: _UNAUTHORIZED,
+            403: _OUT_OF_SCOPE,
+            503: _ES_DOWN,
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        """Count, then stream every match."""
+        serializer = self.InputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        params = dict(serializer.validated_data)
+        fmt = params.pop("format")
+        count, documents = messages_export(actor=request.user, **message_filters(params))
+        response = StreamingHttpResponse(
+            export_lines(documents, fmt=fmt), content_type=CONTENT_TYPES[fmt]
+        )
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="messages-{stamp}.{fmt}"'
+        response["X-Total-Count"] = str(count)
+        return response
+
+
+class TailInputSerializer(MessageFiltersSerializer):
+    """Search's filters, and where to resume."""
+
+    last_event_id = StrictCharField(
+        required=False,
+        help_text="Resume after this position (for an EventSource that reconnects with a new "
+        "URL). The `Last-Event-ID` header wins over it.",
+    )
+    ticket = StrictCharField(
+        required=False,
+        help_text="A ticket from `tail/ticket/`, instead of the bearer token (EventSource "
+        "cannot send one). A ticket brings its own filters: send no others with it.",
+    )
+
+    class Meta:
+        ref_name = "MessageTailQuery"
+
+    def validate_last_event_id(self, value: str) -> str:
+        """A stream position such as 1700000000000-0."""
+        if not position_valid(value):
+            raise serializers.ValidationError(POSITION_INVALID)
+        return value
+
+
+def _tail_filter_params(validated: dict) -> dict:
+    """The filters of validated tail input, as `tail_filters` takes them (JSON values)."""
+    names = MessageFiltersSerializer().fields
+    return {
+        name: str(value) if isinstance(value, UUID) else value
+        for name, value in validated.items()
+        if name in names
+    }
+
+
+class MessageTailApi(APIView):
+    """Streams each newly tracked message that matches, as server-sent events (ASGI only)."""
+
+    key_scopes = {"GET": "read"}
+
+    # Bearer tokens as everywhere else, or a ticket in the query string for EventSource.
+    authentication_classes = [*APIView.authentication_classes, TailTicketAuthentication]
+    content_negotiation_class = _IgnoreFormatParameter  # EventSource asks for text/event-stream
+
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        """Refuse before anything else (a ticket is single-use) unless served over ASGI."""
+        # Under WSGI an open stream would hold a sync worker for as long as it stays open.
+        if getattr(request, "scope", None) is None:
+            raise TailNotServedHere()
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Live tail of messages",
+        operation_id="tracker_messages_tail",
+        description=(
+            "Each message tracked from now on that matches search's filters, as a "
+            "`text/event-stream` that stays open: `id:` is the message's position and `data:` "
+            "the document as JSON. `event: live` says the backlog is delivered; "
+            "`event: position` moves the position past messages that did not match; "
+            "`event: reset` says the position asked for is outside the window (the last "
+            f"{settings.TAIL_STREAM_MAXLEN:,} messages per user; admins without `user_id`: "
+            f"{settings.TAIL_ADMIN_STREAM_MAXLEN:,} of everyone's), so load the gap by search. "
+            "A comment line keeps the connection open every "
+            f"{settings.TAIL_KEEPALIVE_SECONDS:g} s. Reconnect with `Last-Event-ID` to get "
+            "every message missed, none twice. A message is sent once it is searchable. "
+            "Authenticate with the bearer token, or (browsers' EventSource) with a `ticket`. "
+            "The stream ends when the token that opened it expires."
+        ),
+        tags=_TAGS,
+        parameters=[
+            TailInputSerializer,
+            OpenApiParameter(
+                "Last-Event-ID",
+                str,
+                OpenApiParameter.HEADER,
+                description="Resume after this position (EventSource sends it by itself).",
+            ),
+        ],
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                {"type": "string"},
+                description="Server-sent events, one per message; the stream does not end.",
+            ),
+            400: _field_errors("MessageTailValidationError", *TailInputSerializer().fields),
+            401: OpenApiResponse(
+                ErrorSerializer,
+                description="Missing, malformed, expired or revoked token, or a ticket that is "
+                "unknown, used or expired.",
+            ),
+            403: _OUT_OF_SCOPE,
+            404: OpenApiResponse(
+                ErrorSerializer, description="Reached the WSGI server instead of the tail's."
+            ),
+            503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        """Open the stream at the position asked for, or at the newest message."""
+        serializer = TailInputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        params = serializer.validated_data
+        if isinstance(request.auth, TailTicket):
+            if _tail_filter_params(params):
+                raise serializers.ValidationError({"ticket": [TICKET_BRINGS_FILTERS]})
+            filters, expires = request.auth.filters, request.auth.expires
+        else:
+            filters, expires = _tail_filter_params(params), credential_expiry(request.auth)
+        tail = tail_filters(actor=request.user, **filters)
+        last_event_id = request.headers.get("Last-Event-ID") or params.get("last_event_id")
+        if last_event_id is not None and not position_valid(last_event_id):
+            raise serializers.ValidationError({"last_event_id": [POSITION_INVALID]})
+        start = tail_start(filters=tail, last_event_id=last_event_id)
+        response = StreamingHttpResponse(
+            TailStream(filters=tail, start=start, expires=expires),
+            content_type="text/event-stream",
+        )
+        response["Cache-Control"] = "no-cache"
+        # nginx passes the stream on as it comes, whatever its proxy_buffering says.
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+
+class TailTicketApi(APIView):
+    """Issues a single-use ticket for one live-tail stream, for browsers' EventSource."""
+
+    key_scopes = {"POST": "read"}
+
+    class InputSerializer(MessageFiltersSerializer):
+        class Meta:
+            ref_name = "TailTicketInput"
+
+    class OutputSerializer(serializers.Serializer):
+        ticket = serializers.CharField(help_text="Pass as `?ticket=` to the tail, once.")
+        expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid.")
+
+        class Meta:
+            ref_name = "TailTicket"
+
+    @extend_schema(
+        summary="Ticket for a live tail",
+        operation_id="tracker_messages_tail_ticket",
+        description=(
+            "A browser's EventSource cannot send the bearer token, and a token never goes in "
+            "a URL: this ticket stands in for it, for one stream with these filters, within "
+            f"{settings.TAIL_TICKET_SECONDS} s."
+        ),
+        tags=_TAGS,
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: _field_errors("TailTicketValidationError", *InputSerializer().fields),
+            401: _UNAUTHORIZED,
+            403: _OUT_OF_SCOPE,
+            415: _NOT_JSON,
+            503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Store the ticket with the caller and the filters; it works once."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ticket = tail_ticket_issue(
+            actor=request.user,
+            expires=credential_expiry(request.auth),
+            filters=_tail_filter_params(serializer.validated_data),
+        )
+        body = {"ticket": ticket, "expires_in": settings.TAIL_TICKET_SECONDS}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)

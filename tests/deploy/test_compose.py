@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-APP_SERVICES = ("migrate", "web", "qcluster")
+APP_SERVICES = ("migrate", "web", "tail", "qcluster")
 REFUSED = "django.core.exceptions.ImproperlyConfigured: "
 NGINX_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -98,7 +98,7 @@ def _published_ports(service: dict[str, Any]) -> list[str]:
 
 def test_compose_config_validates() -> None:
     services = _services()
-    assert {"redis", "postgres", "migrate", "web", "qcluster", "nginx"} <= set(services)
+    assert {"redis", "postgres", "migrate", "web", "tail", "qcluster", "nginx"} <= set(services)
 
 
 def test_app_services_refuse_the_example_secrets_and_start_with_real_ones() -> None:
@@ -130,6 +130,22 @@ def test_nginx_lets_through_the_largest_body_the_app_takes() -> None:
     assert match, "nginx.conf sets no client_max_body_size (nginx's default is 1 MB)"
     limit = int(match[1]) * NGINX_UNITS[match[2].lower()]
     assert limit >= settings.MAX_BULK_BODY_BYTES
+
+
+def test_nginx_streams_the_live_tail_from_the_tail_service() -> None:
+    conf = NGINX_CONF.read_text()
+    match = re.search(r"location = /api/tracker/messages/tail/ \{(.*?)\}", conf, re.S)
+    assert match, "nginx.conf does not route the live tail's path"
+    block = match[1]
+    assert "proxy_pass http://tail;" in block
+    # Buffered, the events would wait in nginx; a read timeout under the keep-alive interval
+    # would cut every quiet stream.
+    assert "proxy_buffering off;" in block
+    timeout = re.search(r"proxy_read_timeout (\d+)([smh]);", block)
+    assert timeout, block
+    seconds = int(timeout[1]) * {"s": 1, "m": 60, "h": 3600}[timeout[2]]
+    assert seconds > 2 * settings.TAIL_KEEPALIVE_SECONDS
+    assert re.search(r"server tail:\d+", conf)
 
 
 def test_env_example_documents_every_setting_read_from_the_environment() -> None:

@@ -460,3 +460,16 @@ def test_search_filters_opentelemetry_logs_by_service_severity_and_attribute(
         ["http.method:POST", "region:eu"],
     )
     assert auth_client.get(MESSAGES, {"severity_min": 25}).status_code == 400
+
+
+def test_search_finds_a_log_by_its_trace_id(auth_client: APIClient, user: dict) -> None:
+    trace = "5b8efff798038103d269b633813fc60c"
+    index(
+        document(user_id=user["user_id"], user_message="in the trace", trace_id=trace),
+        document(user_id=user["user_id"], user_message="elsewhere", trace_id="0" * 32),
+    )
+
+    found = auth_client.get(MESSAGES, {"trace_id": trace.upper()}).json()
+
+    assert [item["user_message"] for item in found["results"]] == ["in the trace"]
+    assert auth_client.get(MESSAGES, {"trace_id": "not-hex"}).status_code == 400

@@ -1,4 +1,5 @@
-/* Python Logger dashboard: log in, draw the stats as stacked bars, search the messages.
+/* Python Logger dashboard: log in, draw the stats as stacked bars, search the messages, and
+ * follow new ones live (server-sent events from the live tail).
  *
  * The tokens live only in the `session` object below, never in web storage or a cookie, so
  * closing or reloading the tab logs out. Every piece of data reaches the page through
@@ -33,6 +34,7 @@
     searchPanel: $("search-panel"), searchForm: $("search-form"), q: $("q"),
     searchError: $("search-error"), count: $("search-count"), results: $("results"),
     resultsBody: $("results-body"), more: $("more"),
+    liveToggle: $("live-toggle"), liveState: $("live-state"),
   };
 
   // --- HTTP ------------------------------------------------------------------------------
@@ -129,6 +131,7 @@
   // --- Session ---------------------------------------------------------------------------
 
   function showLogin(message = "", isError = false) {
+    liveStop();
     session.access = session.refresh = session.username = null;
     seq.stats += 1;
     seq.search += 1;
@@ -334,23 +337,31 @@
     return td;
   }
 
+  /** Fill a table row with one message; `at` is where it goes (-1: the end, 0: the top). */
+  function addRow(message, at = -1) {
+    const row = el.resultsBody.insertRow(at);
+    row.dataset.id = message.message_id;
+    const created = formatTime(message.created_time, { dateStyle: "medium", timeStyle: "medium" });
+    cell(row, "when", created).title = message.created_time;
+    const badge = document.createElement("span");
+    badge.className = `badge badge-${String(message.category).toLowerCase()}`;
+    badge.textContent = message.category;
+    cell(row, "category", "").appendChild(badge);
+    cell(row, "text", message.user_message);
+    cell(row, "num", `#${message.request_count}`);
+    cell(row, "id", String(message.message_id).slice(0, 8)).title = message.message_id;
+    return row;
+  }
+
   function addResults(results) {
-    for (const message of results) {
-      const row = el.resultsBody.insertRow();
-      const created = formatTime(message.created_time, { dateStyle: "medium", timeStyle: "medium" });
-      cell(row, "when", created).title = message.created_time;
-      const badge = document.createElement("span");
-      badge.className = `badge badge-${String(message.category).toLowerCase()}`;
-      badge.textContent = message.category;
-      cell(row, "category", "").appendChild(badge);
-      cell(row, "text", message.user_message);
-      cell(row, "num", `#${message.request_count}`);
-      cell(row, "id", String(message.message_id).slice(0, 8)).title = message.message_id;
-    }
+    for (const message of results) addRow(message);
   }
 
   function showPage(page, query, append) {
-    if (!append) el.resultsBody.replaceChildren();
+    if (!append) {
+      el.resultsBody.replaceChildren();
+      live.shown = 0;
+    }
     addResults(page.results);
     const shown = el.resultsBody.rows.length;
     const noun = page.count === 1 ? "message" : "messages";
@@ -358,10 +369,14 @@
     if (page.count) {
       const what = query ? `${total} match “${query}”` : `${total}, newest first`;
       el.count.textContent = `${what} · showing ${shown.toLocaleString()}`;
+      live.countText = el.count.textContent;
     } else {
       el.count.textContent = query ? `No message matches “${query}”.` : "No messages yet.";
+      live.countText = "";
     }
-    el.results.hidden = shown === 0;
+    // Messages that arrived live while this page loaded stay on top of it.
+    if (!append) liveReplay();
+    el.results.hidden = el.resultsBody.rows.length === 0;
     nextPage = page.next;
     el.more.hidden = !nextPage;
   }
@@ -374,6 +389,8 @@
 
   async function runSearch(path, query, append) {
     const mine = ++seq.search;
+    // What arrives live while a new first page loads is shown again on top of it.
+    if (!append) live.sinceSearch = [];
     el.searchPanel.setAttribute("aria-busy", "true");
     el.more.disabled = true;
     try {
@@ -395,7 +412,10 @@
 
   function startSearch(event) {
     if (event) event.preventDefault();
+    const changed = currentQuery !== el.q.value;
     currentQuery = el.q.value;
+    // Live follows the search's text: a new text is a new stream, from now on.
+    if (changed && live.on) liveRestart();
     const query = new URLSearchParams({ page_size: PAGE_SIZE });
     if (currentQuery) query.set("q", currentQuery);
     runSearch(`/api/tracker/messages/?${query}`, currentQuery, false);
@@ -403,6 +423,124 @@
 
   function loadMore() {
     if (nextPage) runSearch(sameOriginPath(nextPage), currentQuery, true);
+  }
+
+
+  // --- Live ------------------------------------------------------------------------------
+  // EventSource cannot send the bearer token, so each connection first buys a single-use
+  // ticket. That also means the browser's own reconnect (same URL, spent ticket) cannot work:
+  // on any error the page closes the source and reconnects itself, with a new ticket and the
+  // position it got to, so that nothing is missed and nothing comes twice.
+
+  const LIVE_RETRY_MAX_MS = 15000;
+  const live = {
+    on: false, source: null, lastId: null, timer: null, failures: 0, generation: 0,
+    sinceSearch: [], shown: 0, countText: "",
+  };
+
+  function setLiveState(state) {
+    el.liveState.textContent = state;
+    el.liveState.hidden = !state;
+    el.liveState.dataset.state = state.replace(" ", "-");
+  }
+
+  function liveClose() {
+    live.generation += 1; // a connect still waiting for its ticket gives up
+    clearTimeout(live.timer);
+    if (live.source) live.source.close();
+    live.source = null;
+  }
+
+  function liveStart() {
+    live.on = true;
+    live.lastId = null;
+    live.failures = 0;
+    el.liveToggle.setAttribute("aria-pressed", "true");
+    liveConnect();
+  }
+
+  function liveStop() {
+    live.on = false;
+    liveClose();
+    el.liveToggle.setAttribute("aria-pressed", "false");
+    setLiveState("");
+  }
+
+  function liveRestart() {
+    live.lastId = null;
+    liveConnect();
+  }
+
+  function liveRetry() {
+    if (!live.on) return;
+    live.failures += 1;
+    setLiveState("reconnecting");
+    const delay = Math.min(LIVE_RETRY_MAX_MS, 1000 * 2 ** Math.min(live.failures - 1, 4));
+    live.timer = setTimeout(liveConnect, delay);
+  }
+
+  /** Show a message that just arrived, on top, once (a search may have shown it already). */
+  function liveShow(message) {
+    live.sinceSearch.push(message);
+    if (el.resultsBody.querySelector(`tr[data-id="${CSS.escape(message.message_id)}"]`)) return;
+    addRow(message, 0).classList.add("row-live");
+    el.results.hidden = false;
+    live.shown += 1;
+    const added = `${live.shown.toLocaleString()} new live`;
+    el.count.textContent = live.countText ? `${live.countText} · ${added}` : added;
+  }
+
+  function liveReplay() {
+    for (const message of live.sinceSearch.splice(0)) liveShow(message);
+  }
+
+  async function liveConnect() {
+    liveClose();
+    if (!live.on) return;
+    const mine = live.generation;
+    setLiveState(live.failures ? "reconnecting" : "catching up");
+    let ticket;
+    try {
+      const filters = currentQuery ? { q: currentQuery } : {};
+      ticket = (await api("/api/tracker/messages/tail/ticket/", { method: "POST", body: filters }))
+        .ticket;
+    } catch (error) {
+      if (error instanceof SessionEnded) liveStop();
+      else liveRetry();
+      return;
+    }
+    if (!live.on || mine !== live.generation) return; // stopped, or restarted meanwhile
+    const query = new URLSearchParams({ ticket });
+    if (live.lastId) query.set("last_event_id", live.lastId);
+    const source = new EventSource(`/api/tracker/messages/tail/?${query}`);
+    live.source = source;
+    const moved = (event) => { live.lastId = event.lastEventId || live.lastId; };
+    source.addEventListener("open", () => setLiveState("catching up"));
+    source.addEventListener("message", (event) => {
+      moved(event);
+      liveShow(JSON.parse(event.data));
+    });
+    source.addEventListener("live", (event) => {
+      moved(event);
+      live.failures = 0;
+      setLiveState("live");
+    });
+    source.addEventListener("position", moved);
+    source.addEventListener("reset", (event) => {
+      // Messages were missed beyond the tail's window: search has them all.
+      moved(event);
+      startSearch();
+    });
+    source.addEventListener("error", () => {
+      if (live.source !== source) return;
+      liveClose();
+      liveRetry();
+    });
+  }
+
+  function toggleLive() {
+    if (live.on) liveStop();
+    else liveStart();
   }
 
   // --- Wiring ----------------------------------------------------------------------------
@@ -436,6 +574,7 @@
   el.tz.addEventListener("change", () => { loadStats(); startSearch(); });
   el.searchForm.addEventListener("submit", startSearch);
   el.more.addEventListener("click", loadMore);
+  el.liveToggle.addEventListener("click", toggleLive);
   window.addEventListener("resize", redrawSoon);
   showLogin();
 })();

@@ -1,0 +1,204 @@
+"""The nginx front that scripts/stack.sh generates, run from a checkout in a 0700 folder.
+
+`make run` and `make up` put nginx on the public port: the live tail's path goes to the ASGI
+tail process, unbuffered, everything else to the WSGI web server. Here the script's own
+`front` command runs it on free ports from a copy of the script in a folder other users
+cannot enter (as a fresh `git clone` into `mktemp -d` is), in front of two small upstreams
+that stand in for web and tail, so that what is checked is the generated config alone.
+"""
+
+import contextlib
+import http.server
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+TAIL_PATH = "/api/tracker/messages/tail/"
+BIG = 3 * 1024 * 1024  # over the front's 1 MB body buffer: goes through its temp files
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Upstream:
+    """A stand-in for web or tail: records what reached it, streams events on the tail path."""
+
+    port: int = field(default_factory=_free_port)
+    received: list[dict] = field(default_factory=list)
+    first_event_read: threading.Event = field(default_factory=threading.Event)
+
+    def serve(self) -> http.server.ThreadingHTTPServer:
+        """Start answering on `port` in a thread; the caller shuts the server down."""
+        upstream = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                upstream.received.append({"path": self.path, "length": len(body)})
+                self._json({"length": len(body), "host": self.headers["Host"]})
+
+            def do_GET(self) -> None:
+                upstream.received.append({"path": self.path, "length": 0})
+                if self.path.startswith(TAIL_PATH):
+                    self._events()
+                else:
+                    self._json({"host": self.headers["Host"], "pad": "x" * BIG})
+
+            def _json(self, data: dict) -> None:
+                raw = json.dumps(data).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                # No keep-alive, so a stand-in that is shut down is gone for the front too.
+                self.send_header("Connection", "close")
+                self.close_connection = True
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _events(self) -> None:
+                # The second event waits until the client has read the first: a front that
+                # buffered the stream would deliver neither.
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for number in (1, 2):
+                    if number == 2:
+                        upstream.first_event_read.wait(timeout=20)
+                    line = f"id: {number}\ndata: event {number}\n\n".encode()
+                    self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+@dataclass
+class Front:
+    """The running front and its two upstreams."""
+
+    url: str
+    web: Upstream
+    tail: Upstream
+    checkout: Path
+    web_server: http.server.ThreadingHTTPServer
+
+
+@pytest.fixture
+def front() -> Iterator[Front]:
+    """`scripts/stack.sh front` from a copy of the script in a 0700 folder, on free ports."""
+    parent = Path(tempfile.mkdtemp(prefix="front-"))  # mode 0700, like `mktemp -d`
+    checkout = parent / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy2(ROOT / "scripts" / "stack.sh", checkout / "scripts" / "stack.sh")
+    web, tail = Upstream(), Upstream()
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "PYLOGGER_VAR"},
+        "PORT": str(port),
+        "WEB_INTERNAL_PORT": str(web.port),
+        "TAIL_PORT": str(tail.port),
+    }
+    servers = [web.serve(), tail.serve()]
+    proc = subprocess.Popen(
+        [str(checkout / "scripts" / "stack.sh"), "front"],
+        cwd=checkout,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def listening() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"the front exited {proc.returncode}: {proc.stdout.read()}")
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.post(f"{url}/ping", content=b"", timeout=1).status_code == 200
+            return False
+
+        wait_for(listening, 60, "the front listening")
+        assert oct(parent.stat().st_mode & 0o777) == "0o700"
+        yield Front(url=url, web=web, tail=tail, checkout=checkout, web_server=servers[0])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_large_bodies_pass_both_ways_through_the_front_in_a_closed_folder(front: Front) -> None:
+    sent = httpx.post(f"{front.url}/api/tracker/messages/bulk/", content=b"y" * BIG, timeout=30)
+    fetched = httpx.get(f"{front.url}/api/tracker/messages/", timeout=30)
+
+    # Both went through the front's temp files under var/, which its workers could reach.
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["length"] == BIG
+    assert fetched.status_code == 200
+    assert len(fetched.json()["pad"]) == BIG
+    assert list((front.checkout / "var" / "run" / "front" / "client_body").iterdir()) == []
+    # The API builds its links from Host: the client's, port included.
+    assert sent.json()["host"] == front.url.removeprefix("http://")
+
+
+def test_the_tail_path_goes_to_the_tail_unbuffered_and_the_rest_to_web(front: Front) -> None:
+    headers = {"Authorization": "Bearer x"}
+    events = []
+    with httpx.stream("GET", f"{front.url}{TAIL_PATH}?q=a", headers=headers, timeout=30) as answer:
+        lines = answer.iter_lines()
+        for line in lines:
+            if line.startswith("data: "):
+                events.append(line)
+                front.tail.first_event_read.set()
+            if len(events) == 2:
+                break
+
+    assert events == ["data: event 1", "data: event 2"]
+    # Streams must be passed on as they come and outlive many keep-alives (15 s apart).
+    conf = (front.checkout / "var" / "run" / "front" / "nginx.conf").read_text()
+    block = conf.split(f"location = {TAIL_PATH} {{", 1)[1].split("}", 1)[0]
+    assert "proxy_buffering off;" in block
+    assert re.search(r"proxy_read_timeout (\d+)h;", block), block
+    assert [r["path"] for r in front.tail.received] == [f"{TAIL_PATH}?q=a"]
+    # The ticket is a plain POST: it stays with web, like every other path.
+    httpx.post(f"{front.url}{TAIL_PATH}ticket/", content=b"{}", timeout=10)
+    assert f"{TAIL_PATH}ticket/" in [r["path"] for r in front.web.received]
+
+
+def test_an_upstream_that_is_down_gets_a_json_503(front: Front) -> None:
+    front.web_server.shutdown()
+    front.web_server.server_close()  # nothing listens on web's port any more
+
+    answer = httpx.get(f"{front.url}/readyz", timeout=10)
+
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "service_unavailable"
+    assert answer.headers["Retry-After"] == "5"

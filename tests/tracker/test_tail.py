@@ -1,0 +1,625 @@
+"""The live tail against a real uvicorn serving config.asgi, read by a real SSE client.
+
+Messages enter the tail the way the pipeline puts them there: `documents_track`, the tracker
+inbox's handler, indexes them in Elasticsearch and then appends them to the Redis Streams. The
+server runs in a subprocess with the test settings and this process's Redis databases and
+index alias; its keep-alive is 1 s so that the tests need not wait 15.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from django.utils import timezone
+from httpx_sse import ServerSentEvent
+from rest_framework.test import APIClient
+
+from accounts.services import user_login
+from accounts.tokens import RedisTokenUser
+from core.contract import date_format
+from core.redis import store
+from core.search import es_client
+from tests.support.processes import process_group_stop
+from tests.support.sse import SseStream
+from tests.support.waiting import wait_for
+from tracker.documents import index_alias
+from tracker.scope import OUT_OF_SCOPE, Actor
+from tracker.services import documents_track, tail_stream_key
+from tracker.tail import (
+    CLIENT_NAME_PREFIX,
+    POSITION_INVALID,
+    RESET_DETAIL,
+    TICKET_BRINGS_FILTERS,
+    TICKET_INVALID,
+    TailNotServedHere,
+    searchable_delay,
+    tail_filters,
+    tail_ticket_issue,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TAIL = "/api/tracker/messages/tail/"
+TICKET = "/api/tracker/messages/tail/ticket/"
+MESSAGES = "/api/tracker/messages/"
+KEEPALIVE_SECONDS = 1
+# Generous deadlines: an event leaves ~1.1 s after it is tracked (once it is searchable).
+EVENT_SECONDS = 15
+START_SECONDS = 30
+
+pytestmark = pytest.mark.usefixtures("clean_index")
+
+
+@dataclass(frozen=True)
+class TailServer:
+    """The uvicorn subprocess: where it listens, and its pid (it names its Redis clients)."""
+
+    url: str
+    pid: int
+
+    @property
+    def redis_client_name(self) -> str:
+        """The name each of its streams' Redis connections carries."""
+        return f"{CLIENT_NAME_PREFIX}{self.pid}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def tail_server(es_index: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TailServer]:
+    """uvicorn on `config.asgi` with the test settings, on a free port, for this module."""
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("tail") / "uvicorn.log").open("w")
+    # This process's environment holds TEST_REDIS_URL and the index alias the test settings
+    # chose, so the server reads and writes exactly what the tests do.
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "TAIL_KEEPALIVE_SECONDS": str(KEEPALIVE_SECONDS),
+    }
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
+    options = ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
+    proc = subprocess.Popen(
+        [*command, *options, "--no-access-log", "--timeout-graceful-shutdown", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = TailServer(url=f"http://127.0.0.1:{port}", pid=proc.pid)
+    try:
+        wait_for(lambda: proc.poll() is not None or _answers(server.url), START_SECONDS, "uvicorn")
+        assert proc.poll() is None, Path(log.name).read_text()
+        yield server
+    finally:
+        process_group_stop(proc, grace=10)
+        log.close()
+
+
+@pytest.fixture
+def open_tail(tail_server: TailServer) -> Iterator[Callable[..., SseStream]]:
+    """Open tail streams (closed after the test): `open_tail(token=..., **query)`."""
+    streams: list[SseStream] = []
+
+    def _open(token: str | None = None, headers: dict | None = None, **query: str) -> SseStream:
+        sent = dict(headers or {})
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        url = f"{tail_server.url}{TAIL}" + (f"?{urlencode(query)}" if query else "")
+        stream = SseStream(url, headers=sent)
+        streams.append(stream)
+        return stream
+
+    yield _open
+    for stream in streams:
+        stream.close()
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., dict]) -> dict:
+    """A second ordinary user."""
+    return make_user("bobby01")
+
+
+def _token(user: dict) -> str:
+    return user_login(username=user["username"], password=user["password"])["access"]
+
+
+def _document(owner: dict, text: str = "hello", **fields: object) -> dict:
+    """A contract document as the validator hands it to the tracker."""
+    return {
+        "message_id": str(uuid.uuid4()),
+        "user_id": owner["user_id"],
+        "user_message": text,
+        "request_count": 1,
+        "category": "Direct",
+        "created_time": date_format(timezone.now()),
+        **fields,
+    }
+
+
+def _track(*documents: dict) -> list[dict]:
+    """Track `documents` through the tracker inbox's handler: indexed, then on the tail."""
+    assert documents_track(documents=list(documents)) == []
+    return list(documents)
+
+
+def _is_message(event: ServerSentEvent) -> bool:
+    return event.event in ("", "message") and bool(event.data)
+
+
+def _named(name: str) -> Callable[[ServerSentEvent], bool]:
+    return lambda event: event.event == name
+
+
+def _messages(stream: SseStream, count: int) -> list[ServerSentEvent]:
+    """The next `count` message events, skipping control events and keep-alives."""
+    return [stream.wait_for(_is_message, EVENT_SECONDS) for _ in range(count)]
+
+
+def _live(stream: SseStream) -> ServerSentEvent:
+    """Wait until the stream has delivered its backlog and goes on live."""
+    assert stream.response.status_code == 200, stream.response.read()
+    return stream.wait_for(_named("live"), EVENT_SECONDS)
+
+
+def _order(position: str) -> tuple[int, int]:
+    milliseconds, sequence = position.split("-")
+    return int(milliseconds), int(sequence)
+
+
+def _searchable(message_id: str) -> bool:
+    """Whether a search (not a realtime get) finds the message right now, with no refresh."""
+    query = {"ids": {"values": [message_id]}}
+    return es_client().count(index=index_alias(), query=query)["count"] == 1
+
+
+def _texts(events: list[ServerSentEvent]) -> list[str]:
+    return [json.loads(event.data)["user_message"] for event in events]
+
+
+def _until(stream: SseStream, marker: dict) -> list[ServerSentEvent]:
+    """Every message event up to and including the one of `marker` (tracked last)."""
+    events = []
+    while not events or json.loads(events[-1].data)["message_id"] != marker["message_id"]:
+        events.append(stream.wait_for(_is_message, EVENT_SECONDS))
+    return events
+
+
+def _error(stream: SseStream) -> tuple[int, dict]:
+    return stream.response.status_code, json.loads(stream.response.read())
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+
+def test_events_arrive_in_order_with_the_documents_fields_once_searchable(
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict
+) -> None:
+    stream = open_tail(token=tokens["access"])
+    _live(stream)
+    assert stream.response.headers["content-type"].startswith("text/event-stream")
+    assert stream.response.headers["cache-control"] == "no-cache"
+
+    first = _track(*(_document(user, f"first batch {n}", request_count=n) for n in range(5)))
+    second = _track(_document(user, "second batch", category="Retried", attempts=[]))
+    sent = [*first, *second]
+    received = []
+    for _ in sent:
+        event = stream.wait_for(_is_message, EVENT_SECONDS)
+        # On arrival the message is searchable already: the tail is never ahead of search.
+        assert _searchable(json.loads(event.data)["message_id"])
+        received.append(event)
+
+    assert [json.loads(event.data) for event in received] == sent
+    positions = [event.id for event in received]
+    assert positions == sorted(positions, key=_order)
+    assert len(set(positions)) == len(positions)
+
+
+def test_events_wait_for_the_refresh_interval(
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict
+) -> None:
+    stream = open_tail(token=tokens["access"])
+    _live(stream)
+
+    started = time.monotonic()
+    _track(_document(user))
+    _messages(stream, 1)
+
+    # Sent once the refresh interval (1 s) has surely made it searchable, not before.
+    assert time.monotonic() - started >= searchable_delay() - 0.05
+
+
+# --- filters and scope ----------------------------------------------------------------------
+
+
+OTLP = {"service_name": "checkout", "severity_number": 17, "severity_text": "ERROR"}
+
+
+@pytest.mark.parametrize(
+    ("query", "documents", "expected"),
+    [
+        pytest.param(
+            {"q": "oworl"},
+            [("HelloWorld", {}), ("hello world", {}), ("SAY HELLOWORLD!", {}), ("x", {})],
+            ["HelloWorld", "SAY HELLOWORLD!"],
+            id="q-mid-word-any-case",
+        ),
+        pytest.param(
+            {"q": "STRASSE"},
+            [("Hauptstraße 5", {}), ("Strase", {})],
+            ["Hauptstraße 5"],
+            id="q-casefolded",
+        ),
+        pytest.param(
+            {"category": "Retried"},
+            [("a", {"category": "Direct"}), ("b", {"category": "Retried"})],
+            ["b"],
+            id="category",
+        ),
+        pytest.param(
+            {"service": "checkout", "severity_min": "17"},
+            [
+                ("err", OTLP),
+                ("info", {**OTLP, "severity_number": 9}),
+                ("other service", {**OTLP, "service_name": "cart"}),
+                ("plain", {}),
+            ],
+            ["err"],
+            id="service-and-severity",
+        ),
+        pytest.param(
+            {"attribute": "region:eu"},
+            [("eu", {"attributes": ["region:eu", "a:b"]}), ("us", {"attributes": ["region:us"]})],
+            ["eu"],
+            id="attribute",
+        ),
+    ],
+)
+def test_filters_pass_exactly_what_search_finds(
+    open_tail: Callable[..., SseStream],
+    tokens: dict,
+    user: dict,
+    auth_client: APIClient,
+    query: dict,
+    documents: list,
+    expected: list,
+) -> None:
+    stream = open_tail(token=tokens["access"], **query)
+    _live(stream)
+    tracked = _track(*(_document(user, text, **fields) for text, fields in documents))
+    # The last one matches every filter, so once it is here nothing else is still coming.
+    marker = _track(_document(user, expected[0], **dict(documents)[expected[0]]))[0]
+
+    events = _until(stream, marker)
+
+    assert _texts(events) == [*expected, expected[0]]
+    es_client().indices.refresh(index=index_alias())
+    found = auth_client.get(MESSAGES, {**query, "page_size": 500}).json()["results"]
+    ours = {document["message_id"] for document in tracked}
+    searched = {hit["message_id"] for hit in found if hit["message_id"] in ours}
+    assert {json.loads(event.data)["message_id"] for event in events[:-1]} == searched
+
+
+def test_a_trace_id_matches_as_search_does_whatever_its_case() -> None:
+    owner = str(uuid.uuid4())
+    filters = tail_filters(actor=Actor(user_id=owner), trace_id="ABCDEF" + "0" * 26)
+    ours = {"user_id": owner, "user_message": "x", "trace_id": "abcdef" + "0" * 26}
+
+    assert filters.matches(ours)
+    assert not filters.matches({**ours, "trace_id": "1" * 32})
+    assert not filters.matches({key: value for key, value in ours.items() if key != "trace_id"})
+
+
+def test_a_user_sees_only_their_own_messages(
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict, bob: dict
+) -> None:
+    stream = open_tail(token=tokens["access"])
+    _live(stream)
+    _track(_document(bob, "bob's"), _document(user, "mine"))
+    marker = _track(_document(bob, "bob's again"), _document(user, "mine again"))[1]
+
+    assert _texts(_until(stream, marker)) == ["mine", "mine again"]
+
+
+def test_a_user_may_not_tail_another_users_messages(
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict, bob: dict
+) -> None:
+    refused = open_tail(token=tokens["access"], user_id=bob["user_id"])
+    own = open_tail(token=tokens["access"], user_id=user["user_id"])
+
+    assert _error(refused) == (403, {"detail": OUT_OF_SCOPE, "code": "permission_denied"})
+    _live(own)
+
+
+def test_an_admin_tails_everyone_or_one_user(
+    open_tail: Callable[..., SseStream], admin: dict, user: dict, bob: dict
+) -> None:
+    token = _token(admin)
+    everyone = open_tail(token=token)
+    only_bob = open_tail(token=token, user_id=bob["user_id"])
+    _live(everyone)
+    _live(only_bob)
+    marker = _track(_document(user, "alice"), _document(bob, "bob"))[1]
+
+    assert _texts(_until(everyone, marker)) == ["alice", "bob"]
+    assert _texts(_until(only_bob, marker)) == ["bob"]
+
+
+# --- resuming -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("carrier", ["header", "query"])
+def test_reconnecting_with_the_last_event_id_loses_and_repeats_nothing(
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict, carrier: str
+) -> None:
+    stream = open_tail(token=tokens["access"])
+    _live(stream)
+    before = _track(*(_document(user, f"before {n}") for n in range(3)))
+    seen = _messages(stream, 2)
+    stream.close()  # gone mid-batch: the third was sent or not, the client never read it
+
+    during = _track(*(_document(user, f"while away {n}") for n in range(4)))
+    last = seen[-1].id
+    resume = (
+        {"headers": {"Last-Event-ID": last}} if carrier == "header" else {"last_event_id": last}
+    )
+    again = open_tail(token=tokens["access"], **resume)
+    after = _track(_document(user, "after"))[0]
+
+    events = _until(again, after)
+    assert _texts(events) == ["before 2", *(d["user_message"] for d in during), "after"]
+    assert _texts(seen) == [d["user_message"] for d in before[:2]]
+    assert all(_order(event.id) > _order(last) for event in events)
+
+
+def test_the_header_wins_over_the_query_parameter(
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict
+) -> None:
+    stream = open_tail(token=tokens["access"])
+    _live(stream)
+    _track(_document(user, "one"), _document(user, "two"))
+    first, _second = _messages(stream, 2)
+    stream.close()
+
+    # EventSource reconnects to the same URL with a newer header: the header is the newer.
+    again = open_tail(
+        token=tokens["access"], headers={"Last-Event-ID": first.id}, last_event_id="0-0"
+    )
+
+    assert _texts(_messages(again, 1)) == ["two"]
+
+
+def _trimmed(user: dict, settings) -> tuple[str, str]:
+    """Fill the user's stream until its first entry is trimmed: (that entry's id, the key)."""
+    settings.TAIL_STREAM_MAXLEN = 10  # the publisher's cap: old entries are trimmed at once
+    _track(_document(user, "the oldest"))
+    stream_key = tail_stream_key(user_id=user["user_id"])
+    (first_id, _), *_ = store().xrange(stream_key, count=1)
+    # Approximate trimming drops whole nodes of 100 entries: push the first one out.
+    for batch in range(4):
+        _track(*(_document(user, f"filler {batch}.{n:02d}") for n in range(100)))
+    assert store().xrange(stream_key, count=1)[0][0] != first_id
+    return first_id, stream_key
+
+
+def test_a_position_outside_the_window_gets_a_reset_then_the_stream_goes_on(
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict, settings
+) -> None:
+    first_id, stream_key = _trimmed(user, settings)
+    newest = store().xrevrange(stream_key, count=1)[0][0]
+
+    stream = open_tail(token=tokens["access"], headers={"Last-Event-ID": first_id})
+    reset = stream.next_event(EVENT_SECONDS)
+    after = _track(_document(user, "after the reset"))[0]
+
+    assert reset.event == "reset"
+    assert reset.id == newest
+    assert json.loads(reset.data) == {"position": newest, "detail": RESET_DETAIL}
+    assert _texts(_until(stream, after)) == ["after the reset"]
+
+
+def test_a_position_inside_a_trimmed_window_resumes_without_a_reset(
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict, settings
+) -> None:
+    _, stream_key = _trimmed(user, settings)
+    last_two = store().xrevrange(stream_key, count=2)
+
+    stream = open_tail(token=tokens["access"], headers={"Last-Event-ID": last_two[1][0]})
+
+    first = stream.next_event(EVENT_SECONDS)
+    assert (first.id, json.loads(first.data)["user_message"]) == (last_two[0][0], "filler 3.99")
+
+
+def test_a_position_this_stream_never_gave_out_gets_a_reset(
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict
+) -> None:
+    _track(_document(user))
+    future = f"{int(time.time() * 1000) + 3_600_000}-0"
+
+    stream = open_tail(token=tokens["access"], headers={"Last-Event-ID": future})
+
+    assert stream.next_event(EVENT_SECONDS).event == "reset"
+
+
+def test_a_malformed_position_is_refused(open_tail: Callable[..., SseStream], tokens: dict) -> None:
+    by_header = open_tail(token=tokens["access"], headers={"Last-Event-ID": "yesterday"})
+    by_query = open_tail(token=tokens["access"], last_event_id="12")
+
+    assert _error(by_header) == (400, {"last_event_id": [POSITION_INVALID]})
+    assert _error(by_query) == (400, {"last_event_id": [POSITION_INVALID]})
+
+
+def test_a_keep_alive_comes_when_nothing_else_does_and_carries_the_position(
+    tail_server: TailServer, tokens: dict, user: dict
+) -> None:
+    headers = {"Authorization": f"Bearer {tokens['access']}"}
+    url = f"{tail_server.url}{TAIL}?q=needle"
+    lines: list[str] = []
+    with httpx.stream("GET", url, headers=headers, timeout=EVENT_SECONDS) as response:
+        skipped = _track(_document(user, "no match"))[0]
+        position = store().xrevrange(tail_stream_key(user_id=user["user_id"]), count=1)[0][0]
+        deadline = time.monotonic() + EVENT_SECONDS
+        for line in response.iter_lines():
+            lines.append(line)
+            if line == ": keep-alive" and f"id: {position}" in lines:
+                break
+            assert time.monotonic() < deadline, lines
+
+    # The message did not match, but the position moved past it, so a resume skips it.
+    assert "event: position" in lines
+    assert skipped["user_message"] not in "".join(lines)
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+
+def test_a_ticket_opens_one_stream_with_its_filters_then_is_spent(
+    open_tail: Callable[..., SseStream], auth_client: APIClient, user: dict
+) -> None:
+    issued = auth_client.post(TICKET, {"q": "wanted"}, format="json")
+    assert issued.status_code == 201, issued.content
+    ticket = issued.json()["ticket"]
+    assert issued.json()["expires_in"] == 30
+
+    stream = open_tail(ticket=ticket)
+    _live(stream)
+    marker = _track(_document(user, "not this"), _document(user, "the wanted one"))[1]
+    assert _texts(_until(stream, marker)) == ["the wanted one"]
+
+    again = open_tail(ticket=ticket)
+    assert _error(again) == (401, {"detail": TICKET_INVALID, "code": "ticket_invalid"})
+
+
+def test_a_ticket_expires(
+    open_tail: Callable[..., SseStream], auth_client: APIClient, settings
+) -> None:
+    settings.TAIL_TICKET_SECONDS = 1
+    ticket = auth_client.post(TICKET, {}, format="json").json()["ticket"]
+    wait_for(lambda: not store().keys("tail:ticket:*"), 10, "the ticket to expire", 0.1)
+
+    stream = open_tail(ticket=ticket)
+
+    assert _error(stream) == (401, {"detail": TICKET_INVALID, "code": "ticket_invalid"})
+
+
+def test_a_ticket_brings_its_own_filters(
+    open_tail: Callable[..., SseStream], auth_client: APIClient
+) -> None:
+    ticket = auth_client.post(TICKET, {"q": "a"}, format="json").json()["ticket"]
+
+    stream = open_tail(ticket=ticket, q="b")
+
+    assert _error(stream) == (400, {"ticket": [TICKET_BRINGS_FILTERS]})
+
+
+def test_a_ticket_is_refused_for_another_users_messages(auth_client: APIClient, bob: dict) -> None:
+    response = auth_client.post(TICKET, {"user_id": bob["user_id"]}, format="json")
+
+    assert response.status_code == 403
+    assert response.json()["detail"] == OUT_OF_SCOPE
+    assert not store().keys("tail:ticket:*")
+
+
+def test_a_ticket_needs_a_token(api_client: APIClient) -> None:
+    response = api_client.post(TICKET, {}, format="json")
+
+    assert response.status_code == 401
+
+
+def test_the_stream_ends_when_the_token_behind_it_expires(
+    open_tail: Callable[..., SseStream], user: dict
+) -> None:
+    actor = RedisTokenUser({key: user[key] for key in ("user_id", "username", "role")})
+    ticket = tail_ticket_issue(actor=actor, expires=time.time() + 2, filters={})
+
+    stream = open_tail(ticket=ticket)
+    _live(stream)
+
+    with pytest.raises(EOFError):
+        stream.wait_for(lambda event: False, EVENT_SECONDS)
+
+
+# --- serving --------------------------------------------------------------------------------
+
+
+def test_without_credentials_the_tail_answers_401(open_tail: Callable[..., SseStream]) -> None:
+    stream = open_tail()
+
+    status, body = _error(stream)
+    assert status == 401
+    assert body["code"] == "not_authenticated"
+
+
+def test_the_wsgi_server_refuses_the_tail_and_leaves_the_ticket_unspent(
+    auth_client: APIClient, open_tail: Callable[..., SseStream]
+) -> None:
+    ticket = auth_client.post(TICKET, {}, format="json").json()["ticket"]
+
+    # The test client is WSGI, like gunicorn: a stream there would pin a sync worker.
+    response = APIClient().get(TAIL, {"ticket": ticket})
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == TailNotServedHere.default_detail
+    _live(open_tail(ticket=ticket))
+
+
+def _redis_clients(name: str) -> int:
+    return sum(1 for client in store().client_list() if client.get("name") == name)
+
+
+def test_closing_a_stream_frees_its_redis_connection_at_once(
+    tail_server: TailServer, open_tail: Callable[..., SseStream], tokens: dict, user: dict
+) -> None:
+    name = tail_server.redis_client_name
+    wait_for(lambda: _redis_clients(name) == 0, 10, "earlier tests' streams closed", 0.05)
+    streams = [open_tail(token=tokens["access"]) for _ in range(3)]
+    for stream in streams:
+        _live(stream)
+    # Each stream holds its connection in XREAD BLOCK between messages.
+    wait_for(lambda: _redis_clients(name) == 3, 10, "three stream connections", 0.05)
+
+    streams[0].close()
+    wait_for(lambda: _redis_clients(name) == 2, 5, "one connection closed", 0.05)
+    for stream in streams[1:]:
+        stream.close()
+    wait_for(lambda: _redis_clients(name) == 0, 5, "every connection closed", 0.05)
+
+
+def test_a_client_gone_during_the_first_redis_command_frees_its_connection_too(
+    tail_server: TailServer, open_tail: Callable[..., SseStream], tokens: dict, user: dict
+) -> None:
+    # A reset goes out before the stream's first Redis command, so a client that leaves on
+    # reading it leaves while that command (and the connection's set-up) is under way: the
+    # moment a cancellation used to get lost in the Redis client.
+    name = tail_server.redis_client_name
+    _track(_document(user))
+    for _ in range(20):
+        future = f"{int(time.time() * 1000) + 3_600_000}-0"
+        stream = open_tail(token=tokens["access"], headers={"Last-Event-ID": future})
+        assert stream.next_event(EVENT_SECONDS).event == "reset"
+        stream.close()
+
+    wait_for(lambda: _redis_clients(name) == 0, 5, "every connection closed", 0.05)

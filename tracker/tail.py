@@ -1,0 +1,452 @@
+"""The live tail: each newly tracked message that matches a client's filters, as server-sent events.
+
+The source is the Redis Streams that `tracker.services.tail_publish` appends to once
+Elasticsearch has accepted a batch: `tail:<user_id>` per user and `tail:all` for admins, each
+capped at about settings.TAIL_STREAM_MAXLEN (TAIL_ADMIN_STREAM_MAXLEN) entries. That cap is the
+window a client can resume in: an event's `id` is its stream entry id, and a client that comes
+back with `Last-Event-ID` gets every matching entry after it, in order, none twice. When entries
+after its position have been trimmed away (or the position is not from this stream), the stream
+says so with a `reset` event and carries on from the newest entry; the client reloads by search.
+
+Elasticsearch stays the record: an event is only a notification, and it is sent no earlier than
+TRACKER_REFRESH_INTERVAL (plus a small margin) after its entry was added, by when the periodic
+refresh has made the document searchable. Waiting is cheaper than asking Elasticsearch about
+every event on every open stream, and it costs at most one refresh interval of latency, which a
+search has to wait for anyway.
+
+Events on the wire (text/event-stream):
+
+- a message: `id: <entry id>` and `data: <the document as JSON>`;
+- `event: live`: the backlog is delivered and new messages follow as they are tracked;
+- `event: reset`: the position asked for is outside the window;
+- `event: position`: the position has moved past messages that did not match (sent with the
+  keep-alive, so a resuming client need not re-read them);
+- `: keep-alive`, a comment, after TAIL_KEEPALIVE_SECONDS without anything else.
+
+Browsers' EventSource cannot send a header, so `tail_ticket_issue` hands out a short-lived,
+single-use ticket for the query string instead of the token.
+
+The stream itself runs on the ASGI server (`tail_events` is an async generator): one Redis
+connection per open stream, blocked in XREAD, and closed as soon as the client goes away.
+"""
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio
+import redis.exceptions
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import (
+    APIException,
+    AuthenticationFailed,
+    ErrorDetail,
+    ValidationError,
+)
+from rest_framework.request import Request
+
+from accounts.tokens import RedisTokenUser
+from core.redis import store
+from tracker.grams import gram_fold
+from tracker.scope import ActorLike, scope_user_id
+from tracker.selectors import Q_MAX_LENGTH, Q_TOO_LONG
+from tracker.services import tail_stream_key
+
+logger = logging.getLogger(__name__)
+
+TICKET_INVALID = "This tail ticket is unknown, already used or expired; ask for a new one."
+TICKET_BRINGS_FILTERS = "A ticket carries the filters it was asked with: send no others with it."
+POSITION_INVALID = "Last-Event-ID must be a position from this stream, such as 1700000000000-0."
+RESET_DETAIL = (
+    "Messages after this position have left the live tail's window (or the position is not from "
+    "this stream); load them by search. The stream goes on from the newest message."
+)
+# A stream id: milliseconds, a dash, a sequence number. 0-0 is "before the first entry".
+_POSITION = re.compile(r"\d{1,20}-\d{1,20}")
+ORIGIN = "0-0"
+# Entries per XREAD: a resuming client catches up in batches this size.
+_READ_COUNT = 500
+# Each stream's Redis connection carries this name plus the process id (CLIENT LIST shows them).
+CLIENT_NAME_PREFIX = "logger-tail-"
+_TICKET_KEY = "tail:ticket:{digest}"
+_LINE_END = re.compile(r"\r\n|\r|\n")  # SSE's three, and no others (not str.splitlines')
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class TailNotServedHere(APIException):
+    """The tail was asked of the WSGI server, where an open stream would pin a sync worker."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+    default_detail = (
+        "The live tail is served by the tail process (uvicorn on config.asgi), not here: "
+        "route /api/tracker/messages/tail/ to it."
+    )
+    default_code = "tail_not_served_here"
+
+
+def position_valid(value: str) -> bool:
+    """Whether `value` has the shape of a stream position."""
+    return bool(_POSITION.fullmatch(value))
+
+
+def _order(position: str) -> tuple[int, int]:
+    milliseconds, _, sequence = position.partition("-")
+    return int(milliseconds), int(sequence)
+
+
+def searchable_delay() -> float:
+    """Seconds after an entry was added by when its document is searchable."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", settings.TRACKER_REFRESH_INTERVAL)
+    # "-1" turns refreshes off: then nothing is searchable before someone refreshes by hand,
+    # and waiting would not help; the events go out at once.
+    interval = float(match[1]) * _UNITS[match[2]] if match else 0.0
+    return interval + settings.TAIL_SEARCHABLE_MARGIN_SECONDS
+
+
+# --- Filters ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TailFilters:
+    """What a stream delivers: search's filters, applied to each document as it passes."""
+
+    owner: str | None  # the user followed; None: everyone (admins only)
+    needle: str = ""  # `q` folded as search folds it; "" matches every message
+    category: str | None = None
+    service: str | None = None
+    severity_min: int | None = None
+    attribute: str | None = None
+    trace_id: str | None = None  # lower case, as stored
+
+    @property
+    def stream(self) -> str:
+        """The Redis Stream these filters read."""
+        return tail_stream_key(user_id=self.owner)
+
+    def matches(self, document: Mapping[str, Any]) -> bool:
+        """Whether search with the same filters would find `document` (same folding of `q`)."""
+        return (
+            (self.owner is None or document.get("user_id") == self.owner)
+            and (self.category is None or document.get("category") == self.category)
+            and (self.service is None or document.get("service_name") == self.service)
+            and (
+                # Search skips a severity_min of 0 too: every message passes.
+                not self.severity_min or (document.get("severity_number") or 0) >= self.severity_min
+            )
+            and (self.attribute is None or self.attribute in (document.get("attributes") or ()))
+            and (self.trace_id is None or document.get("trace_id") == self.trace_id)
+            and (not self.needle or self.needle in gram_fold(document.get("user_message", "")))
+        )
+
+
+def tail_filters(
+    *,
+    actor: ActorLike,
+    q: str = "",
+    category: str | None = None,
+    user_id: str | None = None,
+    service: str | None = None,
+    severity_min: int | None = None,
+    attribute: str | None = None,
+    trace_id: str | None = None,
+) -> TailFilters:
+    """The filters of a stream for `actor`, with search's limits and scope rule (403, 400)."""
+    if q and len(q) > Q_MAX_LENGTH:
+        raise ValidationError({"q": [ErrorDetail(Q_TOO_LONG, code="invalid")]})
+    return TailFilters(
+        owner=scope_user_id(actor=actor, user_id=user_id),
+        # A blank q matches everything in search too.
+        needle=gram_fold(q) if q.strip() else "",
+        category=category or None,
+        service=service or None,
+        severity_min=severity_min,
+        attribute=attribute or None,
+        trace_id=trace_id.lower() if trace_id else None,
+    )
+
+
+# --- Tickets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TailTicket:
+    """What a redeemed ticket carries: the filters it was asked with and its token's expiry."""
+
+    filters: dict[str, Any]
+    expires: float | None
+
+
+def _ticket_key(ticket: str) -> str:
+    # Only a digest is stored, so reading Redis does not hand out working tickets.
+    return _TICKET_KEY.format(digest=hashlib.sha256(ticket.encode()).hexdigest())
+
+
+def credential_expiry(auth: Any) -> float | None:
+    """When the credential of a request runs out (a JWT's `exp`), or None if it does not."""
+    expires = auth.get("exp") if isinstance(auth, Mapping) else None
+    return float(expires) if isinstance(expires, int | float) else None
+
+
+def tail_ticket_issue(*, actor: RedisTokenUser, expires: float | None, filters: dict) -> str:
+    """Store a single-use ticket for one stream with `filters` (checked now); return it.
+
+    `filters` are the tail's query parameters as JSON values. The ticket stands for the caller
+    for settings.TAIL_TICKET_SECONDS, and its stream ends when the caller's token would have.
+    """
+    tail_filters(actor=actor, **filters)  # refuse out-of-scope filters now, not at connect
+    ticket = secrets.token_urlsafe(32)
+    record = {
+        "user": {claim: actor.token[claim] for claim in ("user_id", "username", "role")},
+        "filters": filters,
+        "expires": expires,
+    }
+    store().set(_ticket_key(ticket), json.dumps(record), ex=settings.TAIL_TICKET_SECONDS)
+    return ticket
+
+
+def tail_ticket_redeem(*, ticket: str) -> tuple[RedisTokenUser, TailTicket]:
+    """The caller a ticket stands for, once: it is deleted as it is read (401 if gone)."""
+    raw = store().getdel(_ticket_key(ticket))
+    if raw is None:
+        raise AuthenticationFailed(TICKET_INVALID, code="ticket_invalid")
+    record = json.loads(raw)
+    return RedisTokenUser(record["user"]), TailTicket(record["filters"], record["expires"])
+
+
+class TailTicketAuthentication(BaseAuthentication):
+    """Authenticates `?ticket=` on the tail, for EventSource, which cannot send a bearer token.
+
+    `request.auth` is the redeemed `TailTicket`.
+    """
+
+    def authenticate(self, request: Request) -> tuple[RedisTokenUser, TailTicket] | None:
+        """Redeem the ticket in the query string, if there is one."""
+        ticket = request.query_params.get("ticket")
+        if not ticket:
+            return None
+        return tail_ticket_redeem(ticket=ticket)
+
+
+class TailTicketAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes `TailTicketAuthentication` in the OpenAPI schema: a key in the query string."""
+
+    target_class = "tracker.tail.TailTicketAuthentication"
+    name = "tailTicket"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        """An API key named `ticket` in the query."""
+        return {"type": "apiKey", "in": "query", "name": "ticket"}
+
+
+# --- The stream ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TailStart:
+    """Where a stream starts, and whether the position asked for was outside the window."""
+
+    position: str
+    reset: bool = False
+
+
+def _window_lost(position: str, info: Mapping[str, Any] | None) -> bool:
+    """Whether entries after `position` may be missing from the stream described by `info`.
+
+    Trimming deletes the oldest entries (Redis 7.0 does not count those in
+    max-deleted-entry-id), so entries may be missing exactly when `position` is older than the
+    oldest entry left, unless nothing was ever deleted. A position that was the last entry
+    trimmed is reset too: that cannot be told apart from one further back.
+    """
+    if info is None:  # no stream (yet, or any more): only "before the start" is safe
+        return position != ORIGIN
+    newest = _order(info["last-generated-id"])
+    if _order(position) >= newest:
+        return _order(position) > newest  # beyond the newest: a position not from this stream
+    if info.get("entries-added") == info.get("length"):
+        return False  # Redis >= 7 counts what was added: nothing was ever deleted
+    first = info.get("first-entry")
+    return first is None or _order(first[0]) > _order(position)
+
+
+def _stream_info_sync(stream: str) -> dict[str, Any] | None:
+    try:
+        return store().xinfo_stream(stream)
+    except redis.exceptions.ResponseError:  # no such key
+        return None
+
+
+def tail_start(*, filters: TailFilters, last_event_id: str | None) -> TailStart:
+    """Where a new stream begins: after `last_event_id`, or at the newest entry.
+
+    Runs before the response starts, so that Redis being down is a 503, not a broken stream.
+    """
+    info = _stream_info_sync(filters.stream)
+    newest = info["last-generated-id"] if info else ORIGIN
+    if last_event_id is None:
+        return TailStart(position=newest)
+    if _window_lost(last_event_id, info):
+        return TailStart(position=newest, reset=True)
+    return TailStart(position=last_event_id)
+
+
+def _event(name: str | None, position: str | None, data: str) -> bytes:
+    lines = [f"event: {name}"] if name else []
+    if position is not None:
+        lines.append(f"id: {position}")
+    # JSON as json.dumps writes it holds no line break, but a stored document might have been
+    # written otherwise: each of SSE's line ends starts a `data:` line of its own.
+    lines.extend(f"data: {line}" for line in _LINE_END.split(data))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def _control(name: str, position: str, **extra: str) -> bytes:
+    return _event(name, position, json.dumps({"position": position, **extra}))
+
+
+KEEPALIVE = b": keep-alive\n\n"
+
+
+def _stream_client() -> redis.asyncio.Redis:
+    """A connection of this stream's own: it sits in XREAD BLOCK most of the time."""
+    return redis.asyncio.Redis.from_url(
+        settings.REDIS_URL,
+        decode_responses=True,
+        client_name=f"{CLIENT_NAME_PREFIX}{os.getpid()}",
+        socket_connect_timeout=2,
+        # Longer than the longest XREAD BLOCK (one keep-alive interval).
+        socket_timeout=settings.TAIL_KEEPALIVE_SECONDS + 10,
+    )
+
+
+async def _stream_info(client: redis.asyncio.Redis, stream: str) -> dict[str, Any] | None:
+    try:
+        return await client.xinfo_stream(stream)
+    except redis.exceptions.ResponseError:
+        return None
+
+
+def _cancel_if_asked() -> None:
+    """Raise CancelledError if this task was asked to stop, even if an await swallowed it.
+
+    redis-py's asyncio client (8.1) now and then swallows a cancellation that lands inside a
+    command (about one in ten when the client goes away during the first one); the request
+    stays on the task, so the stream honours it here instead of streaming into the void.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _due(entry_id: str, delay: float) -> float:
+    """Seconds until the document of `entry_id` is searchable (0 when it already is)."""
+    # The entry id holds Redis's clock, compared here with this machine's: on one host, or
+    # hosts kept in step by NTP, they agree to within the margin.
+    return max(0.0, _order(entry_id)[0] / 1000 + delay - time.time())
+
+
+class TailStream:
+    """The events of one client's stream, from `start`, until it goes away or `expires` passes.
+
+    Handed to StreamingHttpResponse, which iterates it on the ASGI server's event loop and calls
+    `close()` when the response is over. The client closing the connection usually cancels the
+    stream inside its XREAD, and the generator closes its Redis connection on the way out; but
+    a cancellation that lands while Django is sending leaves the generator parked at a `yield`,
+    where only the garbage collector would finish it. `close()` finishes it at once instead.
+    """
+
+    def __init__(
+        self, *, filters: TailFilters, start: TailStart, expires: float | None = None
+    ) -> None:
+        self.filters, self.start, self.expires = filters, start, expires
+        self._events: AsyncGenerator[bytes, None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """The events, as bytes ready for the wire."""
+        self._events = self._run()
+        return self._events
+
+    def close(self) -> None:
+        """Stop the stream and free its Redis connection (Django calls this from a thread)."""
+        if self._loop is None or self._events is None:
+            return  # never started: it holds nothing
+        # aclose() runs the generator's `finally` on its own loop; closing a finished
+        # generator does nothing.
+        asyncio.run_coroutine_threadsafe(self._events.aclose(), self._loop)
+
+    async def _run(self) -> AsyncGenerator[bytes, None]:
+        filters, start, expires = self.filters, self.start, self.expires
+        self._loop = asyncio.get_running_loop()
+        client = _stream_client()
+        stream, delay = filters.stream, searchable_delay()
+        keepalive = settings.TAIL_KEEPALIVE_SECONDS
+        # `sent`: the position the client holds (its Last-Event-ID), so far as this stream knows.
+        position, sent, live = start.position, start.position, False
+        quiet_since = time.monotonic()
+        try:
+            if start.reset:
+                yield _control("reset", position, detail=RESET_DETAIL)
+            while expires is None or time.time() < expires:
+                # Catching up, read what is there; once live, wait for more, but never longer than
+                # the keep-alive or the credential allow.
+                wait = keepalive - (time.monotonic() - quiet_since)
+                if expires is not None:
+                    wait = min(wait, expires - time.time())
+                if live and wait <= 0:
+                    if sent != position:
+                        yield _control("position", position)
+                        sent = position
+                    yield KEEPALIVE
+                    quiet_since = time.monotonic()
+                    continue
+                block = max(1, int(wait * 1000)) if live else None
+                reply = await client.xread({stream: position}, count=_READ_COUNT, block=block)
+                _cancel_if_asked()
+                entries = reply[0][1] if reply else []
+                if entries:
+                    # Read first, then ask what was trimmed: an entry trimmed before the read shows
+                    # up here, so a gap is never missed (at worst a reset comes one entry early).
+                    info = await _stream_info(client, stream)
+                    _cancel_if_asked()
+                    if _window_lost(position, info):
+                        position = info["last-generated-id"] if info else ORIGIN
+                        yield _control("reset", position, detail=RESET_DETAIL)
+                        sent, quiet_since = position, time.monotonic()
+                        continue
+                chunk: list[bytes] = []
+                for entry_id, fields in entries:
+                    pause = _due(entry_id, delay)
+                    if pause:
+                        # Send what is ready before waiting for the rest to become searchable.
+                        if chunk:
+                            yield b"".join(chunk)
+                            chunk, quiet_since = [], time.monotonic()
+                        await asyncio.sleep(pause)
+                    data = fields.get("data", "{}")
+                    if filters.matches(json.loads(data)):
+                        chunk.append(_event(None, entry_id, data))
+                        sent = entry_id
+                    position = entry_id
+                if chunk:
+                    yield b"".join(chunk)
+                    quiet_since = time.monotonic()
+                if not live and len(entries) < _READ_COUNT:
+                    live = True
+                    yield _control("live", position)
+                    sent, quiet_since = position, time.monotonic()
+        except redis.exceptions.RedisError as exc:
+            # The client reconnects with its Last-Event-ID and loses nothing.
+            logger.warning("Live tail stream on %s ended: Redis failed: %s", stream, exc)
+        finally:
+            await client.aclose()
