@@ -190,6 +190,9 @@ class MessageFiltersSerializer(serializers.Serializer):
         max_length=1024,
         help_text='One attribute of an OpenTelemetry log, as "key:value".',
     )
+    trace_id = serializers.RegexField(
+        r"^[0-9a-fA-F]{32}$", required=False, help_text="An OpenTelemetry trace id (32 hex)."
+    )
 
     class Meta:
         ref_name = "MessageFilters"
@@ -211,9 +214,6 @@ class MessagesApi(APIView):
             required=False, default=PAGE_SIZE_DEFAULT, help_text=f"1 to {PAGE_SIZE_MAX}."
         )
         cursor = StrictCharField(required=False, help_text="From a previous `next` link.")
-        trace_id = serializers.RegexField(
-            r"^[0-9a-fA-F]{32}$", required=False, help_text="An OpenTelemetry trace id (32 hex)."
-        )
 
         class Meta:
             ref_name = "MessageListQuery"

@@ -168,6 +168,7 @@ def messages_index(
         result = {"index": index, "message_id": info["_id"]}
         if ok:
             result["status"] = "indexed"
+            result["tracked_time"] = documents[index].get("tracked_time", tracked_time)
             indexed[documents[index].get("category")] += 1
         else:
             result.update(status="failed", **_bulk_failure(info))
@@ -228,6 +229,7 @@ def message_track(*, actor: ActorLike, **validated: Any) -> dict[str, Any]:
         # A validated document refused by the mapping is our bug, not the caller's.
         raise RuntimeError(f"Elasticsearch refused a validated document: {result['errors']}")
     _stale_copies_delete(documents=[document], stored=stored)
+    tail_publish(documents=[document])
     return document
 
 
@@ -263,6 +265,13 @@ def messages_bulk(*, items: list[CheckedMessage], actor: ActorLike) -> dict[str,
             if result["status"] == "indexed"
         ],
         stored=stored,
+    )
+    tail_publish(
+        documents=[
+            {**document, "tracked_time": result["tracked_time"]}
+            for (_, document), result in zip(to_index, indexed_results, strict=True)
+            if result["status"] == "indexed"
+        ]
     )
     for (position, _), result in zip(to_index, indexed_results, strict=True):
         result["index"] = position
@@ -347,7 +356,8 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
     for position, document, result in zip(positions, valid, results, strict=True):
         if result["status"] == "indexed":
             _tracked_log(document)
-            tracked.append(document)
+            # The tail shows what search shows: the stored document, tracked_time included.
+            tracked.append({**document, "tracked_time": result["tracked_time"]})
         elif result.get("conflict") and document["message_id"] not in theirs:
             pass  # a redelivery of a message already tracked: done
         elif result.get("conflict"):

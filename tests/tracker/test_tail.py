@@ -232,7 +232,10 @@ def test_events_arrive_in_order_with_the_documents_fields_once_searchable(
         assert _searchable(json.loads(event.data)["message_id"])
         received.append(event)
 
-    assert [json.loads(event.data) for event in received] == sent
+    documents = [json.loads(event.data) for event in received]
+    # What search shows: the documents as sent, plus the tracked_time they were stored with.
+    assert [{k: v for k, v in d.items() if k != "tracked_time"} for d in documents] == sent
+    assert all(d["tracked_time"].endswith("Z") for d in documents)
     positions = [event.id for event in received]
     assert positions == sorted(positions, key=_order)
     assert len(set(positions)) == len(positions)
