@@ -5,6 +5,8 @@ Plain pytest, Playwright and urllib, no Django settings. The browser is Debian's
 E2E_BASE_URL (default http://127.0.0.1:8000).
 """
 
+import csv
+import io
 import json
 import os
 import secrets
@@ -232,6 +234,28 @@ def test_the_dashboard_draws_the_stats_and_finds_messages(
     assert any("/api/tracker/stats/" in url for url in requested)
     assert not page_errors
     # Logged in, drawn, searched and paged under the page's strict policy: nothing refused.
+    assert csp_violations(page) == []
+
+
+def test_the_export_button_downloads_every_match_as_csv(
+    page: Page, seeded: dict, page_errors: list[str]
+) -> None:
+    """Export downloads the current search's matches as a CSV file in the browser."""
+    _log_in(page)
+    page.fill("#q", seeded["marker"])
+    page.press("#q", "Enter")
+    expect(page.locator("#search-count")).to_contain_text(f"{SEEDED} messages match")
+
+    with page.expect_download() as download_info:
+        page.click("#export")
+    download = download_info.value
+
+    assert download.suggested_filename.startswith("messages-")
+    assert download.suggested_filename.endswith(".csv")
+    rows = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+    assert rows[0][:3] == ["message_id", "user_id", "user_message"]
+    assert len(rows) - 1 == SEEDED  # a header, then one row per match, no cap
+    assert not page_errors
     assert csp_violations(page) == []
 
 

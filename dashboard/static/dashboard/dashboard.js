@@ -34,7 +34,7 @@
     searchPanel: $("search-panel"), searchForm: $("search-form"), q: $("q"),
     searchError: $("search-error"), count: $("search-count"), results: $("results"),
     resultsBody: $("results-body"), more: $("more"),
-    liveToggle: $("live-toggle"), liveState: $("live-state"),
+    liveToggle: $("live-toggle"), liveState: $("live-state"), exportButton: $("export"),
   };
 
   // --- HTTP ------------------------------------------------------------------------------
@@ -421,6 +421,35 @@
     runSearch(`/api/tracker/messages/?${query}`, currentQuery, false);
   }
 
+  /** Download every message matching the current search as CSV (the export API, no cap). */
+  async function exportCurrent() {
+    const query = new URLSearchParams({ format: "csv" });
+    if (currentQuery) query.set("q", currentQuery);
+    el.exportButton.disabled = true;
+    try {
+      const response = await fetch(`/api/tracker/messages/export/?${query}`, {
+        headers: { Authorization: `Bearer ${session.access}` },
+        credentials: "omit",
+        cache: "no-store",
+      });
+      if (!response.ok) throw new ApiError(`The export answered ${response.status}.`);
+      const blob = await response.blob();
+      const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = named ? named[1] : "messages.csv";
+      document.body.append(link);
+      link.click();
+      link.remove();
+      // The browser has the file once the click is handled; the blob's memory can go later.
+      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    } catch (error) {
+      showFailure(el.searchError, error);
+    } finally {
+      el.exportButton.disabled = false;
+    }
+  }
+
   function loadMore() {
     if (nextPage) runSearch(sameOriginPath(nextPage), currentQuery, true);
   }
@@ -574,6 +603,7 @@
   el.tz.addEventListener("change", () => { loadStats(); startSearch(); });
   el.searchForm.addEventListener("submit", startSearch);
   el.more.addEventListener("click", loadMore);
+  el.exportButton.addEventListener("click", exportCurrent);
   el.liveToggle.addEventListener("click", toggleLive);
   window.addEventListener("resize", redrawSoon);
   showLogin();
