@@ -39,4 +39,4 @@ EXPOSE 8000
 
 # web: gunicorn with 4 sync workers (WEB_WORKERS) on port 8000 (PORT). exec makes gunicorn
 # PID 1, so `docker stop` reaches it and it finishes in-flight requests.
-CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:${PORT:-8000} --workers ${WEB_WORKERS:-4} --worker-class sync --timeout 30 --graceful-timeout 10"]
+CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:${PORT:-8000} --workers ${WEB_WORKERS:-4} --worker-class sync --timeout 30 --graceful-timeout 10 --limit-request-line 8190"]

@@ -1,5 +1,6 @@
 """HTTP endpoints of the accounts service: register, login, refresh, logout, me, keys, erasure."""
 
+from typing import Any
 from uuid import UUID
 
 from django.urls import reverse
@@ -16,6 +17,7 @@ from accounts.exceptions import (
     ADMIN_ONLY,
     API_KEY_NOT_FOUND,
     ERASURE_NOT_FOUND,
+    SCOPE_UNKNOWN,
     USER_NOT_FOUND,
 )
 from accounts.selectors import api_keys_list, erasure_get, request_count_get, user_get
@@ -389,8 +391,10 @@ class ApiKeysApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=API_KEY_NAME_MAX_LENGTH)
+        # Items checked in validate_scopes, so that a bad one is a plain message in the list,
+        # not DRF's {index: [messages]} (the documented error shape is a list of messages).
         scopes = serializers.ListField(
-            child=serializers.ChoiceField(choices=SCOPES),
+            child=serializers.JSONField(),
             allow_empty=False,
             help_text="push: push, batch push and OTLP; read: the tracker's reads.",
         )
@@ -400,6 +404,15 @@ class ApiKeysApi(APIView):
 
         class Meta:
             ref_name = "ApiKeyInput"
+
+        def validate_scopes(self, value: list[Any]) -> list[str]:
+            """Every scope must be one of SCOPES."""
+            unknown = [scope for scope in value if scope not in SCOPES]
+            if unknown:
+                raise serializers.ValidationError(
+                    SCOPE_UNKNOWN.format(scopes=", ".join(SCOPES)), code="invalid_choice"
+                )
+            return value
 
     class KeySerializer(serializers.Serializer):
         key_id = serializers.CharField()

@@ -12,6 +12,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -313,6 +314,8 @@ class OtlpLogsApi(APIView):
                                 "rejectedLogRecords": serializers.CharField(),
                                 "errorMessage": serializers.CharField(),
                             },
+                            required=False,
+                            help_text="Only when records were refused.",
                         )
                     },
                 ),
@@ -329,7 +332,11 @@ class OtlpLogsApi(APIView):
     def post(self, request: Request) -> HttpResponse:
         """Decode the records, push them as one batch, answer with partial success if any."""
         content_type = _media_type(request)
-        body = otlp.body_inflate(request.data, request.headers.get("Content-Encoding", ""))
+        raw = request.data
+        if not isinstance(raw, bytes):
+            # No body and no Content-Type: DRF hands an empty form instead of bytes.
+            raise UnsupportedMediaType(content_type or "none")
+        body = otlp.body_inflate(raw, request.headers.get("Content-Encoding", ""))
         items = otlp.logs_decode(body=body, content_type=content_type)
         report = messages_push_batch(
             user_id=request.user.user_id,

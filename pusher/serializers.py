@@ -77,7 +77,8 @@ class BatchPushInputSerializer(serializers.Serializer):
     """The batch: a JSON object with `messages`, or NDJSON with one message a line."""
 
     messages = serializers.ListField(
-        child=_RawItemField(),
+        # A null item is one of the batch's items, refused alone like any other bad one.
+        child=_RawItemField(allow_null=True),
         allow_empty=False,
         help_text=f"At most {BULK_MAX_ITEMS} messages (more: 413).",
     )

@@ -32,7 +32,8 @@ die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
 
 WEB_BIND="127.0.0.1:$WEB_INTERNAL_PORT"
 web_cmd=(.venv/bin/gunicorn config.wsgi:application --bind "$WEB_BIND"
-         --workers "$WEB_WORKERS" --worker-class sync --timeout 30 --graceful-timeout 10)
+         --workers "$WEB_WORKERS" --worker-class sync --timeout 30 --graceful-timeout 10
+         --limit-request-line 8190)
 # An open stream never ends by itself, so shutting down waits only briefly for them.
 tail_cmd=(.venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$TAIL_PORT"
           --lifespan off --no-access-log --timeout-graceful-shutdown 3)

@@ -187,7 +187,8 @@ class MessageFiltersSerializer(serializers.Serializer):
     )
     attribute = StrictCharField(
         required=False,
-        max_length=1024,
+        # Short enough that every filter at its longest still fits a request line.
+        max_length=256,
         help_text='One attribute of an OpenTelemetry log, as "key:value".',
     )
     trace_id = serializers.RegexField(

@@ -159,3 +159,10 @@ def test_bad_key_input_is_a_400(auth_client):
         {"name": 5, "scopes": ["push"]},
     ):
         assert auth_client.post(KEYS, body, format="json").status_code == 400
+
+
+def test_a_scope_that_is_not_a_known_string_is_a_400_with_a_list_of_messages(auth_client):
+    response = auth_client.post(KEYS, {"name": "x", "scopes": [{}]}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"scopes": ["Every scope must be one of: push, read."]}

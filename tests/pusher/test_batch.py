@@ -220,3 +220,10 @@ def test_redis_errors_other_than_a_full_memory_stay_errors():
     assert as_dependency_error(redis.exceptions.ResponseError("WRONGTYPE ...")) is None
     full = as_dependency_error(redis.exceptions.OutOfMemoryError("command not allowed"))
     assert full.detail == REDIS_FULL
+
+
+def test_a_null_item_is_refused_alone(auth_client):
+    response = auth_client.post(BATCH, {"messages": [None, {"message": "fine"}]}, format="json")
+
+    assert response.status_code == 202
+    assert [item["status"] for item in response.json()["items"]] == ["rejected", "queued"]

@@ -215,3 +215,9 @@ def test_without_credentials_the_exporter_gets_a_401(api_client):
 
     assert response.status_code == 401
     assert _queued() == []
+
+
+def test_no_body_and_no_content_type_is_a_415(auth_client):
+    response = auth_client.generic("POST", LOGS, b"", content_type="")
+
+    assert response.status_code == 415
