@@ -8,6 +8,7 @@ that stand in for web and tail, so that what is checked is the generated config 
 """
 
 import contextlib
+import http.client
 import http.server
 import json
 import os
@@ -202,3 +203,24 @@ def test_an_upstream_that_is_down_gets_a_json_503(front: Front) -> None:
     assert answer.status_code == 503
     assert answer.json()["code"] == "service_unavailable"
     assert answer.headers["Retry-After"] == "5"
+
+
+def test_the_front_keeps_a_clients_connection_alive_for_two_requests(front: Front) -> None:
+    # Postman, the OpenTelemetry exporters and requests' sessions reuse one connection.
+    connection = http.client.HTTPConnection(front.url.removeprefix("http://"), timeout=30)
+    try:
+        connection.request("GET", "/api/tracker/messages/")
+        first = connection.getresponse()
+        first.read()
+        socket_after_first = connection.sock
+        connection.request("GET", "/api/tracker/messages/")
+        second = connection.getresponse()
+        second.read()
+        same_socket = connection.sock is socket_after_first
+    finally:
+        connection.close()
+
+    assert (first.status, second.status) == (200, 200)
+    assert first.getheader("Connection", "").lower() != "close"
+    # http.client drops a socket the server closed; one socket served both requests.
+    assert socket_after_first is not None and same_socket
