@@ -16,7 +16,7 @@ const headers = Object.fromEntries(
 const exporter = new OTLPLogExporter({ url: `${env.OTLP_BASE_URL}/v1/logs`, headers });
 const provider = new LoggerProvider({
   resource: resourceFromAttributes({ "service.name": env.OTLP_SERVICE }),
-  processors: [new BatchLogRecordProcessor(exporter)],
+  processors: [new BatchLogRecordProcessor({ exporter })],
 });
 const logger = provider.getLogger("e2e");
 const count = Number(env.OTLP_COUNT || "100");
