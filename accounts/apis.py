@@ -394,7 +394,7 @@ class ApiKeysApi(APIView):
         # Items checked in validate_scopes, so that a bad one is a plain message in the list,
         # not DRF's {index: [messages]} (the documented error shape is a list of messages).
         scopes = serializers.ListField(
-            child=serializers.JSONField(),
+            child=serializers.JSONField(allow_null=True),
             allow_empty=False,
             help_text="push: push, batch push and OTLP; read: the tracker's reads.",
         )

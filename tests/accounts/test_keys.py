@@ -161,8 +161,9 @@ def test_bad_key_input_is_a_400(auth_client):
         assert auth_client.post(KEYS, body, format="json").status_code == 400
 
 
-def test_a_scope_that_is_not_a_known_string_is_a_400_with_a_list_of_messages(auth_client):
-    response = auth_client.post(KEYS, {"name": "x", "scopes": [{}]}, format="json")
+@pytest.mark.parametrize("scope", [{}, None, 5, "admin"])
+def test_a_scope_that_is_not_a_known_string_is_a_400_with_a_list_of_messages(auth_client, scope):
+    response = auth_client.post(KEYS, {"name": "x", "scopes": [scope]}, format="json")
 
     assert response.status_code == 400
     assert response.json() == {"scopes": ["Every scope must be one of: push, read."]}
