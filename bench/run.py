@@ -1020,7 +1020,11 @@ def _summaries(r: dict) -> dict[str, tuple[str, str]]:
             lambda x: f"{x['value']} s; others {x['others_before']:,} -> {x['others_after']:,}",
         ),
     }
-    extra = {key: (what, line(r[key])) for key, (what, line) in more.items() if key in r}
+    extra = {
+        key: (what, line(r[key]) if "error" not in r[key] else f"error: {r[key]['error']}")
+        for key, (what, line) in more.items()
+        if key in r
+    }
     return {
         "P1": (
             "push throughput vs hand-written reference",
@@ -1098,6 +1102,15 @@ def write_markdown(report: dict) -> None:
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
 
 
+def _guarded(key: str, run: Callable[[], dict]) -> dict:
+    """Run one benchmark; a crash is reported as its failure, and the others still run."""
+    try:
+        return run()
+    except Exception as exc:  # a broken benchmark must not lose the other figures
+        log(f"{key} failed: {type(exc).__name__}: {exc}")
+        return {"value": None, "unit": "", "target": "", "pass": False, "error": repr(exc)}
+
+
 def _web_workers_rss() -> dict[int, float]:
     return {pid: rss_mb(pid) for pid in children(pid_from("web"))}
 
@@ -1132,7 +1145,7 @@ def main() -> int:
     results: dict = {}
     with MemorySampler() as memory:
         results["P1"] = p1(user["access"], memory)
-        results["P1_fsync"] = p1_fsync_always(user["access"])
+        results["P1_fsync"] = _guarded("P1_fsync", lambda: p1_fsync_always(user["access"]))
         results["P2"] = p2(user["user_id"])
     results["M1"] = {
         "value": round(memory.web_worker_max, 1),
@@ -1147,15 +1160,19 @@ def main() -> int:
     results["P4"] = p4(user["access"])
     results["P5"] = p5(user["access"], [user["user_id"], *others])
     helpers = _ingest_helpers()
-    results["P6"] = ingest.p6(helpers, user["access"], results["P1"]["push_rps_median"])
-    results["P7"] = ingest.p7(helpers, user["access"], user["user_id"])
-    results["P8"] = ingest.p8(helpers, user["access"])
-    results["P9"] = ingest.p9(helpers, admin["access"])
-    results["P10"] = ingest.p10(
-        helpers,
-        lambda method, path: api(method, path, admin["access"]),
-        lambda name: {"user_id": login(name)["user_id"]},
-    )
+    runs = {
+        "P6": lambda: ingest.p6(helpers, user["access"], results["P1"]["push_rps_median"]),
+        "P7": lambda: ingest.p7(helpers, user["access"], user["user_id"]),
+        "P8": lambda: ingest.p8(helpers, user["access"]),
+        "P9": lambda: ingest.p9(helpers, admin["access"]),
+        "P10": lambda: ingest.p10(
+            helpers,
+            lambda method, path: api(method, path, admin["access"]),
+            lambda name: {"user_id": login(name)["user_id"]},
+        ),
+    }
+    for key, run in runs.items():
+        results[key] = _guarded(key, run)
     keys = ("P1", "P1_fsync", "P2", "P3", "P4", "P5", "M1", "P6", "P7", "P8", "P9", "P10")
     report = {"machine": machine(), "results": {k: results[k] for k in keys if k in results}}
     (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
