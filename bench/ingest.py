@@ -16,11 +16,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import urllib3
-from elasticsearch.helpers import streaming_bulk
 
 from core.search import es_client
 from tracker.documents import index_alias, index_for
-from tracker.grams import grams_for_message
 from tracker.services import messages_index
 
 
@@ -60,28 +58,6 @@ def p6(h: SimpleNamespace, token: str, push_rps: float) -> dict:
     }
 
 
-def _raw_bulk_rate(docs: list[dict]) -> float:
-    """The same documents with raw streaming_bulk into a scratch index, grams prepared; docs/s."""
-    es = es_client()
-    scratch = "bench-raw-p7"
-    es.indices.delete(index=scratch, ignore_unavailable=True)
-    from tracker.documents import MessageDocument
-
-    es.indices.create(
-        index=scratch,
-        settings={"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
-        mappings=MessageDocument._doc_type.mapping.to_dict(),
-    )
-    prepared = [{**d, **grams_for_message(d["user_message"])} for d in docs]
-    actions = ({"_index": scratch, "_id": d["message_id"], "_source": d} for d in prepared)
-    t0 = time.monotonic()
-    ok = sum(ok for ok, _ in streaming_bulk(es, actions, chunk_size=1_000))
-    es.indices.refresh(index=scratch)
-    seconds = time.monotonic() - t0
-    es.indices.delete(index=scratch)
-    return ok / seconds
-
-
 def p7(h: SimpleNamespace, token: str, user_id: str) -> dict:
     """200,000 messages by batch push until all searchable, against raw streaming_bulk."""
     n = 200_000
@@ -118,7 +94,7 @@ def p7(h: SimpleNamespace, token: str, user_id: str) -> dict:
         }
         for i in range(n)
     ]
-    raw = _raw_bulk_rate(same)
+    raw = h.raw_bulk(same)  # P3's yardstick: the same documents, grams included
     return {
         "value": round(rate / raw, 3),
         "unit": "ratio of batch-push-to-searchable msg/s to raw streaming_bulk docs/s",

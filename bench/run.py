@@ -1132,6 +1132,7 @@ def _ingest_helpers() -> SimpleNamespace:
         tracked_count=tracked_count,
         web_workers_rss=_web_workers_rss,
         drop_validator_inbox=_drop_validator_inbox,
+        raw_bulk=_bulk_raw,
         WORDS=WORDS,
         BASE=BASE,
     )
