@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,7 +16,7 @@ from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from core.contract import CATEGORIES, date_format
 from core.exceptions import DependencyUnavailable
 from core.search import es_client
-from tracker.documents import index_alias, indices_behind_alias
+from tracker.documents import index_alias, index_month, indices_behind_alias
 from tracker.grams import grams_query
 from tracker.scope import ActorLike, scope_allows, scope_user_id
 
@@ -335,15 +335,41 @@ def messages_export(*, actor: ActorLike, **filters: Any) -> tuple[int, Iterator[
     query = search.to_dict().get("query", {"match_all": {}})
     es = es_client()
     with alias_required():
+        months = indices_behind_alias()
         pit = es.open_point_in_time(index=index_alias(), keep_alive="1m")["id"]
     # Counted in the same point in time as the pages: the header matches the rows exactly.
     count = es.search(pit={"id": pit}, query=query, size=0, track_total_hits=True)["hits"]
-    pages = hits_scan(pit=pit, query=query, sort=list(_SORT), size=EXPORT_PAGE_SIZE)
-    return count["total"]["value"], (hit["_source"] for hits in pages for hit in hits)
+    return count["total"]["value"], _month_by_month(pit, query, months)
+
+
+def _month_by_month(pit: str, query: dict[str, Any], months: list[str]) -> Iterator[dict]:
+    """The matches of each month's index in turn, newest month first, newest first within.
+
+    Sorting one month at a time keeps each page's sort to that month's documents: over every
+    month at once, each page would sort all of them again (measured: P9 fell below target).
+    """
+    newest_first = sorted(months, key=lambda name: index_month(name) or date.min, reverse=True)
+    try:
+        for month in newest_first:
+            in_month = {"bool": {"filter": [query, {"term": {"_index": month}}]}}
+            pages = hits_scan(
+                pit=pit, query=in_month, sort=list(_SORT), size=EXPORT_PAGE_SIZE, close=False
+            )
+            for hits in pages:
+                for hit in hits:
+                    yield hit["_source"]
+    finally:
+        es_client().close_point_in_time(id=pit)
 
 
 def hits_scan(
-    *, query: dict[str, Any], sort: list[Any], size: int, index: str = "", pit: str = ""
+    *,
+    query: dict[str, Any],
+    sort: list[Any],
+    size: int,
+    index: str = "",
+    pit: str = "",
+    close: bool = True,
 ) -> Iterator[list[dict[str, Any]]]:
     """Every hit of `index` (or of an open point in time) matching `query`, a page at a time.
 
@@ -370,4 +396,5 @@ def hits_scan(
             yield hits
             after = hits[-1]["sort"]
     finally:
-        es.close_point_in_time(id=pit)
+        if close:
+            es.close_point_in_time(id=pit)

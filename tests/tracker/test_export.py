@@ -117,3 +117,12 @@ def test_the_command_writes_the_same_export_to_a_file(stored, tmp_path) -> None:
     rows = list(csv.reader(target.open(newline="")))
     assert len(rows) == 31
     assert "Exported 30 message(s)" in err.getvalue()
+
+
+def test_an_export_across_months_is_newest_first(auth_client: APIClient, user: dict) -> None:
+    times = ["2023-05-02T00:00:00Z", "2025-02-01T00:00:00Z", "2024-01-09T00:00:00Z"]
+    index(*[document(user_id=user["user_id"], user_message=t, created_time=t) for t in times])
+
+    rows = [json.loads(line) for line in _body(auth_client.get(EXPORT)).splitlines()]
+
+    assert [row["user_message"] for row in rows] == sorted(times, reverse=True)
