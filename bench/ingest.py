@@ -175,10 +175,12 @@ def p9(h: SimpleNamespace, admin_token: str) -> dict:
             preload_content=False,
         )
         rows = 0
-        for chunk in response.stream(1 << 20):
-            rows += chunk.count(b"\n")
-        elapsed = time.monotonic() - t0
-        stop = True
+        try:
+            for chunk in response.stream(1 << 20):
+                rows += chunk.count(b"\n")
+        finally:
+            elapsed = time.monotonic() - t0
+            stop = True  # also when the stream breaks, or the sampler never ends
         sampler.result()
     growth = max((peak[pid] - before.get(pid, peak[pid])) for pid in peak) if peak else 0.0
     rate = rows / elapsed
