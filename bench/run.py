@@ -301,7 +301,7 @@ def p1_fsync_always(token: str) -> dict:
         ]
     finally:
         redis.config_set("appendfsync", before)
-        store().delete(inbox("validator").key)
+        _drop_validator_inbox()
         queue_pause(False)
     everysec = statistics.median(a["rps"] for a, _ in pairs)
     always = statistics.median(b["rps"] for _, b in pairs)
@@ -911,7 +911,7 @@ def p12_idle_streams(token: str) -> dict:
             for n in range(4)
         ]
     finally:
-        store().delete(inbox("validator").key)
+        _drop_validator_inbox()
         queue_pause(False)
     ratio = statistics.median(a["rps"] / b["rps"] for a, b in pairs)
     rss = max(rss_open)
