@@ -18,7 +18,7 @@ from typing import Any
 import urllib3
 
 from core.search import es_client
-from tracker.documents import index_alias, index_for
+from tracker.documents import index_alias
 from tracker.services import messages_index
 
 
@@ -252,11 +252,6 @@ def p10(
         "others_before": others_before,
         "others_after": others_after,
     }
-
-
-def month_of(document: dict) -> str:
-    """The month index a benchmark document lands in (deletes must name it)."""
-    return index_for(document["created_time"])
 
 
 def rounds_spread(ratios: list[float]) -> dict[str, float]:

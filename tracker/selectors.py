@@ -1,6 +1,5 @@
 """Reads of the tracker: search messages, fetch one, and count them by category over time."""
 
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -196,41 +195,6 @@ def messages_search(
         "next_cursor": _cursor_dump(list(hits[page_size - 1].meta.sort)) if more else None,
         "results": [hit.to_dict() for hit in hits[:page_size]],
     }
-
-
-def _by_ids(message_ids: list[str], *, source: bool | list[str]) -> list[dict[str, Any]]:
-    """The hits holding these ids, in any month's index (searchable within the refresh)."""
-    if not message_ids:
-        return []
-    with alias_required():
-        return es_client().search(
-            index=index_alias(),
-            query={"ids": {"values": message_ids}},
-            # The same id may sit in two months for a moment while a replacement moves it.
-            size=2 * len(message_ids),
-            source=source,
-        )["hits"]["hits"]
-
-
-def messages_stored(*, places: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
-    """Where each id is stored: id -> [(index, owner's user_id), ...].
-
-    `places` are (index, id) pairs where a write is about to land: those are read in real
-    time (a message tracked a moment ago counts), every other month within the refresh.
-    """
-    stored: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for hit in _by_ids([message_id for _, message_id in places], source=["user_id"]):
-        stored[hit["_id"]].add((hit["_index"], hit["_source"].get("user_id")))
-    if places:
-        docs = es_client().mget(
-            docs=[{"_index": index, "_id": message_id} for index, message_id in places],
-            source_includes=["user_id"],
-        )["docs"]
-        for doc in docs:
-            # A month with no index yet answers with an error for its doc: nothing stored.
-            if doc.get("found"):
-                stored[doc["_id"]].add((doc["_index"], doc["_source"].get("user_id")))
-    return {message_id: sorted(copies) for message_id, copies in stored.items()}
 
 
 def message_get(*, actor: ActorLike, message_id: str) -> dict[str, Any]:

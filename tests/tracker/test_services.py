@@ -312,7 +312,11 @@ def test_a_user_cannot_replace_another_users_message_by_id(
     clean_index: str, alice: Actor, bob: Actor, operator: Actor
 ) -> None:
     (stored,) = index(document(user_id=alice.user_id, user_message="alice wrote this"))
-    forged = {"message_id": stored["message_id"], "user_message": "bob was here"}
+    forged = {
+        "message_id": stored["message_id"],
+        "created_time": stored["created_time"],
+        "user_message": "bob was here",
+    }
 
     with pytest.raises(NotFound) as refused:
         _track(data=forged, actor=bob)
@@ -332,14 +336,31 @@ def test_owners_and_admins_may_replace_a_message_by_id(
 ) -> None:
     (stored,) = index(document(user_id=alice.user_id, user_message="v1"))
 
-    _track(data={"message_id": stored["message_id"], "user_message": "v2"}, actor=alice)
-    _track(
-        data={"message_id": stored["message_id"], "user_message": "v3", "user_id": alice.user_id},
-        actor=operator,
-    )
+    same = {"message_id": stored["message_id"], "created_time": stored["created_time"]}
+    _track(data={**same, "user_message": "v2"}, actor=alice)
+    _track(data={**same, "user_message": "v3", "user_id": alice.user_id}, actor=operator)
 
     refresh()
     assert message_get(actor=alice, message_id=stored["message_id"])["user_message"] == "v3"
+
+
+def test_an_id_is_unique_within_its_month_and_another_month_holds_its_own_copy(
+    clean_index: str, alice: Actor, bob: Actor
+) -> None:
+    (theirs,) = index(document(user_id=alice.user_id, user_message="alice, January"))
+    moved = {"message_id": theirs["message_id"], "created_time": "2024-02-01T00:00:00Z"}
+
+    mine = _track(data={**moved, "user_message": "bob, February"}, actor=bob)
+
+    # Bob's February message is his own; Alice's January message is untouched and still hers.
+    refresh()
+    assert mine["user_id"] == bob.user_id
+    assert message_get(actor=bob, message_id=theirs["message_id"])["user_message"] == (
+        "bob, February"
+    )
+    assert message_get(actor=alice, message_id=theirs["message_id"])["user_message"] == (
+        "alice, January"
+    )
 
 
 def test_inbox_drain_never_replaces_another_users_message_with_a_reused_id() -> None:
