@@ -1118,6 +1118,12 @@ def _web_workers_rss() -> dict[int, float]:
     return {pid: rss_mb(pid) for pid in children(pid_from("web"))}
 
 
+def _export_servers_rss() -> dict[int, float]:
+    """The processes an export may run in: the tail's ASGI process (the front sends exports
+    there) and the web workers."""
+    return {pid_from("tail"): rss_mb(pid_from("tail")), **_web_workers_rss()}
+
+
 def _drop_validator_inbox() -> None:
     # Benchmark load, not data: the drains already queued find the inbox empty.
     store().delete(inbox("validator").key)
@@ -1134,6 +1140,7 @@ def _ingest_helpers() -> SimpleNamespace:
         queue_pause=queue_pause,
         tracked_count=tracked_count,
         web_workers_rss=_web_workers_rss,
+        export_servers_rss=_export_servers_rss,
         drop_validator_inbox=_drop_validator_inbox,
         raw_bulk=_bulk_raw,
         WORDS=WORDS,

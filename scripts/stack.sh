@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the app's processes on top of scripts/services.sh:
-#   front  nginx on 127.0.0.1:$PORT, the one address clients use: the live tail's path goes to
-#          tail, everything else to web
+#   front  nginx on 127.0.0.1:$PORT, the one address clients use: the live tail's and the
+#          export's paths go to tail, everything else to web
 #   web    the WSGI server (gunicorn, sync workers) on 127.0.0.1:$WEB_INTERNAL_PORT
-#   tail   uvicorn on config.asgi, the live tail's event streams, on 127.0.0.1:$TAIL_PORT
+#   tail   uvicorn on config.asgi, the long responses (tail streams, exports), on 127.0.0.1:$TAIL_PORT
 #   queue  the django-q2 cluster
 #
 #   scripts/stack.sh up     in the background; returns once /readyz answers 200 through the front
@@ -111,9 +111,11 @@ http {
         proxy_set_header X-Forwarded-Proto \$scheme;
         proxy_connect_timeout 5s;
 
-        # The live tail's event streams: passed on as they come, and open for as long as the
-        # client stays (a comment every 15 s keeps them from idling out).
-        location = /api/tracker/messages/tail/ {
+        # The long responses go to the ASGI process: the live tail's event streams, open for
+        # as long as the client stays (a comment every 15 s keeps them from idling out), and
+        # exports, which stream for as long as there are rows (gunicorn would kill one after
+        # 30 s). Both are passed on as they come.
+        location ~ ^/api/tracker/messages/(tail|export)/\$ {
             proxy_pass http://tail;
             proxy_buffering off;
             proxy_cache off;

@@ -7,9 +7,10 @@ and opening the file runs nothing.
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+import orjson
 
 from core.contract import DOCUMENT_FIELDS
 
@@ -36,7 +37,7 @@ def csv_cell(value: Any) -> str:
 def ndjson_lines(documents: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     """One JSON object a line."""
     for document in documents:
-        yield (json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        yield orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def csv_lines(documents: Iterable[dict[str, Any]]) -> Iterator[bytes]:

@@ -285,7 +285,14 @@ def stats_by_category_and_date(
     }
 
 
-EXPORT_PAGE_SIZE = 5_000
+# Two pages are alive at once (the one being sent, the one being read). Measured on P9's 1.85
+# million rows: 5,000 a page, 36,000 rows/s and the process grew 46 MB; 2,000, 29,800/s and
+# 22 MB; 1,000, 24,200/s and 11.5 MB (the target is 20 MB).
+EXPORT_PAGE_SIZE = 1_000
+# Newest first, ties in index order: a point in time adds `_shard_doc` as the tiebreaker itself.
+# With message_id as a second sort field, Elasticsearch cannot skip the documents a page cannot
+# hold, and a month of 850,000 messages exported at 6,400 documents/s instead of 26,000.
+_EXPORT_SORT = [{"created_time": "desc"}]
 
 
 def messages_export(*, actor: ActorLike, **filters: Any) -> tuple[int, Iterator[dict[str, Any]]]:
@@ -317,7 +324,7 @@ def _month_by_month(pit: str, query: dict[str, Any], months: list[str]) -> Itera
         for month in newest_first:
             in_month = {"bool": {"filter": [query, {"term": {"_index": month}}]}}
             pages = hits_scan(
-                pit=pit, query=in_month, sort=list(_SORT), size=EXPORT_PAGE_SIZE, close=False
+                pit=pit, query=in_month, sort=_EXPORT_SORT, size=EXPORT_PAGE_SIZE, close=False
             )
             for hits in pages:
                 for hit in hits:

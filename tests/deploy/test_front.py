@@ -1,7 +1,7 @@
 """The nginx front that scripts/stack.sh generates, run from a checkout in a 0700 folder.
 
-`make run` and `make up` put nginx on the public port: the live tail's path goes to the ASGI
-tail process, unbuffered, everything else to the WSGI web server. Here the script's own
+`make run` and `make up` put nginx on the public port: the live tail's and the export's paths go
+to the ASGI tail process, unbuffered, everything else to the WSGI web server. Here the script's own
 `front` command runs it on free ports from a copy of the script in a folder other users
 cannot enter (as a fresh `git clone` into `mktemp -d` is), in front of two small upstreams
 that stand in for web and tail, so that what is checked is the generated config alone.
@@ -29,6 +29,9 @@ from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TAIL_PATH = "/api/tracker/messages/tail/"
+EXPORT_PATH = "/api/tracker/messages/export/"
+# The long responses' location: the tail's streams and exports, both to the ASGI process.
+LONG_LOCATION = "location ~ ^/api/tracker/messages/(tail|export)/$ {"
 BIG = 3 * 1024 * 1024  # over the front's 1 MB body buffer: goes through its temp files
 
 
@@ -185,13 +188,24 @@ def test_the_tail_path_goes_to_the_tail_unbuffered_and_the_rest_to_web(front: Fr
     assert events == ["data: event 1", "data: event 2"]
     # Streams must be passed on as they come and outlive many keep-alives (15 s apart).
     conf = (front.checkout / "var" / "run" / "front" / "nginx.conf").read_text()
-    block = conf.split(f"location = {TAIL_PATH} {{", 1)[1].split("}", 1)[0]
+    block = conf.split(LONG_LOCATION, 1)[1].split("}", 1)[0]
     assert "proxy_buffering off;" in block
     assert re.search(r"proxy_read_timeout (\d+)h;", block), block
     assert [r["path"] for r in front.tail.received] == [f"{TAIL_PATH}?q=a"]
     # The ticket is a plain POST: it stays with web, like every other path.
     httpx.post(f"{front.url}{TAIL_PATH}ticket/", content=b"{}", timeout=10)
     assert f"{TAIL_PATH}ticket/" in [r["path"] for r in front.web.received]
+
+
+def test_exports_go_to_the_asgi_process_where_no_worker_timeout_cuts_them_off(
+    front: Front,
+) -> None:
+    answer = httpx.get(f"{front.url}{EXPORT_PATH}?format=csv", timeout=30)
+
+    assert answer.status_code == 200
+    assert len(answer.json()["pad"]) == BIG  # passed on whole, though unbuffered
+    assert [r["path"] for r in front.tail.received] == [f"{EXPORT_PATH}?format=csv"]
+    assert not [r for r in front.web.received if r["path"].startswith(EXPORT_PATH)]
 
 
 def test_an_upstream_that_is_down_gets_a_json_503(front: Front) -> None:

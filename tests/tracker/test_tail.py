@@ -32,6 +32,7 @@ from core.search import es_client
 from tests.support.processes import process_group_stop
 from tests.support.sse import SseStream
 from tests.support.waiting import wait_for
+from tests.tracker.support import T0, document, index, minutes
 from tracker.documents import index_alias
 from tracker.scope import OUT_OF_SCOPE, Actor
 from tracker.services import documents_track, tail_stream_key
@@ -51,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TAIL = "/api/tracker/messages/tail/"
 TICKET = "/api/tracker/messages/tail/ticket/"
 MESSAGES = "/api/tracker/messages/"
+EXPORT = "/api/tracker/messages/export/"
 KEEPALIVE_SECONDS = 1
 # Generous deadlines: an event leaves ~1.1 s after it is tracked (once it is searchable).
 EVENT_SECONDS = 15
@@ -626,3 +628,22 @@ def test_a_client_gone_during_the_first_redis_command_frees_its_connection_too(
         stream.close()
 
     wait_for(lambda: _redis_clients(name) == 0, 5, "every connection closed", 0.05)
+
+
+def test_the_asgi_process_streams_a_whole_export_in_order(
+    tail_server: TailServer, tokens: dict, user: dict
+) -> None:
+    # More rows than one 64 KB chunk holds, so that the stream is several thread hops long.
+    documents = [
+        document(user_id=user["user_id"], created_time=T0 + minutes(n), user_message=f"row {n}")
+        for n in range(1_500)
+    ]
+    index(*documents)
+    headers = {"Authorization": f"Bearer {tokens['access']}"}
+
+    answer = httpx.get(f"{tail_server.url}{EXPORT}", headers=headers, timeout=60)
+
+    assert answer.status_code == 200, answer.text
+    rows = [json.loads(line) for line in answer.text.splitlines()]
+    assert int(answer.headers["X-Total-Count"]) == len(rows) == 1_500
+    assert [row["user_message"] for row in rows] == [f"row {n}" for n in reversed(range(1_500))]
