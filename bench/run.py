@@ -237,9 +237,39 @@ def _round(n: int, first: Callable[[], Any], second: Callable[[], Any]) -> tuple
     return a, second()
 
 
+def _cpu_busy(seconds: float) -> float:
+    """The machine's busy fraction (0-1, all cores) over the next `seconds`, from /proc/stat."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle and iowait
+        return sum(fields), idle
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def settle(limit: float = 180, quiet: float = 0.15) -> dict:
+    """Wait until the machine is quiet (under `quiet` busy over 3 s), at most `limit` seconds.
+
+    `make bench` restarts the stack, and Elasticsearch spends its first minute or two warming
+    up and recovering its indices: a benchmark started at once measures that too.
+    """
+    t0 = time.monotonic()
+    busy = _cpu_busy(3)
+    while busy > quiet and time.monotonic() - t0 < limit:
+        busy = _cpu_busy(3)
+    waited = time.monotonic() - t0
+    log(f"machine quiet after {waited:.0f} s (busy {busy:.0%})")
+    return {"settled_after_s": round(waited, 1), "busy_when_started": round(busy, 3)}
+
+
 def p1(token: str, memory: MemorySampler) -> dict:
     """Push endpoint vs the hand-written reference: 8 paired rounds of 10 s, ABBA order."""
     log("P1: push endpoint vs reference view, wrk -c16, 8 paired rounds of 10 s (ABBA order)")
+    settled = settle()
     load_before = os.getloadavg()
     queue_pause(True)  # the reference has no consumer either: compare the endpoints alone
     try:
@@ -278,6 +308,7 @@ def p1(token: str, memory: MemorySampler) -> dict:
         "round_ratios": ingest.rounds_spread(ratios),
         # Whether the machine was quiet: its 1, 5 and 15 minute load averages around P1.
         "load_average_before": [round(x, 2) for x in load_before],
+        **settled,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "rounds": {"push": push, "reference": ref},
     }
@@ -1153,7 +1184,13 @@ def only(names: list[str]) -> int:
     user = login("benchuser1")
     admin = login("benchadmin1", admin=True)
     helpers = _ingest_helpers()
+
+    def p1_alone() -> dict:
+        with MemorySampler() as memory:
+            return p1(user["access"], memory)
+
     runs = {
+        "P1": p1_alone,
         "P3": lambda: p3(admin["access"], user["user_id"]),
         "P4": lambda: p4(user["access"]),
         "P7": lambda: ingest.p7(helpers, user["access"], user["user_id"]),

@@ -84,7 +84,8 @@ http {
     }
     log_format logger '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent '
                       '\$request_time \$upstream_addr request_id=\$logger_request_id';
-    access_log $LOG/front-access.log logger;
+    # Buffered: one write a second instead of one per request (P1 runs 1,000 a second).
+    access_log $LOG/front-access.log logger buffer=64k flush=1s;
 
     upstream web {
         server $WEB_BIND;
