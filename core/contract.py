@@ -12,8 +12,10 @@ contract goes to that inbox's dead letter instead of reaching Elasticsearch half
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from django.conf import settings
 
 # --- Categories ----------------------------------------------------------------------------
 DIRECT, RETRIED, FAILED = "Direct", "Retried", "Failed"
@@ -33,6 +35,10 @@ ATTRIBUTES_MAX = 128
 # and far enough from Python's year 1 and 9999 that time zones and stats ranges never overflow.
 EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+# A created_time a client chooses also chooses the month index its message is written to, and
+# each month is an index with a shard of its own (a node holds at most 1,000): so it must lie
+# within settings.TRACKER_MAX_AGE_DAYS before now and at most CREATED_AHEAD after it.
+CREATED_AHEAD = timedelta(days=1)
 
 # --- Error texts (one per rule; tests assert on these) -------------------------------------
 MESSAGE_BLANK = "The message must not be blank."
@@ -40,6 +46,9 @@ MESSAGE_TOO_LONG = f"A message is at most {MESSAGE_MAX_LENGTH} characters."
 NOT_A_STRING = "Not a valid string."
 TOO_MANY_MESSAGES = f"At most {BULK_MAX_ITEMS} messages per request."
 DATETIME_OUT_OF_RANGE = "Date-times must lie from 1000-01-01 up to 9999-01-01 (UTC)."
+CREATED_OUT_OF_WINDOW = (
+    "created_time must lie within the last {days} days and at most one day ahead of now."
+)
 FIELD_MISSING = "{field}: this field is required."
 FIELD_INVALID = "{field}: not a valid {kind}."
 FIELD_UNKNOWN = "{field}: not a field of the message contract."
@@ -135,6 +144,15 @@ def in_storable_range(value: datetime) -> bool:
         value = value.replace(tzinfo=UTC)
     # Aware comparisons subtract offsets without converting, so they cannot overflow.
     return EARLIEST <= value < LATEST
+
+
+def created_time_error(value: datetime, *, now: datetime | None = None) -> str | None:
+    """The error of a client-chosen created_time (aware), or None when its month may be written."""
+    now = now or datetime.now(UTC)
+    days = settings.TRACKER_MAX_AGE_DAYS
+    if now - timedelta(days=days) <= value <= now + CREATED_AHEAD:
+        return None
+    return CREATED_OUT_OF_WINDOW.format(days=days)
 
 
 def message_text_error(value: Any) -> str | None:

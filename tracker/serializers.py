@@ -20,6 +20,7 @@ from core.contract import (
     MESSAGE_MAX_LENGTH,
     MESSAGE_TOO_LONG,
     REQUEST_COUNT_MAX,
+    created_time_error,
     in_storable_range,
     message_text_error,
 )
@@ -40,6 +41,18 @@ class StorableDateTimeField(serializers.DateTimeField):
         parsed = super().to_internal_value(value)
         if not in_storable_range(parsed):
             self.fail("out_of_range")
+        return parsed
+
+
+class CreatedTimeField(StorableDateTimeField):
+    """A message's created_time: storable, and within the window a client may date it in."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        """Parse and range-check as a stored date-time, then hold it to the window."""
+        parsed = super().to_internal_value(value)
+        error = created_time_error(parsed)
+        if error:
+            raise ValidationError(error, code="outside_window")
         return parsed
 
 
@@ -73,7 +86,11 @@ class MessageInputSerializer(serializers.Serializer):
     )
     category = serializers.ChoiceField(choices=CATEGORIES, default=DIRECT)
     request_count = serializers.IntegerField(min_value=0, max_value=REQUEST_COUNT_MAX, default=0)
-    created_time = StorableDateTimeField(required=False, help_text="Defaults to now.")
+    created_time = CreatedTimeField(
+        required=False,
+        help_text="Defaults to now. At most TRACKER_MAX_AGE_DAYS (3,650) days ago and one day "
+        "ahead: each month is an index of its own.",
+    )
     message_id = UUIDStringField(
         required=False, help_text="Defaults to a new UUID; an id already stored is replaced."
     )
@@ -120,6 +137,8 @@ def _plain_validated(item: Any) -> dict[str, Any] | None:
         if "created_time" in item:
             created = datetime.fromisoformat(item["created_time"])
             if created.tzinfo is None or not in_storable_range(created):
+                return None
+            if created_time_error(created):
                 return None
             validated["created_time"] = created
         for key in ("message_id", "user_id"):

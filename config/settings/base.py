@@ -93,6 +93,8 @@ TRACKER_INDEX_REPLICAS = env.int("TRACKER_INDEX_REPLICAS", default=0)
 # Messages live in one index per month; prune_messages (daily) drops the months that lie
 # entirely past this many days. 0 keeps everything for ever.
 TRACKER_RETENTION_DAYS = env.int("TRACKER_RETENTION_DAYS", default=0)
+# How far back a client may date a message it tracks (core.contract.created_time_error).
+TRACKER_MAX_AGE_DAYS = env.int("TRACKER_MAX_AGE_DAYS", default=3650)
 
 # --- Auth --------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = ["accounts.backends.RedisUserBackend"]

@@ -2,17 +2,21 @@
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.contract import (
+    CREATED_OUT_OF_WINDOW,
     DATETIME_OUT_OF_RANGE,
     MESSAGE_BLANK,
     MESSAGE_TOO_LONG,
     NOT_A_STRING,
     TOO_MANY_MESSAGES,
+    date_format,
 )
 from core.exceptions import ELASTICSEARCH_DOWN
 from tests.tracker.support import T0, document, index, minutes, refresh
@@ -236,6 +240,34 @@ def test_a_created_time_out_of_range_is_refused_not_a_crash(
     assert bulk.status_code == 200, bulk.content
     assert bulk.json()["items"][0]["errors"] == [f"created_time: {DATETIME_OUT_OF_RANGE}"]
     assert [item["status"] for item in bulk.json()["items"]] == ["failed", "indexed"]
+
+
+@pytest.mark.parametrize("offset", [timedelta(days=3651), timedelta(days=-2)])
+def test_a_created_time_outside_the_window_is_refused_alone(
+    auth_client: APIClient, offset: timedelta
+) -> None:
+    # Each month is an index of its own: a client may not make one for any month it likes.
+    message = {"user_message": "dated", "created_time": date_format(timezone.now() - offset)}
+    expected = CREATED_OUT_OF_WINDOW.format(days=3650)
+
+    single = auth_client.post(MESSAGES, message, format="json")
+    bulk = auth_client.post(BULK, {"messages": [message, {"user_message": "fine"}]}, format="json")
+
+    assert (single.status_code, single.json()) == (400, {"created_time": [expected]})
+    assert bulk.status_code == 200, bulk.content
+    assert bulk.json()["items"][0]["errors"] == [f"created_time: {expected}"]
+    assert [item["status"] for item in bulk.json()["items"]] == ["failed", "indexed"]
+
+
+def test_the_window_follows_the_setting(auth_client: APIClient, settings) -> None:
+    settings.TRACKER_MAX_AGE_DAYS = 10
+
+    def track(days_ago: int) -> int:
+        created = date_format(timezone.now() - timedelta(days=days_ago))
+        response = auth_client.post(MESSAGES, {"user_message": "x", "created_time": created})
+        return response.status_code
+
+    assert (track(9), track(11)) == (201, 400)
 
 
 @pytest.mark.parametrize(
