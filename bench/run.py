@@ -266,6 +266,14 @@ def settle(limit: float = 180, quiet: float = 0.15) -> dict:
     return {"settled_after_s": round(waited, 1), "busy_when_started": round(busy, 3)}
 
 
+def _emptied_after(result: dict) -> dict:
+    """Drop what a P1 run queued (with the queue paused, nothing drains it), so that every run
+    starts with Redis as small as the first did, not 10,000 messages bigger each time (and
+    with its append-only file rewritten whenever it doubles)."""
+    store().delete(inbox("validator").key, "bench:reference:queue")
+    return result
+
+
 def p1(token: str, memory: MemorySampler) -> dict:
     """Push endpoint vs the hand-written reference: 8 paired rounds of 10 s, ABBA order."""
     log("P1: push endpoint vs reference view, wrk -c16, 8 paired rounds of 10 s (ABBA order)")
@@ -278,8 +286,8 @@ def p1(token: str, memory: MemorySampler) -> dict:
         pairs = [
             _round(
                 n,
-                lambda: wrk(BASE + "/api/pusher/push/", token, 10),
-                lambda: wrk(BASE + "/bench/reference-push/", token, 10),
+                lambda: _emptied_after(wrk(BASE + "/api/pusher/push/", token, 10)),
+                lambda: _emptied_after(wrk(BASE + "/bench/reference-push/", token, 10)),
             )
             for n in range(8)
         ]
@@ -466,6 +474,13 @@ def _p3_month_drop() -> None:
     es_client().indices.delete(index=index_for(P3_MONTH), ignore_unavailable=True)
 
 
+def _settled(run: Callable[..., float], *args: Any) -> float:
+    """`run(*args)` once the machine is quiet: the side before it leaves Elasticsearch
+    merging for a while, and the first round starts right after P2's drain."""
+    settle(limit=60)
+    return run(*args)
+
+
 def _bulk_into_empty_month(docs: list[dict], admin_token: str, clients: int) -> float:
     """`_bulk_through_api` into an empty month index, as the raw side gets an empty index."""
     _p3_month_drop()
@@ -479,7 +494,6 @@ def p3(admin_token: str, user_id: str) -> dict:
         f"P3: {n} documents through POST /api/tracker/messages/bulk/ ({clients} clients) and "
         f"with raw streaming_bulk into a scratch index, {rounds} paired rounds (ABBA order)"
     )
-    _p3_month_drop()
     try:
         pairs = []
         for number in range(rounds):
@@ -487,8 +501,8 @@ def p3(admin_token: str, user_id: str) -> dict:
             pairs.append(
                 _round(
                     number,
-                    lambda docs=docs: _bulk_into_empty_month(docs, admin_token, clients),
-                    lambda docs=docs: _bulk_raw(docs),
+                    lambda docs=docs: _settled(_bulk_into_empty_month, docs, admin_token, clients),
+                    lambda docs=docs: _settled(_bulk_raw, docs),
                 )
             )
     finally:

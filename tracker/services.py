@@ -178,21 +178,6 @@ def messages_index(
     return results
 
 
-def _foreign_ids(*, stored: dict[str, list[tuple[str, str]]], actor: ActorLike) -> set[str]:
-    """Ids already stored for another user (a non-admin may not replace them).
-
-    Refused like a read of someone else's message (404, "no message with this id"), so a
-    forged id reveals nothing. Admins may replace anything.
-    """
-    if actor.is_admin:
-        return set()
-    return {
-        message_id
-        for message_id, copies in stored.items()
-        if any(owner != actor.user_id for _, owner in copies)
-    }
-
-
 def _messages_write(
     *, documents: list[dict[str, Any]], actor: ActorLike
 ) -> list[dict[str, Any] | None]:
