@@ -132,10 +132,11 @@ def test_nginx_lets_through_the_largest_body_the_app_takes() -> None:
     assert limit >= settings.MAX_BULK_BODY_BYTES
 
 
-def test_nginx_streams_the_live_tail_from_the_tail_service() -> None:
+def test_nginx_streams_the_live_tail_and_exports_from_the_tail_service() -> None:
     conf = NGINX_CONF.read_text()
-    match = re.search(r"location = /api/tracker/messages/tail/ \{(.*?)\}", conf, re.S)
-    assert match, "nginx.conf does not route the live tail's path"
+    location = "location ~ ^/api/tracker/messages/(tail|export)/$ {"
+    assert location in conf, "nginx.conf does not route the live tail's and export's paths"
+    match = re.search(re.escape(location) + r"(.*?)\}", conf, re.S)
     block = match[1]
     assert "proxy_pass http://tail;" in block
     # Buffered, the events would wait in nginx; a read timeout under the keep-alive interval

@@ -264,7 +264,8 @@ def test_the_window_follows_the_setting(auth_client: APIClient, settings) -> Non
 
     def track(days_ago: int) -> int:
         created = date_format(timezone.now() - timedelta(days=days_ago))
-        response = auth_client.post(MESSAGES, {"user_message": "x", "created_time": created})
+        message = {"user_message": "x", "created_time": created}
+        response = auth_client.post(MESSAGES, message, format="json")
         return response.status_code
 
     assert (track(9), track(11)) == (201, 400)
