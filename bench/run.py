@@ -1060,7 +1060,7 @@ def _summaries(r: dict) -> dict[str, tuple[str, str]]:
             "export of every document as NDJSON",
             lambda x: (
                 f"{x['value']} docs/s ({x['documents']:,} in {x['seconds']} s); "
-                f"worker RSS +{x['worker_rss_growth_mb']} MB"
+                f"serving process RSS +{x['worker_rss_growth_mb']} MB"
             ),
         ),
         "P10": (
@@ -1127,8 +1127,9 @@ def write_markdown(report: dict) -> None:
         "run: 8 paired rounds in ABBA order, the median of the rounds' ratios (their spread "
         "and the load average before and after are in bench/results.json). "
         "P3's is `elasticsearch.helpers.streaming_bulk` of the same documents (search grams "
-        "included) into a scratch index with the same mapping, 2 paired rounds in ABBA order; "
-        "the endpoint's documents are deleted afterwards. SPEC's anchors on this kind of "
+        "included) into an empty scratch index with the same mapping, 2 paired rounds in ABBA "
+        "order, each side once the machine is quiet; the endpoint's documents go into an empty "
+        "month of their own, dropped afterwards. SPEC's anchors on this kind of "
         "machine: bare Django view ~3,800 req/s; minimal DRF view with JWT, INCR and RPUSH "
         "~1,360 req/s; stock django-q2 ~1,000 no-op tasks/s.",
         "",
