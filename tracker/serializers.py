@@ -92,7 +92,9 @@ class MessageInputSerializer(serializers.Serializer):
         "ahead: each month is an index of its own.",
     )
     message_id = UUIDStringField(
-        required=False, help_text="Defaults to a new UUID; an id already stored is replaced."
+        required=False,
+        help_text="Defaults to a new UUID. An id already stored in the same month (of "
+        "created_time) is replaced; in another month it is a message of its own.",
     )
     user_id = UUIDStringField(
         required=False, help_text="Admins only; everyone else tracks as themselves."
