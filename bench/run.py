@@ -1194,26 +1194,35 @@ def _ingest_helpers() -> SimpleNamespace:
     )
 
 
-def only(names: list[str]) -> int:
-    """Run just these benchmarks (while tuning one), print them, and write no report."""
-    user = login("benchuser1")
-    admin = login("benchadmin1", admin=True)
+def _standalone_runs(user: dict, admin: dict) -> dict[str, Callable[[], dict]]:
+    """The benchmarks that need nothing from another's result, by id."""
     helpers = _ingest_helpers()
-
-    def p1_alone() -> dict:
-        with MemorySampler() as memory:
-            return p1(user["access"], memory)
-
-    runs = {
-        "P1": p1_alone,
+    return {
         "P3": lambda: p3(admin["access"], user["user_id"]),
         "P4": lambda: p4(user["access"]),
         "P7": lambda: ingest.p7(helpers, user["access"], user["user_id"]),
         "P8": lambda: ingest.p8(helpers, user["access"]),
         "P9": lambda: ingest.p9(helpers, admin["access"]),
+        "P10": lambda: ingest.p10(
+            helpers,
+            lambda method, path: api(method, path, admin["access"]),
+            lambda name: {"user_id": login(name)["user_id"]},
+        ),
         "P11": p11_tail_latency,
         "P12": lambda: p12_idle_streams(user["access"]),
     }
+
+
+def only(names: list[str]) -> int:
+    """Run just these benchmarks (while tuning one), print them, and write no report."""
+    user = login("benchuser1")
+    admin = login("benchadmin1", admin=True)
+
+    def p1_alone() -> dict:
+        with MemorySampler() as memory:
+            return p1(user["access"], memory)
+
+    runs = {"P1": p1_alone, **_standalone_runs(user, admin)}
     unknown = set(names) - set(runs)
     if unknown:
         sys.exit(f"bench/run.py --only takes {', '.join(runs)}; not {', '.join(sorted(unknown))}")
@@ -1243,20 +1252,14 @@ def main() -> int:
         "queue_total_pss_mb": round(memory.queue_total_max, 1),
         "queue_rss_sum_mb": round(memory.queue_rss_sum_max, 1),
     }
-    results["P3"] = p3(admin["access"], user["user_id"])
-    results["P4"] = p4(user["access"])
+    standalone = _standalone_runs(user, admin)
+    results["P3"] = standalone["P3"]()
+    results["P4"] = standalone["P4"]()
     results["P5"] = p5(user["access"], [user["user_id"], *others])
-    helpers = _ingest_helpers()
+    push_rps = results["P1"]["push_rps_median"]
     runs = {
-        "P6": lambda: ingest.p6(helpers, user["access"], results["P1"]["push_rps_median"]),
-        "P7": lambda: ingest.p7(helpers, user["access"], user["user_id"]),
-        "P8": lambda: ingest.p8(helpers, user["access"]),
-        "P9": lambda: ingest.p9(helpers, admin["access"]),
-        "P10": lambda: ingest.p10(
-            helpers,
-            lambda method, path: api(method, path, admin["access"]),
-            lambda name: {"user_id": login(name)["user_id"]},
-        ),
+        "P6": lambda: ingest.p6(_ingest_helpers(), user["access"], push_rps),
+        **{key: standalone[key] for key in ("P7", "P8", "P9", "P10")},
     }
     for key, run in runs.items():
         results[key] = _guarded(key, run)
@@ -1265,8 +1268,8 @@ def main() -> int:
     (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     write_markdown(report)
     login_cpu()  # after write_markdown: it appends its section to docs/benchmarks.md
-    report["results"]["P11"] = p11_tail_latency()  # after login_cpu: its own section
-    report["results"]["P12"] = p12_idle_streams(user["access"])
+    report["results"]["P11"] = standalone["P11"]()  # after login_cpu: its own section
+    report["results"]["P12"] = standalone["P12"]()
     for key, value in report["results"].items():
         verdict = _verdict(value, "PASS", "FAIL")
         print(f"{key}: {value['value']} {value['unit']} (target {value['target']}): {verdict}")

@@ -146,9 +146,9 @@ def in_storable_range(value: datetime) -> bool:
     return EARLIEST <= value < LATEST
 
 
-def created_time_error(value: datetime, *, now: datetime | None = None) -> str | None:
+def created_time_error(value: datetime) -> str | None:
     """The error of a client-chosen created_time (aware), or None when its month may be written."""
-    now = now or datetime.now(UTC)
+    now = datetime.now(UTC)
     days = settings.TRACKER_MAX_AGE_DAYS
     if now - timedelta(days=days) <= value <= now + CREATED_AHEAD:
         return None

@@ -138,9 +138,12 @@ def _plain_validated(item: Any) -> dict[str, Any] | None:
     try:
         if "created_time" in item:
             created = datetime.fromisoformat(item["created_time"])
-            if created.tzinfo is None or not in_storable_range(created):
-                return None
-            if created_time_error(created):
+            # Anything else takes the field's long way, which says what is wrong.
+            if (
+                created.tzinfo is None
+                or not in_storable_range(created)
+                or created_time_error(created)
+            ):
                 return None
             validated["created_time"] = created
         for key in ("message_id", "user_id"):

@@ -204,9 +204,11 @@ def _messages_write(
         None if document["message_id"] in theirs else result
         for document, result in zip(documents, created, strict=True)
     ]
+    # The API's documents carry their tracked_time already (`_message_document`): the tail
+    # shows them as stored.
     tail_publish(
         documents=[
-            {**document, "tracked_time": result["tracked_time"]}
+            document
             for document, result in zip(documents, results, strict=True)
             if result is not None and result["status"] == "indexed"
         ]
