@@ -32,8 +32,9 @@ urlpatterns = [
     ),
     path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     # Any other API path (e.g. a message id that is not a UUID) gets the JSON 404, even with
-    # DEBUG on, where Django would otherwise answer with its HTML debug page.
-    re_path(r"^api/.*/$", not_found, name="api-not-found"),
+    # DEBUG on, where Django would otherwise answer with its HTML debug page. [\s\S] and \Z
+    # because "." and "$" would let a path holding a line break through.
+    re_path(r"^api/[\s\S]*/\Z", not_found, name="api-not-found"),
 ]
 
 handler400 = "core.exceptions.bad_request"
