@@ -266,11 +266,16 @@ def settle(limit: float = 180, quiet: float = 0.15) -> dict:
     return {"settled_after_s": round(waited, 1), "busy_when_started": round(busy, 3)}
 
 
+def _inbox_keys(name: str) -> list[str]:
+    """The lists of every shard of the inbox `name`."""
+    return [shard.key for shard in inbox(name).shards]
+
+
 def _emptied_after(result: dict) -> dict:
     """Drop what a P1 run queued (with the queue paused, nothing drains it), so that every run
     starts with Redis as small as the first did, not 10,000 messages bigger each time (and
     with its append-only file rewritten whenever it doubles)."""
-    store().delete(inbox("validator").key, "bench:reference:queue")
+    store().delete(*_inbox_keys("validator"), "bench:reference:queue")
     return result
 
 
@@ -294,7 +299,7 @@ def p1(token: str, memory: MemorySampler) -> dict:
     finally:
         # Drop the benchmark's messages: they are load, not data, and P2 needs a quiet queue.
         # Only the list goes: the drain tasks already queued find it empty and disarm it.
-        store().delete(inbox("validator").key, "bench:reference:queue")
+        store().delete(*_inbox_keys("validator"), "bench:reference:queue")
         queue_pause(False)
     push, ref = [a for a, _ in pairs], [b for _, b in pairs]
     push_rps = statistics.median(r["rps"] for r in push)
@@ -1172,7 +1177,7 @@ def _export_servers_rss() -> dict[int, float]:
 
 def _drop_validator_inbox() -> None:
     # Benchmark load, not data: the drains already queued find the inbox empty.
-    store().delete(inbox("validator").key)
+    store().delete(*_inbox_keys("validator"))
 
 
 def _ingest_helpers() -> SimpleNamespace:

@@ -142,7 +142,9 @@ class ReliableRedisBroker(Broker):
 
     def __init__(self, list_key: str | None = None) -> None:
         super().__init__(list_key=list_key or Conf.CLUSTER_NAME)
-        prefix = f"q:{self.list_key}"
+        # The hash tag ({...}) keeps every key of the queue in one Redis Cluster slot: its
+        # scripts move tasks between them atomically.
+        prefix = f"q:{{{self.list_key}}}"
         self.ready_key = f"{prefix}:ready"
         self.delayed_key = f"{prefix}:delayed"
         self.reserved_key = f"{prefix}:reserved"

@@ -19,6 +19,12 @@ queue's one retry signal, when its dependency is down as a whole: the batch then
 is and one chain retries with backoff, however long the outage. This module knows nothing of
 the services behind the handlers. Every due time comes from Redis's clock (`TIME`), never the
 host's, so hosts with skewed clocks agree.
+
+An inbox is split into `QUEUE_INBOX_SHARDS` shards, each a whole inbox of its own (list, lease,
+drain chain, `later`, `dead`), so that as many drains run at once as there are shards. Producers
+pick a shard by hashing a key (the message's id, or the user's for the push, which keeps each
+user's messages in order). Every key of a shard carries the shard's hash tag, so that each
+script here touches one Redis Cluster slot.
 """
 
 import hashlib
@@ -26,6 +32,7 @@ import json
 import logging
 import random
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -171,10 +178,10 @@ class _Heartbeat:
                     keys=[self._box.lock_key], args=[self._token, self._box.LEASE_MS]
                 )
             except Exception as exc:  # a failed beat must not kill the batch; the next may work
-                logger.warning("Inbox %s: lease heartbeat failed: %s", self._box.name, exc)
+                logger.warning("Inbox %s: lease heartbeat failed: %s", self._box.label, exc)
                 continue
             if not alive:
-                logger.warning("Inbox %s: lease lost while the batch ran", self._box.name)
+                logger.warning("Inbox %s: lease lost while the batch ran", self._box.label)
                 return
 
     def __enter__(self) -> None:
@@ -197,25 +204,30 @@ class _Taken:
 
 
 class Inbox:
-    """A Redis list that producers append to and one queue task at a time drains in batches."""
+    """One shard of an inbox: a Redis list that producers append to and one queue task at a
+    time drains in batches."""
 
     ARMED_TTL_SECONDS = 30
     # Short, because a live drain extends it by heartbeat: a dead drain's lease lapses soon.
     LEASE_MS = 6_000
 
-    def __init__(self, name: str, task: str, batch_size: int = 500) -> None:
+    def __init__(self, name: str, task: str, batch_size: int = 500, shard: int = 0) -> None:
         self.name = name
         self.task = task
         self.batch_size = batch_size
-        self.key = f"inbox:{name}"
-        self.armed_key = f"inbox:{name}:armed"
-        self.lock_key = f"inbox:{name}:lock"
-        self.retrying_key = f"inbox:{name}:retrying"
-        self.recheck_key = f"inbox:{name}:recheck"
-        self.later_key = f"inbox:{name}:later"
-        self.wake_key = f"inbox:{name}:wake"
-        self.takes_key = f"inbox:{name}:takes"
-        self.dead_key = f"inbox:{name}:dead"
+        self.shard = shard
+        # What logs call it: the inbox's name, and its shard's number when it has several.
+        self.label = name if settings.QUEUE_INBOX_SHARDS == 1 else f"{name}:{shard}"
+        # The hash tag ({...}) puts every key of the shard in one Redis Cluster slot.
+        self.key = f"inbox:{{{name}:{shard}}}"
+        self.armed_key = f"{self.key}:armed"
+        self.lock_key = f"{self.key}:lock"
+        self.retrying_key = f"{self.key}:retrying"
+        self.recheck_key = f"{self.key}:recheck"
+        self.later_key = f"{self.key}:later"
+        self.wake_key = f"{self.key}:wake"
+        self.takes_key = f"{self.key}:takes"
+        self.dead_key = f"{self.key}:dead"
 
     # --- Producers --------------------------------------------------------------------------
     def append(self, items: list[dict[str, Any]]) -> None:
@@ -237,11 +249,11 @@ class Inbox:
         members = [self._later_member(item, attempt=0, since=since) for item in items]
         wake_in = float(_DEFER(keys=[self.later_key, self.wake_key], args=[delay, *members]))
         if wake_in >= 0:
-            async_task_in(wake_in, self.task)
+            async_task_in(wake_in, self.task, shard=self.shard)
 
     def wake(self) -> None:
         """Enqueue a drain task now."""
-        async_task(self.task)
+        async_task(self.task, shard=self.shard)
 
     # --- Sizes ------------------------------------------------------------------------------
     def size(self) -> int:
@@ -329,7 +341,7 @@ class Inbox:
         redis = store()
         remaining_ms = max(redis.pttl(self.lock_key), 0) + 100
         if redis.set(self.recheck_key, "1", nx=True, px=remaining_ms):
-            async_task_in(remaining_ms / 1000, self.task)
+            async_task_in(remaining_ms / 1000, self.task, shard=self.shard)
 
     def _take(self, now: float) -> list[_Taken]:
         """The next batch: due deferred items first, then the list's head, capped by bytes."""
@@ -436,32 +448,32 @@ class Inbox:
         )
         if not committed:
             # Nothing removed: the next drain takes the batch again (handlers are idempotent).
-            logger.warning("Inbox %s: lease lost before the commit; the batch stays", self.name)
+            logger.warning("Inbox %s: lease lost before the commit; the batch stays", self.label)
             return
         store().hdel(self.takes_key, *{_digest(taken.text) for taken in batch})
         if dead:
             logger.error(
                 "Inbox %s: %d item(s) dead-lettered in %s; first: %s",
-                self.name,
+                self.label,
                 len(dead),
                 self.dead_key,
                 # An error can quote the whole item; the dead letter keeps it, the log a preview.
                 str(dead[0][1])[:300],
             )
         if later:
-            logger.warning("Inbox %s: %d item(s) to retry later", self.name, len(later))
+            logger.warning("Inbox %s: %d item(s) to retry later", self.label, len(later))
 
     def _retry_chain(self, exc: DrainRetry, attempt: int) -> None:
         """Keep the batch and come back after a backoff: one chain, however long the outage."""
         delay = backoff_seconds(attempt + 1)
-        logger.warning("Inbox %s: %s; retrying in %.1fs", self.name, exc, delay)
+        logger.warning("Inbox %s: %s; retrying in %.1fs", self.label, exc, delay)
         pipe = store().pipeline(transaction=False)
         # While these keys live, producers and the wake schedule start no second chain.
         ttl = int(delay) + self.ARMED_TTL_SECONDS
         pipe.set(self.armed_key, "1", ex=ttl)
         pipe.set(self.retrying_key, "1", ex=ttl)
         pipe.execute()
-        async_task_in(delay, self.task, attempt=attempt + 1)
+        async_task_in(delay, self.task, attempt=attempt + 1, shard=self.shard)
 
     def _due_now(self) -> bool:
         redis = store()
@@ -484,7 +496,7 @@ class Inbox:
         """Make sure a drain runs when the earliest deferred item becomes due."""
         wake_in = float(_SCHEDULE_EARLIEST(keys=[self.later_key, self.wake_key], args=[]))
         if wake_in >= 0:
-            async_task_in(wake_in, self.task)
+            async_task_in(wake_in, self.task, shard=self.shard)
 
     def rescue(self) -> bool:
         """Wake a drain if work is due and none can be on its way; True when one was woken.
@@ -503,11 +515,142 @@ class Inbox:
         return True
 
 
-def inbox(name: str) -> Inbox:
-    """The inbox registered under `name` in settings.QUEUE_INBOXES."""
-    return Inbox(name, settings.QUEUE_INBOXES[name])
+class Inboxes:
+    """Every shard of one inbox: producers append through it, operators count and replay."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        task = settings.QUEUE_INBOXES[name]
+        self.shards = [Inbox(name, task, shard=n) for n in range(settings.QUEUE_INBOX_SHARDS)]
+
+    def shard_for(self, key: str) -> Inbox:
+        """The shard that `key` (a message id, a user id) hashes to: always the same one."""
+        return self.shards[zlib.crc32(key.encode()) % len(self.shards)]
+
+    def _by_shard(self, items: list[dict[str, Any]]) -> list[tuple[Inbox, list[dict[str, Any]]]]:
+        """`items` grouped by the shard of their message_id (a redelivery lands in the same)."""
+        if len(self.shards) == 1:
+            return [(self.shards[0], items)]
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for item in items:
+            shard = self.shard_for(str(item.get("message_id", "")))
+            groups.setdefault(shard.shard, []).append(item)
+        return [(self.shards[n], group) for n, group in groups.items()]
+
+    def append(self, items: list[dict[str, Any]]) -> None:
+        """Add items, each to its message's shard, and make sure those shards drain."""
+        for shard, group in self._by_shard(items):
+            shard.append(group)
+
+    def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
+        """Add items that become due `delay` seconds from now, each in its message's shard."""
+        for shard, group in self._by_shard(items):
+            shard.defer(group, delay=delay)
+
+    def size(self) -> int:
+        """Items waiting in the lists of all shards."""
+        return sum(shard.size() for shard in self.shards)
+
+    def deferred(self) -> int:
+        """Items waiting for their due time, in all shards."""
+        return sum(shard.deferred() for shard in self.shards)
+
+    def dead_letters(self) -> int:
+        """Items kept in the dead letters of all shards."""
+        return sum(shard.dead_letters() for shard in self.shards)
+
+    def dead_entries(self, *, start: int = 0, count: int = 100) -> list[dict[str, Any]]:
+        """Dead-letter entries from position `start`, shard after shard, oldest first in each."""
+        entries: list[dict[str, Any]] = []
+        for shard in self.shards:
+            if len(entries) >= count:
+                break
+            held = shard.dead_letters()
+            if start >= held:
+                start -= held
+                continue
+            entries += shard.dead_entries(start=start, count=count - len(entries))
+            start = 0
+        return entries
+
+    def dead_replay(self, *, count: int | None = None) -> int:
+        """Put up to `count` (default all) dead-lettered items back, shard by shard."""
+        replayed = 0
+        for shard in self.shards:
+            left = None if count is None else count - replayed
+            if left is not None and left <= 0:
+                break
+            replayed += shard.dead_replay(count=left)
+        return replayed
+
+    def dead_purge(self) -> int:
+        """Delete every dead-lettered item of every shard; return how many there were."""
+        return sum(shard.dead_purge() for shard in self.shards)
+
+    def rescue(self) -> bool:
+        """Rescue every shard (see `Inbox.rescue`); True when any drain was woken."""
+        return any([shard.rescue() for shard in self.shards])
+
+
+def inbox(name: str) -> Inboxes:
+    """The inbox registered under `name` in settings.QUEUE_INBOXES, with all its shards."""
+    return Inboxes(name)
+
+
+def inbox_shard(name: str, shard: int) -> Inbox:
+    """One shard of the inbox `name`: what a drain task works on."""
+    return Inboxes(name).shards[shard]
+
+
+# The most shards any process has used, so that shards retired by a lower QUEUE_INBOX_SHARDS
+# are still found (and emptied) after a deploy.
+SHARDS_SEEN_KEY = "inbox:shards-seen"
+
+
+def _unwrapped(text: str) -> str:
+    """A `later` member's item as a list item; any other text as it is (the drain judges it)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return json.dumps(value["item"]) if _is_later_member(value) else text
+
+
+def _retired_shards_adopt(box: Inboxes) -> int:
+    """Move the items of shards beyond today's count into today's shards; return how many.
+
+    Items are appended before they are removed: a crash in between repeats them, which the
+    idempotent handlers absorb, and loses none. Deferred items become due at once.
+    """
+    redis = store()
+    live = len(box.shards)
+    seen = max(int(redis.get(SHARDS_SEEN_KEY) or 0), live)
+    redis.set(SHARDS_SEEN_KEY, seen)
+    moved = 0
+    for number in range(live, seen):
+        retired = Inbox(box.name, settings.QUEUE_INBOXES[box.name], shard=number)
+        target = box.shard_for(retired.key)
+        items = [
+            *redis.lrange(retired.key, 0, -1),
+            *(_unwrapped(text) for text in redis.zrange(retired.later_key, 0, -1)),
+        ]
+        dead = redis.lrange(retired.dead_key, 0, -1)
+        if items:
+            redis.rpush(target.key, *items)
+        if dead:
+            redis.rpush(target.dead_key, *dead)
+        redis.delete(retired.key, retired.later_key, retired.dead_key)
+        moved += len(items) + len(dead)
+    return moved
 
 
 def inboxes_wake() -> list[str]:
     """Rescue every inbox whose drain task was lost; a django-q2 schedule runs it every minute."""
-    return [name for name in settings.QUEUE_INBOXES if inbox(name).rescue()]
+    woken = []
+    for name in settings.QUEUE_INBOXES:
+        box = inbox(name)
+        if _retired_shards_adopt(box):
+            logger.warning("Inbox %s: adopted the items of retired shards", name)
+        if box.rescue():
+            woken.append(name)
+    return woken

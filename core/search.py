@@ -19,6 +19,9 @@ def es_client() -> Elasticsearch:
             settings.ELASTICSEARCH_URL,
             request_timeout=settings.ELASTICSEARCH_TIMEOUT,
             # Outages surface fast as 503s; the queue, not the client, does the patient retrying.
+            # One retry is enough for one dead node of several: the refused request marks it
+            # dead, the retry and the requests after it go to a live one. Two dead of three
+            # leave no master anyway.
             max_retries=1,
             retry_on_timeout=False,
             # Bulk bodies are the web worker's biggest JSON: orjson writes them 9x faster.

@@ -22,11 +22,11 @@ import redis
 from faults.stack import ES_URL, INDEX_ALIAS, QUEUE_NAME, REDIS_PORT, RESULTS
 
 # The broker's keys (core/broker.py): every task until acknowledged, and where each waits.
-QUEUE_TASKS = f"q:{QUEUE_NAME}:tasks"
-QUEUE_READY = f"q:{QUEUE_NAME}:ready"
-QUEUE_DELAYED = f"q:{QUEUE_NAME}:delayed"
-QUEUE_RESERVED = f"q:{QUEUE_NAME}:reserved"
-QUEUE_DEAD = f"q:{QUEUE_NAME}:dead"
+QUEUE_TASKS = f"q:{{{QUEUE_NAME}}}:tasks"
+QUEUE_READY = f"q:{{{QUEUE_NAME}}}:ready"
+QUEUE_DELAYED = f"q:{{{QUEUE_NAME}}}:delayed"
+QUEUE_RESERVED = f"q:{{{QUEUE_NAME}}}:reserved"
+QUEUE_DEAD = f"q:{{{QUEUE_NAME}}}:dead"
 # The inboxes (settings.QUEUE_INBOXES) and the queue task that drains each.
 INBOX_TASKS = {
     "validator": "validator.tasks.validator_inbox_drain",
@@ -131,13 +131,13 @@ def indexed_versions(message_ids: list[str]) -> dict[str, int]:
 
 def dead_letters(inbox: str) -> list[dict[str, Any]]:
     """The entries of one inbox's dead letter (item, errors, at, attempts), oldest first."""
-    return [json.loads(raw) for raw in redis_db(0).lrange(f"inbox:{inbox}:dead", 0, -1)]
+    return [json.loads(raw) for raw in redis_db(0).lrange(f"inbox:{{{inbox}:0}}:dead", 0, -1)]
 
 
 def dead_letter_counts() -> dict[str, int]:
     """How many items each inbox's dead letter holds, and how many tasks the broker set aside."""
     client = redis_db(0)
-    counts = {inbox: client.llen(f"inbox:{inbox}:dead") for inbox in INBOX_TASKS}
+    counts = {inbox: client.llen(f"inbox:{{{inbox}:0}}:dead") for inbox in INBOX_TASKS}
     return {**counts, "broker": client.llen(QUEUE_DEAD)}
 
 

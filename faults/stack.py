@@ -33,7 +33,7 @@ REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
 REDIS_CACHE_URL = f"redis://127.0.0.1:{REDIS_PORT}/1"
 ES_URL = f"http://127.0.0.1:{ES_HTTP_PORT}"
 INDEX_ALIAS = "faults-messages"
-# The queue's name: its keys are q:<name>:* (and django-q2 salts its task signatures with it).
+# The queue's name: its keys are q:{<name>}:* (and django-q2 salts its task signatures with it).
 QUEUE_NAME = "faults"
 # Set explicitly (not local.py's default) so the token tests can forge with the real key.
 JWT_SIGNING_KEY = "faults-jwt-signing-key-" + "0123456789abcdef" * 3  # 64 bytes: fine for HS512 too

@@ -63,13 +63,13 @@ def test_retries_waiting_through_a_secret_key_rotation_are_all_tracked(
 
         replies = [api.push(user, f"rotation {n}") for n in range(MESSAGES)]
         wait_for(
-            lambda: redis_db(0).zcard("inbox:retry:later") == MESSAGES,
+            lambda: redis_db(0).zcard("inbox:{retry:0}:later") == MESSAGES,
             DEFER_SECONDS,
             "every message waiting in the retry inbox",
             interval=0.01,
         )
         stack.kill("queue")
-        waiting = redis_db(0).zcard("inbox:retry:later")
+        waiting = redis_db(0).zcard("inbox:{retry:0}:later")
         old_signed = _signed_with(SECRET_KEY)
 
         stack.restart(web=ROTATED, queue=ROTATED)

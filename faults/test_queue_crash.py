@@ -22,19 +22,19 @@ KILL_AFTER = MESSAGES // 2
 RECOVERY_MAX_SECONDS = 10
 TALLY_SECONDS = 60
 
-_LEASES = ("inbox:validator:lock", "inbox:retry:lock", "inbox:tracker:lock")
+_LEASES = ("inbox:{validator:0}:lock", "inbox:{retry:0}:lock", "inbox:{tracker:0}:lock")
 
 
 def _in_flight() -> dict[str, int]:
     """Work the cluster had not finished: inbox items, drain leases, and tasks by state."""
     client = redis_db(0)
     return {
-        "validator_inbox": client.llen("inbox:validator"),
-        "tracker_inbox": client.llen("inbox:tracker"),
+        "validator_inbox": client.llen("inbox:{validator:0}"),
+        "tracker_inbox": client.llen("inbox:{tracker:0}"),
         "drain_leases": client.exists(*_LEASES),
         "reserved": client.zcard(QUEUE_RESERVED),
-        "ready": client.llen("q:faults:ready"),
-        "delayed": client.zcard("q:faults:delayed"),
+        "ready": client.llen("q:{faults}:ready"),
+        "delayed": client.zcard("q:{faults}:delayed"),
     }
 
 

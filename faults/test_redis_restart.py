@@ -22,8 +22,8 @@ PUSHES_BEFORE_KILL = 200
 KILLED_SECONDS = 3
 # A drain task lost with the connection is started again by the every-minute wake schedule.
 KILL_RECOVERY_SECONDS = 120
-VALIDATOR_INBOX = "inbox:validator"
-QUEUE_TASKS = "q:faults:tasks"
+VALIDATOR_INBOX = "inbox:{validator:0}"
+QUEUE_TASKS = "q:{faults}:tasks"
 
 
 def _queued() -> dict[str, int]:

@@ -128,12 +128,12 @@ def test_a_handler_slower_than_the_task_timeout_is_set_aside_after_bounded_takes
     still_queued = [
         text
         for text in [
-            *client.lrange("inbox:tracker", 0, -1),
-            *client.zrange("inbox:tracker:later", 0, -1),
+            *client.lrange("inbox:{tracker:0}", 0, -1),
+            *client.zrange("inbox:{tracker:0}:later", 0, -1),
         ]
         if any(message_id.encode() in text for message_id in ids)
     ]
-    broker_dead = [json.loads(raw) for raw in client.lrange("q:faults:dead", 0, -1)]
+    broker_dead = [json.loads(raw) for raw in client.lrange("q:{faults}:dead", 0, -1)]
 
     replayed = json.loads(stack.manage("deadletters", "replay", "--inbox", "tracker", "--json"))
     tally = delivery_tally(ids, [user.user_id], 60)

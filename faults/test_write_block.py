@@ -41,7 +41,7 @@ def test_a_write_block_dead_letters_nothing_and_everything_is_tracked_after(
     dead_before = dead_letter_counts()
 
     def waiting_retry() -> int:
-        return redis_db(0).zcard("inbox:tracker:later")
+        return redis_db(0).zcard("inbox:{tracker:0}:later")
 
     with PushLoad(api, users, MESSAGES, PUSH_SECONDS, label="write-block") as load:
         wait_for(lambda: load.sent >= PUSHES_BEFORE_BLOCK, 30, "first pushes")

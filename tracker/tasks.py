@@ -3,7 +3,7 @@
 from typing import Any
 
 from accounts.services import erasure_finish, erasure_progress
-from core.queue import ItemFailure, async_task_in, inbox
+from core.queue import ItemFailure, async_task_in, inbox_shard
 from tracker.services import INBOX, documents_track, messages_erase, messages_prune
 
 
@@ -11,9 +11,10 @@ def _handle(documents: list[dict[str, Any]]) -> list[ItemFailure]:
     return documents_track(documents=documents)
 
 
-def tracker_inbox_drain(attempt: int = 0) -> int:
-    """Index the next batch of documents from the tracker inbox; return how many were taken."""
-    return inbox(INBOX).drain(_handle, attempt=attempt)
+def tracker_inbox_drain(attempt: int = 0, shard: int = 0) -> int:
+    """Index the next batch of documents from one shard of the tracker inbox; return how many
+    were taken."""
+    return inbox_shard(INBOX, shard).drain(_handle, attempt=attempt)
 
 
 def messages_prune_daily() -> list[str]:

@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = BASE_DIR / "var"
@@ -84,7 +85,9 @@ CACHES = {
 }
 
 # --- Elasticsearch -----------------------------------------------------------------------
-ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="http://127.0.0.1:9200")
+# One URL, or the nodes of one cluster separated by commas (a comma inside a password is
+# written %2C): the client spreads requests over them and skips a node that is down.
+ELASTICSEARCH_URL = env.list("ELASTICSEARCH_URL", default=["http://127.0.0.1:9200"])
 ELASTICSEARCH_TIMEOUT = env.float("ELASTICSEARCH_TIMEOUT", default=10.0)
 # The alias every read and write goes through; the versioned index behind it can be swapped.
 TRACKER_INDEX_ALIAS = env("TRACKER_INDEX_ALIAS", default="messages")
@@ -240,6 +243,11 @@ QUEUE_RETRY_CAP_SECONDS = 10.0
 QUEUE_RETRY_MAX_SECONDS = env.int("QUEUE_RETRY_MAX_SECONDS", default=24 * 60 * 60)
 # A batch is cut at this many bytes, whatever its count: big messages on a slow node.
 QUEUE_BATCH_MAX_BYTES = 4 * 1024 * 1024
+# Each inbox is split into this many shards, each with its own lease and drain chain, so that
+# more queue workers (and clusters) drain in parallel. See docs/scaling.md.
+QUEUE_INBOX_SHARDS = env.int("QUEUE_INBOX_SHARDS", default=1)
+if not 1 <= QUEUE_INBOX_SHARDS <= 256:
+    raise ImproperlyConfigured("QUEUE_INBOX_SHARDS must be between 1 and 256.")
 # Batched hand-offs between services: inbox name -> the queue task that drains it.
 QUEUE_INBOXES = {
     "validator": "validator.tasks.validator_inbox_drain",

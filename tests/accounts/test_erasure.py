@@ -11,7 +11,7 @@ from accounts.exceptions import PASSWORD_WRONG, TOKEN_REVOKED
 from accounts.selectors import request_count_get, user_get
 from accounts.services import api_key_create
 from core.broker import ReliableRedisBroker
-from core.queue import inbox
+from core.queue import inbox, inbox_shard
 from core.redis import store
 from core.search import es_client
 from tests.tracker.support import document, index, refresh
@@ -78,7 +78,7 @@ def test_erasing_yourself_refuses_your_credentials_at_once_and_deletes_your_mess
 
 def test_a_message_in_the_pipeline_at_erasure_is_never_tracked(auth_client, user):
     auth_client.post(PUSH, {"message": "in flight"}, format="json")
-    (payload,) = [json.loads(x) for x in store().lrange(inbox("validator").key, 0, -1)]
+    (payload,) = [json.loads(x) for x in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
 
     auth_client.delete(ME, {"password": user["password"]}, format="json")
     late = {

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts.exceptions import API_KEY_INVALID, API_KEY_NOT_HERE
 from accounts.selectors import api_key_key
 from accounts.services import API_KEY_PREFIX, api_key_create, user_delete
-from core.queue import inbox
+from core.queue import inbox_shard
 from core.redis import store
 
 KEYS = "/api/auth/keys/"
@@ -28,7 +28,7 @@ def _with_key(key: str, *, header: str = "bearer") -> APIClient:
 
 
 def _queued() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox("validator").key, 0, -1)]
+    return [json.loads(item) for item in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
 
 
 def test_a_key_is_created_shown_once_and_listed_without_its_secret(auth_client, user):

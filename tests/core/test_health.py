@@ -31,7 +31,7 @@ def readiness_log(caplog):
 @pytest.fixture
 def elasticsearch_down(settings):
     """Point the client at a closed port for one test."""
-    settings.ELASTICSEARCH_URL = "http://127.0.0.1:9"
+    settings.ELASTICSEARCH_URL = ["http://127.0.0.1:9"]
     search._clients.clear()
     yield
     search._clients.clear()

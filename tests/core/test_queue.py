@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from django_q.models import Schedule
+from django_q.signing import SignedPackage
 from model_bakery import baker
 
 from core.broker import ReliableRedisBroker
@@ -15,6 +16,7 @@ from core.queue import (
     Inbox,
     ItemFailure,
     inbox,
+    inbox_shard,
     inboxes_wake,
     redis_now,
 )
@@ -84,7 +86,7 @@ def test_inboxes_wake_rescues_items_whose_drain_task_was_lost(broker):
 
 
 def test_inboxes_wake_starts_no_drain_while_a_lease_is_held(broker):
-    box = inbox("tracker")
+    box = inbox_shard("tracker", 0)
     box.append([{"n": 1}])
     broker.purge_queue()
     store().set(box.lock_key, "a-running-drain")
@@ -98,7 +100,7 @@ def _down(items: list[dict]) -> None:
 
 
 def test_an_outage_keeps_one_retry_chain_however_many_attempts_and_wakes(broker):
-    box = inbox("tracker")
+    box = inbox_shard("tracker", 0)
     box.append([{"n": n} for n in range(3)])
     broker.purge_queue()
 
@@ -308,3 +310,108 @@ def test_a_scheduled_wake_goes_through_the_reliable_broker(broker):
     scheduler(broker=broker)
 
     assert broker.queue_size() == 1
+
+
+# --- Shards -------------------------------------------------------------------------------
+
+
+def _queued_drains(broker: ReliableRedisBroker) -> list[tuple[str, int]]:
+    """The (task, shard) of every drain task ready to run."""
+    queued = []
+    while broker.queue_size():
+        queued += broker.dequeue() or []
+    tasks = [SignedPackage.loads(payload) for _, payload in queued]
+    return sorted((task["func"], task["kwargs"].get("shard", 0)) for task in tasks)
+
+
+@pytest.fixture
+def four_shards(settings, broker) -> list[Inbox]:
+    settings.QUEUE_INBOX_SHARDS = 4
+    return inbox("tracker").shards
+
+
+def test_items_go_to_their_message_ids_shard_and_wake_only_those_shards(four_shards, broker):
+    items = [{"message_id": f"m{n}"} for n in range(40)]
+
+    inbox("tracker").append(items)
+
+    held = {
+        box.shard: [json.loads(raw) for raw in store().lrange(box.key, 0, -1)]
+        for box in four_shards
+    }
+    assert sorted(item["message_id"] for group in held.values() for item in group) == sorted(
+        item["message_id"] for item in items
+    )
+    for shard, group in held.items():  # a redelivered item would land in the same shard
+        assert {inbox("tracker").shard_for(item["message_id"]).shard for item in group} <= {shard}
+    task = "tracker.tasks.tracker_inbox_drain"
+    assert _queued_drains(broker) == sorted((task, s) for s, group in held.items() if group)
+
+
+def test_each_shard_has_its_own_lease(four_shards, broker):
+    first, second = four_shards[:2]
+    first.append([{"n": 1}])
+    second.append([{"n": 2}])
+    store().set(first.lock_key, "a-running-drain", px=Inbox.LEASE_MS)
+    seen: list[list[dict]] = []
+
+    assert first.drain(seen.append) == 0  # its lease is held
+    assert second.drain(seen.append) == 1  # the other shard drains meanwhile
+    assert seen == [[{"n": 2}]]
+
+
+def test_poison_in_one_shard_is_set_aside_and_the_others_drain(four_shards, broker):
+    poisoned, healthy = four_shards[0], four_shards[3]
+    store().rpush(poisoned.key, "this is not json")
+    healthy.append([{"n": 1}])
+    seen: list[list[dict]] = []
+
+    assert poisoned.drain(seen.append) == 1
+    assert healthy.drain(seen.append) == 1
+
+    assert seen == [[{"n": 1}]]
+    assert inbox("tracker").dead_letters() == 1
+    assert inbox("tracker").dead_entries()[0]["item"] == "this is not json"
+    assert inbox("tracker").size() == 0
+
+
+def test_inboxes_wake_rescues_every_shard_whose_drain_was_lost(four_shards, broker):
+    for box in four_shards[1:3]:
+        box.append([{"n": box.shard}])
+    broker.purge_queue()
+
+    assert inboxes_wake() == ["tracker"]
+    task = "tracker.tasks.tracker_inbox_drain"
+    assert _queued_drains(broker) == [(task, 1), (task, 2)]
+
+
+def test_dead_letters_replay_across_shards(four_shards, broker):
+    for box in four_shards:
+        store().rpush(box.dead_key, json.dumps({"item": {"n": box.shard}, "errors": ["x"]}))
+
+    assert [entry["item"]["n"] for entry in inbox("tracker").dead_entries(start=1, count=2)] == [
+        1,
+        2,
+    ]
+    assert inbox("tracker").dead_replay(count=3) == 3
+    assert [box.size() for box in four_shards] == [1, 1, 1, 0]
+    assert inbox("tracker").dead_purge() == 1
+
+
+def test_lowering_the_shard_count_hands_retired_shards_items_to_the_others(settings, broker):
+    settings.QUEUE_INBOX_SHARDS = 4
+    inboxes_wake()  # remembers that 4 shards were in use
+    retired = inbox("retry").shards[3]
+    retired.append([{"message_id": "listed"}])
+    retired.defer([{"message_id": "deferred"}], delay=3600)
+    store().rpush(retired.dead_key, json.dumps({"item": "bad", "errors": ["x"]}))
+    settings.QUEUE_INBOX_SHARDS = 2
+
+    inboxes_wake()
+
+    box = inbox("retry")
+    held = [json.loads(raw) for shard in box.shards for raw in store().lrange(shard.key, 0, -1)]
+    assert sorted(item["message_id"] for item in held) == ["deferred", "listed"]
+    assert box.dead_letters() == 1
+    assert store().exists(retired.key, retired.later_key, retired.dead_key) == 0
+    assert broker.queue_size() >= 1  # and a drain is on its way for them

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from accounts.selectors import request_count_get
+from core.queue import inbox
 from tests.pipeline.conftest import tracked_count, tracked_documents, wait_tracked
 from tests.support.waiting import wait_for
 
@@ -175,3 +176,23 @@ def test_one_request_id_runs_through_pusher_validator_and_tracker_logs(
     assert {line["logger"].partition(".")[0] for line in mine} == {"validator", "tracker"}
     assert {line["request_id"] for line in mine} == {"trace-follow-1"}
     assert len(mine) == 3  # attempt 1, attempt 2, tracked
+
+
+def test_sharded_inboxes_drained_by_two_clusters_track_every_message_once(
+    qcluster, clean_index, settings, push, user
+):
+    settings.QUEUE_INBOX_SHARDS = 4
+    # Queued before any cluster runs: the push puts them all in the user's shard.
+    sent = [push(f"sharded {n}")["message_id"] for n in range(600)]
+    validator = inbox("validator")
+    assert [shard.size() for shard in validator.shards].count(600) == 1
+    assert validator.shard_for(user["user_id"]).size() == 600
+
+    for _ in range(2):  # two clusters: each shard's lease keeps every drain to one at a time
+        qcluster(QUEUE_INBOX_SHARDS="4")
+    sent += [push(f"sharded live {n}")["message_id"] for n in range(400)]
+
+    wait_tracked(1000, timeout=120)
+    docs = tracked_documents()
+    assert sorted(docs) == sorted(sent)
+    assert (validator.size(), inbox("retry").deferred(), inbox("tracker").size()) == (0, 0, 0)

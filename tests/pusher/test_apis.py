@@ -19,7 +19,7 @@ from accounts.selectors import (
     token_user_revocation_key,
 )
 from core.contract import MESSAGE_BLANK
-from core.queue import inbox
+from core.queue import inbox_shard
 from core.redis import store
 from pusher.exceptions import IDEMPOTENCY_KEY_IN_FLIGHT, IDEMPOTENCY_KEY_REUSED
 
@@ -27,7 +27,7 @@ PUSH = "/api/pusher/push/"
 
 
 def _queued() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox("validator").key, 0, -1)]
+    return [json.loads(item) for item in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
 
 
 def test_a_push_is_counted_and_queued_with_the_token_user(auth_client, user):
@@ -215,7 +215,7 @@ def test_redis_down_is_a_503_and_nothing_is_counted_or_queued(auth_client, setti
     assert response["Retry-After"] == "5"
     # The push script itself failed: the Redis that was up saw no count and no message.
     assert real_store.get(request_counter_key(user_id=user["user_id"])) is None
-    assert real_store.llen(inbox("validator").key) == 0
+    assert real_store.llen(inbox_shard("validator", 0).key) == 0
 
 
 @pytest.mark.parametrize("message", [12345, True, ["a"], {"text": "a"}, None])

@@ -10,7 +10,7 @@ from accounts.selectors import request_count_get
 from core.contract import MESSAGE_BLANK, NOT_A_STRING, TOO_MANY_MESSAGES
 from core.exceptions import REDIS_FULL, as_dependency_error
 from core.parsers import NOT_NDJSON
-from core.queue import inbox
+from core.queue import inbox_shard
 from core.redis import store
 from pusher.exceptions import BATCH_OVER_BURST, INGESTION_THROTTLED
 from pusher.serializers import MESSAGE_ID_INVALID, MESSAGE_REQUIRED
@@ -20,7 +20,7 @@ PUSH = "/api/pusher/push/"
 
 
 def _queued() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox("validator").key, 0, -1)]
+    return [json.loads(item) for item in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
 
 
 def _ndjson(*lines: str) -> bytes:

@@ -13,7 +13,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from accounts.selectors import request_count_get
-from core.queue import inbox
+from core.queue import inbox_shard
 from core.redis import store
 from pusher.otlp import EMPTY_BODY, NOT_DECODABLE, NOT_GZIP
 
@@ -24,7 +24,7 @@ SPAN = "eee19b7ec3c1b174"
 
 
 def _queued() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox("validator").key, 0, -1)]
+    return [json.loads(item) for item in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
 
 
 def _request(*records: LogRecord, service: str = "checkout") -> ExportLogsServiceRequest:

@@ -31,7 +31,7 @@ def operator() -> Actor:
 @pytest.fixture
 def es_down(settings: Settings) -> Iterator[None]:
     """Point the client at a port nothing listens on; the real client comes back afterwards."""
-    settings.ELASTICSEARCH_URL = "http://127.0.0.1:9"
+    settings.ELASTICSEARCH_URL = ["http://127.0.0.1:9"]
     core.search._clients.clear()  # es_client() builds a new client from the setting
     yield
     core.search._clients.clear()

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from accounts.selectors import ERASED_USERS_KEY
-from core.queue import inbox
+from core.queue import inbox, inbox_shard
 from core.redis import store
 from core.search import es_client
 from tests.tracker.support import document, index, refresh
@@ -52,4 +52,4 @@ def test_a_message_still_in_the_pipeline_is_not_tracked_after_its_user_was_erase
     assert _count(erased) == 0
     assert _count(other) == 1
     # Dropped on purpose, not a failure: nothing to replay.
-    assert [json.loads(x) for x in store().lrange(inbox("tracker").dead_key, 0, -1)] == []
+    assert [json.loads(x) for x in store().lrange(inbox_shard("tracker", 0).dead_key, 0, -1)] == []

@@ -12,7 +12,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from core.contract import BULK_MAX_ITEMS, MESSAGE_BLANK, TOO_MANY_MESSAGES
 from core.logging import request_id_var
 from core.metrics import METRICS_KEY
-from core.queue import inbox
+from core.queue import inbox, inbox_shard
 from core.redis import store
 from core.search import es_client
 from tests.tracker.support import T0, document, index, refresh
@@ -57,7 +57,7 @@ def _bulk(items: list, actor: Actor) -> dict:
 
 
 def _dead_letters() -> list[dict]:
-    return [json.loads(raw) for raw in store().lrange(inbox("tracker").dead_key, 0, -1)]
+    return [json.loads(raw) for raw in store().lrange(inbox_shard("tracker", 0).dead_key, 0, -1)]
 
 
 def test_track_fills_defaults_and_returns_the_stored_document(alice: Actor) -> None:
@@ -270,7 +270,7 @@ def test_inbox_drain_dead_letters_a_document_elasticsearch_refuses_and_indexes_t
 )
 def test_inbox_drain_dead_letters_items_that_break_the_contract(poison: object, error: str) -> None:
     good = [_pipeline_document(user_message=f"good {i}") for i in range(3)]
-    store().rpush(inbox("tracker").key, json.dumps(poison))
+    store().rpush(inbox_shard("tracker", 0).key, json.dumps(poison))
     inbox("tracker").append(good)
 
     assert tracker_inbox_drain() == 4
@@ -283,7 +283,7 @@ def test_inbox_drain_dead_letters_items_that_break_the_contract(poison: object, 
 
 
 def test_inbox_drain_dead_letters_an_item_that_is_not_json() -> None:
-    store().rpush(inbox("tracker").key, "this is not json")
+    store().rpush(inbox_shard("tracker", 0).key, "this is not json")
     inbox("tracker").append([_pipeline_document()])
 
     assert tracker_inbox_drain() == 2

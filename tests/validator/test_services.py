@@ -8,7 +8,7 @@ from django.utils.module_loading import import_string
 from django_q.signing import SignedPackage
 
 from core.broker import ReliableRedisBroker
-from core.queue import inbox, redis_now
+from core.queue import inbox, inbox_shard, redis_now
 from core.redis import store
 from tests.support.waiting import wait_for
 from tests.validator.sources import draws_clear, draws_queue
@@ -41,12 +41,12 @@ def _staged(message_id: str, first: int) -> dict:
 
 
 def _tracked() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox("tracker").key, 0, -1)]
+    return [json.loads(item) for item in store().lrange(inbox_shard("tracker", 0).key, 0, -1)]
 
 
 def _waiting() -> list[tuple[dict, float]]:
     """What waits in the retry inbox, with its due time, earliest first."""
-    entries = store().zrange(inbox("retry").later_key, 0, -1, withscores=True)
+    entries = store().zrange(inbox_shard("retry", 0).later_key, 0, -1, withscores=True)
     return [(json.loads(member), due) for member, due in entries]
 
 
@@ -203,7 +203,7 @@ def test_a_drain_redelivered_before_its_trim_repeats_the_same_documents(queued_d
     settings.VALIDATOR_RETRY_DELAY_SECONDS = 0.3
     # Second draws in delivery order; a redelivered retry that drew afresh would swap them.
     queued_draws(attempt=2, numbers=[7, 20, 20, 7])
-    box = inbox("validator")
+    box = inbox_shard("validator", 0)
     box.append([_payload(M1, 7), _payload(M2, 10), _payload(M3, 30)])
     # A worker ran the handler on the batch, then died before trimming it.
     batch = [json.loads(item) for item in store().lrange(box.key, 0, -1)]
@@ -230,7 +230,7 @@ def test_a_drain_redelivered_before_its_trim_repeats_the_same_documents(queued_d
 
 def _assert_dead_lettered_alone(name: str, poison: dict, error: str) -> None:
     """Inbox `name` was emptied and its dead letter holds `poison` alone, with `error`."""
-    box = inbox(name)
+    box = inbox_shard(name, 0)
     (entry,) = [json.loads(raw) for raw in store().lrange(box.dead_key, 0, -1)]
     assert entry["item"] == poison
     assert any(error in text for text in entry["errors"])

@@ -17,7 +17,7 @@ def elasticsearch_required() -> Iterator[None]:
         yield
     except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
         raise CommandError(
-            f"Elasticsearch is unavailable at {settings.ELASTICSEARCH_URL}: {exc}"
+            f"Elasticsearch is unavailable at {', '.join(settings.ELASTICSEARCH_URL)}: {exc}"
         ) from exc
 
 
