@@ -11,7 +11,7 @@ WEB_WORKERS ?= 4
 STACK_SETTINGS ?= config.settings.local
 export DJANGO_SETTINGS_MODULE := $(if $(DJANGO_SETTINGS_MODULE),$(DJANGO_SETTINGS_MODULE),$(STACK_SETTINGS))
 
-.PHONY: help venv services tools migrate index run test up down lint bench e2e faults
+.PHONY: help venv services tools migrate index run test up down cluster cluster-down lint bench e2e faults
 
 help:
 	@echo "make run      set up everything, then run front, web, tail and queue in the foreground (Ctrl-C stops all)"
@@ -19,6 +19,8 @@ help:
 	@echo "make up       the same stack in the background; returns once /readyz is 200"
 	@echo "make down     stop everything the project started"
 	@echo "make services Redis and Elasticsearch only"
+	@echo "make cluster  compose's topology as local processes beside make up: 3 ES nodes, 2 webs, nginx on 8080"
+	@echo "make cluster-down  stop exactly what make cluster started"
 	@echo "make e2e      make up, then newman, schemathesis and Swagger UI in headless Chromium"
 	@echo "make faults   outage, restart, crash and security tests on a private stack"
 	@echo "make bench    SPEC's benchmarks P1-P5, M1, P11 and P12 (restarts the stack)"
@@ -53,6 +55,13 @@ down:
 
 run: migrate index
 	@scripts/stack.sh run
+
+# Several nodes of each part on this machine (ports and pids of their own, var/cluster).
+cluster: venv
+	@scripts/cluster.sh up
+
+cluster-down:
+	@scripts/cluster.sh down
 
 # Debian's docker-compose validates compose.yaml (no engine runs here); no recommends, so
 # no docker daemon comes with it.

@@ -24,10 +24,9 @@ REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-everysec}"
 REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-2gb}"
 RUN="$VAR/run"
 LOG="$VAR/log"
-ES_VERSION="${ES_VERSION:-8.19.7}"
-ES_USER="${ES_USER:-elasticsearch}"
-CACHE="${PYLOGGER_CACHE:-/var/cache/python-logger}"
-ES_HOME="$CACHE/elasticsearch-$ES_VERSION"
+# ES_VERSION, ES_USER, ES_HOME, and how to fetch, install and start Elasticsearch.
+# shellcheck source=scripts/lib/elasticsearch.sh
+. "$ROOT/scripts/lib/elasticsearch.sh"
 # Elasticsearch runs as $ES_USER, who may not be able to enter the checkout (a clone in a
 # 0700 folder), so its data and logs live in a folder of its own outside it. The folder is
 # keyed by the resolved VAR, so two checkouts, or a checkout and its private fault stack,
@@ -76,87 +75,15 @@ start_redis() {
 # --- Elasticsearch -----------------------------------------------------------------------
 es_health() { curl -fsS "http://127.0.0.1:$ES_HTTP_PORT/_cluster/health" 2>/dev/null | grep -Eq '"status":"(green|yellow)"'; }
 
-java_home() {
-  # The integ-test zip has no JDK: use a Java 17+ from the machine.
-  local java
-  java="$(command -v java || true)"
-  [ -n "$java" ] || die "no java on PATH; Elasticsearch $ES_VERSION needs Java 17 or newer"
-  dirname "$(dirname "$(readlink -f "$java")")"
-}
-
-fetch_es() {
-  [ -x "$ES_HOME/bin/elasticsearch" ] && return
-  mkdir -p "$CACHE"
-  local zip="$CACHE/elasticsearch-$ES_VERSION.zip"
-  if [ ! -s "$zip" ]; then
-    say "fetching Elasticsearch $ES_VERSION (integ-test-zip) with Maven, once"
-    mvn -q dependency:copy \
-      -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip" \
-      -DoutputDirectory="$CACHE" >"$LOG/mvn-es.log" 2>&1 \
-      || { tail -20 "$LOG/mvn-es.log"; die "could not fetch Elasticsearch $ES_VERSION"; }
-  fi
-  command -v unzip >/dev/null || (apt-get update -qq && apt-get install -y -qq unzip) >/dev/null 2>&1
-  rm -rf "$ES_HOME.tmp" && mkdir -p "$ES_HOME.tmp"
-  unzip -q "$zip" -d "$ES_HOME.tmp"
-  mv "$ES_HOME.tmp/elasticsearch-$ES_VERSION" "$ES_HOME" && rm -rf "$ES_HOME.tmp"
-}
-
-install_root_info() {  # java home
-  # The integ-test zip lacks the rest-root module, so GET / answers 405. A small plugin, compiled
-  # here against the zip's own jars, answers it with the node's name and version instead.
-  local jh="$1" src="$ROOT/scripts/es-root-info" dest="$ES_HOME/plugins/root-info"
-  local stamp="$CACHE/root-info-$ES_VERSION.stamp" digest
-  digest="$(cat "$src"/* | sha256sum | cut -d' ' -f1)"
-  if [ -s "$dest/root-info.jar" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$digest" ]; then return; fi
-  if [ ! -x "$jh/bin/javac" ]; then
-    say "WARNING: no javac in $jh; Elasticsearch will answer GET / with 405"
-    return
-  fi
-  local build; build="$(mktemp -d)"
-  if "$jh/bin/javac" --release 17 -cp "$ES_HOME/lib/*" -d "$build" "$src/RootInfoPlugin.java" \
-    >"$LOG/es-root-info.log" 2>&1; then
-    rm -rf "$dest" && mkdir -p "$dest"
-    "$jh/bin/jar" --create --file "$dest/root-info.jar" -C "$build" .
-    sed "s/@ES_VERSION@/$ES_VERSION/g" "$src/plugin-descriptor.properties.in" \
-      >"$dest/plugin-descriptor.properties"
-    printf '%s' "$digest" >"$stamp"
-    say "installed the root-info plugin (GET / shows the version)"
-  else
-    # Elasticsearch works without it; the log says why it did not build.
-    say "WARNING: the root-info plugin did not compile (see $LOG/es-root-info.log)"
-  fi
-  rm -rf "$build"
-}
-
 start_es() {
   if [ -n "${ELASTICSEARCH_URL:-}" ]; then say "ELASTICSEARCH_URL is set; not starting Elasticsearch"; return; fi
   if pid_alive "$RUN/elasticsearch.pid"; then say "Elasticsearch already running (pid $(cat "$RUN/elasticsearch.pid"))"; wait_es; return; fi
   if es_health; then say "an Elasticsearch not started by this project answers on $ES_HTTP_PORT; using it"; return; fi
-  fetch_es
-  local jh; jh="$(java_home)"
-  install_root_info "$jh"
-  # Elasticsearch refuses to run as root: it gets a system user of its own.
-  id "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
-  mkdir -p "$ES_DATA/data" "$ES_DATA/logs"
-  # Which checkout a folder belongs to, for whoever cleans $STATE up later.
-  printf '%s\n' "$VAR" >"$ES_DATA/var-path"
-  chown -R "$ES_USER" "$ES_HOME" "$ES_DATA"
-  su -s /bin/sh "$ES_USER" -c "test -w '$ES_DATA/data'" \
-    || die "user $ES_USER cannot write $ES_DATA (is a parent folder closed to other users?)"
-  say "starting Elasticsearch $ES_VERSION with Java at $jh (data and logs in $ES_DATA)"
-  # Elasticsearch writes its pid where it can; root copies it into $RUN, which it may not reach.
-  rm -f "$RUN/elasticsearch.pid" "$ES_DATA/elasticsearch.pid"
-  su -s /bin/sh "$ES_USER" -c "cd '$ES_HOME' && ES_JAVA_HOME='$jh' ES_JAVA_OPTS='-Xms512m -Xmx512m' \
-    ./bin/elasticsearch -d -p '$ES_DATA/elasticsearch.pid' \
-    -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port=$ES_HTTP_PORT \
-    -Etransport.port=$ES_TRANSPORT_PORT \
-    -Expack.security.enabled=false -Ecluster.routing.allocation.disk.threshold_enabled=false \
-    -Eaction.destructive_requires_name=false \
-    -Epath.data='$ES_DATA/data' -Epath.logs='$ES_DATA/logs'" >"$LOG/elasticsearch-start.log" 2>&1 \
-    || { tail -30 "$LOG/elasticsearch-start.log"; die "Elasticsearch failed to start"; }
-  # -d returns once the node has started, and the node writes its pid file before that.
-  cp "$ES_DATA/elasticsearch.pid" "$RUN/elasticsearch.pid" \
-    || die "Elasticsearch started but wrote no pid file in $ES_DATA"
+  es_install
+  es_data_prepare "$ES_DATA"
+  say "starting Elasticsearch $ES_VERSION with Java at $ES_JAVA (data and logs in $ES_DATA)"
+  es_launch "$ES_DATA" "$RUN/elasticsearch.pid" "$LOG/elasticsearch-start.log" 512m \
+    -Ediscovery.type=single-node -Ehttp.port="$ES_HTTP_PORT" -Etransport.port="$ES_TRANSPORT_PORT"
   wait_es
 }
 

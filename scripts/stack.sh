@@ -10,6 +10,9 @@
 #   scripts/stack.sh run    in the foreground; Ctrl-C stops everything that was started
 #   scripts/stack.sh down   stops everything the project started (pids in var/run)
 #   scripts/stack.sh front  the front alone, in the foreground (web and tail run elsewhere)
+#   scripts/stack.sh web|tail|queue   that process alone, in the foreground (scripts/cluster.sh
+#          runs several of them on ports of their own)
+#   scripts/stack.sh wait   wait until the front answers as `up` does
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -31,9 +34,13 @@ say() { printf '[stack] %s\n' "$*"; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
 
 WEB_BIND="127.0.0.1:$WEB_INTERNAL_PORT"
+# The front's web servers, space-separated: more than one when scripts/cluster.sh runs several.
+WEB_UPSTREAMS="${WEB_UPSTREAMS:-$WEB_BIND}"
+# A control socket of its own: by default every gunicorn of the user takes ~/.gunicorn/gunicorn.ctl
+# from the one before (this stack's, the fault tests', scripts/cluster.sh's two).
 web_cmd=(.venv/bin/gunicorn config.wsgi:application --bind "$WEB_BIND"
          --workers "$WEB_WORKERS" --worker-class sync --timeout 30 --graceful-timeout 10
-         --limit-request-line 8190)
+         --limit-request-line 8190 --control-socket "$RUN/web-$WEB_INTERNAL_PORT.ctl")
 # An open stream never ends by itself, so shutting down waits only briefly for them.
 tail_cmd=(.venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$TAIL_PORT"
           --lifespan off --no-access-log --timeout-graceful-shutdown 3)
@@ -88,7 +95,7 @@ http {
     access_log $LOG/front-access.log logger buffer=64k flush=1s;
 
     upstream web {
-        server $WEB_BIND;
+$(for server in $WEB_UPSTREAMS; do printf '        server %s;\n' "$server"; done)
         keepalive 16;
     }
     upstream tail {
@@ -129,6 +136,13 @@ http {
             # gunicorn kills a request after 30 s; wait a little longer than that.
             proxy_read_timeout 40s;
             proxy_send_timeout 40s;
+            # With several web servers, a request that finds one down goes to the next. Never
+            # with non_idempotent: a POST that reached a server may have been pushed, so nginx
+            # does not send it twice (the client gets the 503 below and decides); a POST whose
+            # connection was refused was never sent, and does move on. Only in the first 10 s,
+            # so that a request which timed out is not run a second time.
+            proxy_next_upstream error timeout;
+            proxy_next_upstream_timeout 10s;
         }
 
         # Errors that nginx itself answers, in the API's JSON shape.
@@ -207,6 +221,10 @@ case "${1:-}" in
     ensure_nginx
     write_front_conf
     exec "${front_cmd[@]}" ;;
+  web|tail|queue)
+    cmd="${1}_cmd[@]"
+    exec "${!cmd}" ;;
+  wait) wait_ready ;;
   down)
     if [ -f "$RUN/queue.pid" ]; then
       pid="$(cat "$RUN/queue.pid")"
@@ -219,5 +237,5 @@ case "${1:-}" in
     fi
     # services.sh stops every other pid file here (front, tail, web), then ES and Redis.
     scripts/services.sh stop ;;
-  *) echo "usage: $0 up|run|down|front" >&2; exit 2 ;;
+  *) echo "usage: $0 up|run|down|front|web|tail|queue|wait" >&2; exit 2 ;;
 esac
