@@ -176,3 +176,43 @@ def test_dockerfile_runs_as_a_user_and_bakes_in_no_secret() -> None:
     assert re.search(r"^USER (?!root\b)\w+", dockerfile, re.MULTILINE)
     # The build-only secrets are inline in one RUN, never an ENV that reaches the containers.
     assert not re.search(r"^(ENV|ARG)\b.*(SECRET|SIGNING)", dockerfile, re.MULTILINE)
+
+
+CLUSTER_SCRIPT = ROOT / "scripts" / "cluster.sh"
+
+
+def _cluster_topology() -> dict[str, Any]:
+    """What scripts/cluster.sh starts: node counts and the settings it writes."""
+    script = CLUSTER_SCRIPT.read_text()
+    queues = re.search(r'for n in ([\d ]+); do start_process "queue\$n"', script)
+    assert queues, "scripts/cluster.sh no longer starts its queue clusters in one loop"
+    return {
+        "elasticsearch": len(re.search(r"ES_NODES=\(([^)]*)\)", script)[1].split()),
+        "web": len(re.search(r"WEB_PORTS=\(([^)]*)\)", script)[1].split()),
+        "qcluster": len(queues[1].split()),
+        **{
+            name: re.search(rf"^{name}=(\S+)$", script, re.M)[1]
+            for name in ("TRACKER_INDEX_REPLICAS", "QUEUE_INBOX_SHARDS")
+        },
+    }
+
+
+def test_make_cluster_runs_the_topology_compose_describes() -> None:
+    services = _services()
+    example = ENV_EXAMPLE.read_text()
+    compose = {
+        "elasticsearch": len([name for name in services if re.fullmatch(r"es\d+", name)]),
+        "web": services["web"]["deploy"]["replicas"],
+        "qcluster": services["qcluster"]["deploy"]["replicas"],
+        **{
+            name: re.search(rf"^{name}=(\S+)$", example, re.M)[1]
+            for name in ("TRACKER_INDEX_REPLICAS", "QUEUE_INBOX_SHARDS")
+        },
+    }
+
+    assert _cluster_topology() == compose
+    assert {"tail", "redis", "postgres", "nginx"} <= set(services)
+    # Both fronts move a request that finds a web down to another one, and only such requests.
+    for conf in (NGINX_CONF.read_text(), (ROOT / "scripts" / "stack.sh").read_text()):
+        assert "proxy_next_upstream error timeout;" in conf
+        assert not re.search(r"^\s*proxy_next_upstream [^;]*non_idempotent", conf, re.M)
