@@ -39,7 +39,7 @@ from elasticsearch.helpers import streaming_bulk
 
 from accounts.selectors import user_get_by_username
 from accounts.services import user_create
-from bench import ingest
+from bench import ingest, scale
 from bench.sources import FORCE_KEY
 from core.broker import ReliableRedisBroker
 from core.queue import inbox
@@ -1072,6 +1072,14 @@ def _summaries(r: dict) -> dict[str, tuple[str, str]]:
             "erasure of a user with 100,000 messages",
             lambda x: f"{x['value']} s; others {x['others_before']:,} -> {x['others_after']:,}",
         ),
+        "S1": (
+            "drain, 8 inbox shards and 2 queue clusters vs 1 and 1",
+            lambda x: (
+                f"{x['value']} ({x['rounds']['0'][0]['sharded']} vs "
+                f"{x['rounds']['0'][0]['single']} msg/s in round 1); with 5 ms a batch "
+                f"{x['slowed_ratio']}"
+            ),
+        ),
     }
     extra = {
         key: (what, line(r[key]) if "error" not in r[key] else f"error: {r[key]['error']}")
@@ -1194,6 +1202,7 @@ def _ingest_helpers() -> SimpleNamespace:
         export_servers_rss=_export_servers_rss,
         drop_validator_inbox=_drop_validator_inbox,
         raw_bulk=_bulk_raw,
+        paired_round=_round,
         WORDS=WORDS,
         BASE=BASE,
     )
@@ -1214,6 +1223,7 @@ def _standalone_runs(user: dict, admin: dict) -> dict[str, Callable[[], dict]]:
             lambda name: {"user_id": login(name)["user_id"]},
         ),
         "P11": p11_tail_latency,
+        "S1": lambda: scale.s1(helpers, [login(f"benchuser{n}")["user_id"] for n in range(1, 9)]),
         "P12": lambda: p12_idle_streams(user["access"]),
     }
 
@@ -1264,11 +1274,11 @@ def main() -> int:
     push_rps = results["P1"]["push_rps_median"]
     runs = {
         "P6": lambda: ingest.p6(_ingest_helpers(), user["access"], push_rps),
-        **{key: standalone[key] for key in ("P7", "P8", "P9", "P10")},
+        **{key: standalone[key] for key in ("P7", "P8", "P9", "P10", "S1")},
     }
     for key, run in runs.items():
         results[key] = _guarded(key, run)
-    keys = ("P1", "P1_fsync", "P2", "P3", "P4", "P5", "M1", "P6", "P7", "P8", "P9", "P10")
+    keys = ("P1", "P1_fsync", "P2", "P3", "P4", "P5", "M1", "P6", "P7", "P8", "P9", "P10", "S1")
     report = {"machine": machine(), "results": {k: results[k] for k in keys if k in results}}
     (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     write_markdown(report)

@@ -1,7 +1,7 @@
 """Settings for `make bench`: the local stack plus the P1 reference view and a forcing switch."""
 
 from config.settings.local import *  # noqa: F403
-from config.settings.local import LOGGING, Q_CLUSTER, env
+from config.settings.local import LOGGING, Q_CLUSTER, QUEUE_INBOXES, env
 
 ROOT_URLCONF = "bench.urls"
 DEBUG = False
@@ -16,3 +16,8 @@ Q_CLUSTER["name"] = "bench"
 # user may by default (5,000 messages/s).
 INGEST_RATE_PER_SECOND = 1_000_000.0
 INGEST_BURST = 1_000_000
+# S1 runs queue clusters whose drains each cost a fixed few ms more (bench/slow.py).
+if env.int("BENCH_HANDLER_DELAY_MS", default=0):
+    QUEUE_INBOXES = {
+        name: f"bench.slow.{task.rpartition('.')[2]}" for name, task in QUEUE_INBOXES.items()
+    }

@@ -616,11 +616,18 @@ def _unwrapped(text: str) -> str:
     return json.dumps(value["item"]) if _is_later_member(value) else text
 
 
+# Items moved out of one retired shard's list, set or dead letter per wake: the rest next time.
+ADOPT_CHUNK = 10_000
+
+
 def _retired_shards_adopt(box: Inboxes) -> int:
     """Move the items of shards beyond today's count into today's shards; return how many.
 
-    Items are appended before they are removed: a crash in between repeats them, which the
-    idempotent handlers absorb, and loses none. Deferred items become due at once.
+    The move holds the retired shard's lease, so no drain of it (an older process still running
+    with the old count) takes or trims items meanwhile; producers only append at the tail, and
+    only the items read are removed. Items are appended before they are removed: a crash in
+    between repeats them, which the idempotent handlers absorb, and loses none. Deferred items
+    become due at once.
     """
     redis = store()
     live = len(box.shards)
@@ -629,17 +636,25 @@ def _retired_shards_adopt(box: Inboxes) -> int:
     moved = 0
     for number in range(live, seen):
         retired = Inbox(box.name, settings.QUEUE_INBOXES[box.name], shard=number)
-        target = box.shard_for(retired.key)
-        items = [
-            *redis.lrange(retired.key, 0, -1),
-            *(_unwrapped(text) for text in redis.zrange(retired.later_key, 0, -1)),
-        ]
-        dead = redis.lrange(retired.dead_key, 0, -1)
-        if items:
-            redis.rpush(target.key, *items)
-        if dead:
-            redis.rpush(target.dead_key, *dead)
-        redis.delete(retired.key, retired.later_key, retired.dead_key)
+        token = f"adopt-{random.getrandbits(64):016x}"
+        if not redis.set(retired.lock_key, token, nx=True, px=Inbox.LEASE_MS):
+            continue  # a drain holds it: the next wake tries again
+        try:
+            listed = redis.lrange(retired.key, 0, ADOPT_CHUNK - 1)
+            later = redis.zrange(retired.later_key, 0, ADOPT_CHUNK - 1)
+            dead = redis.lrange(retired.dead_key, 0, ADOPT_CHUNK - 1)
+            target = box.shard_for(retired.key)
+            items = [*listed, *(_unwrapped(text) for text in later)]
+            if items:
+                redis.rpush(target.key, *items)
+            if dead:
+                redis.rpush(target.dead_key, *dead)
+            redis.ltrim(retired.key, len(listed), -1)
+            if later:
+                redis.zrem(retired.later_key, *later)
+            redis.ltrim(retired.dead_key, len(dead), -1)
+        finally:
+            _RELEASE_IF_OWNER(keys=[retired.lock_key], args=[token])
         moved += len(items) + len(dead)
     return moved
 

@@ -415,3 +415,19 @@ def test_lowering_the_shard_count_hands_retired_shards_items_to_the_others(setti
     assert box.dead_letters() == 1
     assert store().exists(retired.key, retired.later_key, retired.dead_key) == 0
     assert broker.queue_size() >= 1  # and a drain is on its way for them
+
+
+def test_a_retired_shard_whose_lease_is_held_is_adopted_at_a_later_wake(settings, broker):
+    settings.QUEUE_INBOX_SHARDS = 2
+    inboxes_wake()
+    retired = inbox("tracker").shards[1]
+    retired.append([{"message_id": "m1"}])
+    store().set(retired.lock_key, "an-old-process-drain", px=Inbox.LEASE_MS)
+    settings.QUEUE_INBOX_SHARDS = 1
+
+    inboxes_wake()
+    assert retired.size() == 1  # left to the drain that holds it
+
+    store().delete(retired.lock_key)
+    inboxes_wake()
+    assert (retired.size(), inbox("tracker").size()) == (0, 1)
