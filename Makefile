@@ -11,7 +11,7 @@ WEB_WORKERS ?= 4
 STACK_SETTINGS ?= config.settings.local
 export DJANGO_SETTINGS_MODULE := $(if $(DJANGO_SETTINGS_MODULE),$(DJANGO_SETTINGS_MODULE),$(STACK_SETTINGS))
 
-.PHONY: help venv services tools migrate index run test up down cluster cluster-down lint bench e2e faults
+.PHONY: help venv services tools migrate index run test up down cluster cluster-down cluster-faults lint bench e2e faults
 
 help:
 	@echo "make run      set up everything, then run front, web, tail and queue in the foreground (Ctrl-C stops all)"
@@ -21,9 +21,10 @@ help:
 	@echo "make services Redis and Elasticsearch only"
 	@echo "make cluster  compose's topology as local processes beside make up: 3 ES nodes, 2 webs, nginx on 8080"
 	@echo "make cluster-down  stop exactly what make cluster started"
+	@echo "make cluster-faults  SIGKILL an ES node, a web and a queue cluster of make cluster during 5,000 pushes"
 	@echo "make e2e      make up, then newman, schemathesis and Swagger UI in headless Chromium"
 	@echo "make faults   outage, restart, crash and security tests on a private stack"
-	@echo "make bench    SPEC's benchmarks P1-P5, M1, P11 and P12 (restarts the stack)"
+	@echo "make bench    SPEC's benchmarks P1-P12, M1 and S1 (restarts the stack)"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -62,6 +63,10 @@ cluster: venv
 
 cluster-down:
 	@scripts/cluster.sh down
+
+# S2: kills parts of the cluster during pushes; leaves the cluster up or down as it found it.
+cluster-faults: venv
+	@scripts/cluster-faults.sh
 
 # Debian's docker-compose validates compose.yaml (no engine runs here); no recommends, so
 # no docker daemon comes with it.

@@ -41,7 +41,12 @@ PG_DIR="$STATE/postgres"
 say() { printf '[cluster] %s\n' "$*"; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 
-pid_alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# A zombie is not alive: a process killed after its starter exited waits for PID 1 to reap it,
+# which some inits (a container's) do only every few seconds, and `kill -0` still finds it.
+pid_alive() {
+  local state
+  [ -f "$RUN/$1.pid" ] && state="$(ps -o stat= -p "$(cat "$RUN/$1.pid")")" && [[ $state != Z* ]]
+}
 
 # --- Settings --------------------------------------------------------------------------------
 write_env() {

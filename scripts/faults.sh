@@ -18,14 +18,11 @@ unset REDIS_URL ELASTICSEARCH_URL
 [ -x .venv/bin/pytest ] || { echo "[faults] ERROR: no .venv; run 'make venv' first" >&2; exit 1; }
 
 # One run at a time per checkout: a second run would stop this one's private stack and delete
-# its folder. The lock sits beside var/faults, which each run deletes, and is let go on exit;
-# the processes started below get fd 9 closed (9>&-), so none that outlives the run keeps it.
-mkdir -p "$ROOT/var"
-exec 9>"$ROOT/var/faults.lock"
-if ! flock -n 9; then
-  echo "[faults] another run of the fault suite holds var/faults.lock; waiting for it" >&2
-  flock 9
-fi
+# its folder. The lock sits beside var/faults, which each run deletes; the processes started
+# below get fd 9 closed (9>&-).
+# shellcheck source=scripts/lib/run-lock.sh
+. "$ROOT/scripts/lib/run-lock.sh"
+run_lock "$ROOT/var/faults.lock" faults
 
 # Stops everything under var/faults/run. Web and queue each lead a process group of their own
 # and may be paused (SIGSTOP) mid-test: wake the groups so SIGTERM is acted on, and kill what

@@ -1,0 +1,1 @@
+"""Cluster fault test (`make cluster-faults`, S2): break the processes of `make cluster`."""
