@@ -22,9 +22,10 @@ host's, so hosts with skewed clocks agree.
 
 An inbox is split into `QUEUE_INBOX_SHARDS` shards, each a whole inbox of its own (list, lease,
 drain chain, `later`, `dead`), so that as many drains run at once as there are shards. Producers
-pick a shard by hashing a key (the message's id, or the user's for the push, which keeps each
-user's messages in order). Every key of a shard carries the shard's hash tag, so that each
-script here touches one Redis Cluster slot.
+pick a shard by hashing a key: the user's for the push, which keeps each user's messages in
+order; the first message id of a batch for the later hops, which keeps each batch whole. Every
+key of a shard carries the shard's hash tag, so that each script here touches one Redis
+Cluster slot.
 """
 
 import hashlib
@@ -527,25 +528,22 @@ class Inboxes:
         """The shard that `key` (a message id, a user id) hashes to: always the same one."""
         return self.shards[zlib.crc32(key.encode()) % len(self.shards)]
 
-    def _by_shard(self, items: list[dict[str, Any]]) -> list[tuple[Inbox, list[dict[str, Any]]]]:
-        """`items` grouped by the shard of their message_id (a redelivery lands in the same)."""
-        if len(self.shards) == 1:
-            return [(self.shards[0], items)]
-        groups: dict[int, list[dict[str, Any]]] = {}
-        for item in items:
-            shard = self.shard_for(str(item.get("message_id", "")))
-            groups.setdefault(shard.shard, []).append(item)
-        return [(self.shards[n], group) for n, group in groups.items()]
+    def _batch_shard(self, items: list[dict[str, Any]]) -> Inbox:
+        """The one shard a batch of items goes to: its first message id's.
+
+        A batch stays whole, so the next hop's drains take batches as large as this one's
+        (split by message, 500 items became 8 batches of about 60, each a bulk of its own);
+        batches still spread over the shards, and a redelivered batch lands in the same one.
+        """
+        return self.shard_for(str(items[0].get("message_id", ""))) if items else self.shards[0]
 
     def append(self, items: list[dict[str, Any]]) -> None:
-        """Add items, each to its message's shard, and make sure those shards drain."""
-        for shard, group in self._by_shard(items):
-            shard.append(group)
+        """Add a batch of items to one shard, and make sure that shard drains."""
+        self._batch_shard(items).append(items)
 
     def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
-        """Add items that become due `delay` seconds from now, each in its message's shard."""
-        for shard, group in self._by_shard(items):
-            shard.defer(group, delay=delay)
+        """Add a batch of items that become due `delay` seconds from now, to one shard."""
+        self._batch_shard(items).defer(items, delay=delay)
 
     def size(self) -> int:
         """Items waiting in the lists of all shards."""

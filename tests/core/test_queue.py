@@ -330,20 +330,21 @@ def four_shards(settings, broker) -> list[Inbox]:
     return inbox("tracker").shards
 
 
-def test_items_go_to_their_message_ids_shard_and_wake_only_those_shards(four_shards, broker):
-    items = [{"message_id": f"m{n}"} for n in range(40)]
+def test_each_batch_goes_whole_to_its_first_message_ids_shard(four_shards, broker):
+    batches = [[{"message_id": f"m{n}.{i}"} for i in range(5)] for n in range(12)]
 
-    inbox("tracker").append(items)
+    for batch in batches:
+        inbox("tracker").append(batch)
 
     held = {
         box.shard: [json.loads(raw) for raw in store().lrange(box.key, 0, -1)]
         for box in four_shards
     }
-    assert sorted(item["message_id"] for group in held.values() for item in group) == sorted(
-        item["message_id"] for item in items
-    )
-    for shard, group in held.items():  # a redelivered item would land in the same shard
-        assert {inbox("tracker").shard_for(item["message_id"]).shard for item in group} <= {shard}
+    for batch in batches:  # whole, in the shard of its first id (a redelivery lands there too)
+        shard = inbox("tracker").shard_for(batch[0]["message_id"]).shard
+        start = held[shard].index(batch[0])
+        assert held[shard][start : start + 5] == batch
+    assert sum(1 for group in held.values() if group) > 1  # and the batches spread
     task = "tracker.tasks.tracker_inbox_drain"
     assert _queued_drains(broker) == sorted((task, s) for s, group in held.items() if group)
 
