@@ -173,6 +173,10 @@ class Stack:
                 f"127.0.0.1:{WEB_PORT}",
                 "--workers",
                 "2",
+                # Its own: by default every gunicorn takes ~/.gunicorn/gunicorn.ctl from the
+                # one before, `make up`'s included.
+                "--control-socket",
+                str(RUN / "web.ctl"),
             ],
             env,
         )
