@@ -1208,6 +1208,7 @@ def _ingest_helpers() -> SimpleNamespace:
         drop_validator_inbox=_drop_validator_inbox,
         raw_bulk=_bulk_raw,
         paired_round=_round,
+        children=children,
         WORDS=WORDS,
         BASE=BASE,
     )

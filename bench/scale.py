@@ -21,6 +21,7 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.test import override_settings
 
+from bench.settings import slowed
 from pusher.services import message_push
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,15 +32,10 @@ SINGLE = {"shards": 1, "clusters": 1}
 DELAY_MS = 5
 
 
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(c) for c in path.read_text().split()] if path.exists() else []
-
-
-def _workers_up(pid: int) -> bool:
+def _workers_up(h: SimpleNamespace, pid: int) -> bool:
     """Whether a qcluster's sentinel has forked its workers (besides monitor and pusher)."""
     workers = settings.Q_CLUSTER["workers"]
-    return any(len(_children(sentinel)) >= workers for sentinel in _children(pid))
+    return any(len(h.children(sentinel)) >= workers for sentinel in h.children(pid))
 
 
 @contextmanager
@@ -58,7 +54,7 @@ def _clusters(h: SimpleNamespace, count: int, env: dict[str, str]) -> Iterator[l
     ]
     try:
         for proc in procs:
-            h.wait_until(lambda proc=proc: _workers_up(proc.pid), 60)
+            h.wait_until(lambda proc=proc: _workers_up(h, proc.pid), 60)
             os.killpg(proc.pid, signal.SIGSTOP)
         yield [proc.pid for proc in procs]
     finally:
@@ -76,9 +72,7 @@ def _drain(
     h: SimpleNamespace, users: list[str], *, shards: int, clusters: int, delay_ms: int
 ) -> float:
     """Queue MESSAGES with the clusters frozen, thaw them: messages/s until all searchable."""
-    inboxes = settings.QUEUE_INBOXES
-    if delay_ms:
-        inboxes = {name: f"bench.slow.{task.rpartition('.')[2]}" for name, task in inboxes.items()}
+    inboxes = slowed(settings.QUEUE_INBOXES) if delay_ms else settings.QUEUE_INBOXES
     env = {"QUEUE_INBOX_SHARDS": str(shards), "BENCH_HANDLER_DELAY_MS": str(delay_ms)}
     with override_settings(QUEUE_INBOX_SHARDS=shards, QUEUE_INBOXES=inboxes):
         h.wait_until(h.pipeline_idle, 300)

@@ -16,8 +16,13 @@ Q_CLUSTER["name"] = "bench"
 # user may by default (5,000 messages/s).
 INGEST_RATE_PER_SECOND = 1_000_000.0
 INGEST_BURST = 1_000_000
-# S1 runs queue clusters whose drains each cost a fixed few ms more (bench/slow.py).
+
+
+def slowed(inboxes: dict[str, str]) -> dict[str, str]:
+    """The same inboxes drained by bench/slow.py's tasks, whose batches cost a fixed few ms more."""
+    return {name: f"bench.slow.{task.rpartition('.')[2]}" for name, task in inboxes.items()}
+
+
+# S1 runs queue clusters with BENCH_HANDLER_DELAY_MS set (bench/scale.py).
 if env.int("BENCH_HANDLER_DELAY_MS", default=0):
-    QUEUE_INBOXES = {
-        name: f"bench.slow.{task.rpartition('.')[2]}" for name, task in QUEUE_INBOXES.items()
-    }
+    QUEUE_INBOXES = slowed(QUEUE_INBOXES)

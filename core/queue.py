@@ -521,12 +521,11 @@ class Inboxes:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        task = settings.QUEUE_INBOXES[name]
-        self.shards = [Inbox(name, task, shard=n) for n in range(settings.QUEUE_INBOX_SHARDS)]
+        self.shards = [inbox_shard(name, n) for n in range(settings.QUEUE_INBOX_SHARDS)]
 
     def shard_for(self, key: str) -> Inbox:
         """The shard that `key` (a message id, a user id) hashes to: always the same one."""
-        return self.shards[zlib.crc32(key.encode()) % len(self.shards)]
+        return self.shards[_shard_of(key, len(self.shards))]
 
     def _batch_shard(self, items: list[dict[str, Any]]) -> Inbox:
         """The one shard a batch of items goes to: its first message id's.
@@ -587,6 +586,7 @@ class Inboxes:
 
     def rescue(self) -> bool:
         """Rescue every shard (see `Inbox.rescue`); True when any drain was woken."""
+        # A list, not a generator: every shard is rescued, not only those before the first woken.
         return any([shard.rescue() for shard in self.shards])
 
 
@@ -595,9 +595,19 @@ def inbox(name: str) -> Inboxes:
     return Inboxes(name)
 
 
+def _shard_of(key: str, count: int) -> int:
+    """The number of the shard, of `count`, that `key` hashes to."""
+    return zlib.crc32(key.encode()) % count
+
+
 def inbox_shard(name: str, shard: int) -> Inbox:
-    """One shard of the inbox `name`: what a drain task works on."""
-    return Inboxes(name).shards[shard]
+    """One shard of the inbox `name`: what a drain task works on (the others are not built)."""
+    return Inbox(name, settings.QUEUE_INBOXES[name], shard=shard)
+
+
+def inbox_for(name: str, key: str) -> Inbox:
+    """The shard of the inbox `name` that `key` hashes to, alone: the push's, on its hot path."""
+    return inbox_shard(name, _shard_of(key, settings.QUEUE_INBOX_SHARDS))
 
 
 # The most shards any process has used, so that shards retired by a lower QUEUE_INBOX_SHARDS
@@ -633,7 +643,7 @@ def _retired_shards_adopt(box: Inboxes) -> int:
     redis.set(SHARDS_SEEN_KEY, seen)
     moved = 0
     for number in range(live, seen):
-        retired = Inbox(box.name, settings.QUEUE_INBOXES[box.name], shard=number)
+        retired = inbox_shard(box.name, number)
         token = f"adopt-{random.getrandbits(64):016x}"
         if not redis.set(retired.lock_key, token, nx=True, px=Inbox.LEASE_MS):
             continue  # a drain holds it: the next wake tries again

@@ -17,7 +17,7 @@ from accounts.exceptions import TokenRevoked
 from accounts.selectors import request_counter_key
 from core.contract import date_format
 from core.metrics import METRICS_KEY
-from core.queue import Inbox, inbox
+from core.queue import Inbox, inbox_for
 from core.randomness import random_number
 from core.redis import StoreScript, store
 from pusher.exceptions import (
@@ -179,7 +179,7 @@ def message_push(
     payload = _payload(user_id=user_id, user_message=user_message, request_id=request_id)
     body = {"status": "queued", "message_id": payload["message_id"], "user_id": user_id}
     # A user's pushes share a shard: the validator takes them in the order they were counted.
-    validator_inbox: Inbox = inbox(VALIDATOR_INBOX).shard_for(user_id)
+    validator_inbox: Inbox = inbox_for(VALIDATOR_INBOX, user_id)
     stored_key, flight_key = _idempotency_keys(user_id, idempotency_key)
     fingerprint = _fingerprint(user_message) if idempotency_key else ""
     count, armed, previous, state = _push_script(
@@ -338,7 +338,7 @@ def messages_push_batch(
     rate, burst = _rate()
     if len(valid) > burst:
         raise BatchOverBurst()
-    validator_inbox = inbox(VALIDATOR_INBOX).shard_for(user_id)
+    validator_inbox = inbox_for(VALIDATOR_INBOX, user_id)
     counts: list[int] = []
     armed = 0
     if valid:
