@@ -83,6 +83,9 @@ faults: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@command -v shellcheck >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
+	shellcheck -x $$(git ls-files '*.sh') .ci/run
 
 # Benchmarks (SPEC "Targets"): restarts the stack with bench.settings, runs bench/run.py.
 bench: venv services

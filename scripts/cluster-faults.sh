@@ -15,12 +15,14 @@ RUN="$ROOT/var/cluster/run"
 # One run at a time: two would kill each other's parts. Processes started below get fd 9 closed.
 # shellcheck source=scripts/lib/run-lock.sh
 . "$ROOT/scripts/lib/run-lock.sh"
+# shellcheck source=scripts/lib/process.sh
+. "$ROOT/scripts/lib/process.sh"
 run_lock "$ROOT/var/cluster-faults.lock" cluster-faults
 
 # Up already when any part of it runs (a pid file whose process is alive).
 was_up=no
 for f in "$RUN"/*.pid; do
-  [ -e "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && was_up=yes && break
+  pidfile_running "$f" && was_up=yes && break
 done
 
 # The whole cluster stops when this run started it; else, after a failure (which may come

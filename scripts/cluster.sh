@@ -33,6 +33,8 @@ WAIT_SECONDS="${SERVICES_WAIT_SECONDS:-180}"
 # The same Elasticsearch and user as scripts/services.sh.
 # shellcheck source=scripts/lib/elasticsearch.sh
 . "$ROOT/scripts/lib/elasticsearch.sh"
+# shellcheck source=scripts/lib/process.sh
+. "$ROOT/scripts/lib/process.sh"
 # The Elasticsearch and postgres users may not be able to enter the checkout (a clone in a 0700
 # folder), so their data lives outside it, in a folder keyed by this checkout's var/cluster.
 STATE="${PYLOGGER_STATE:-/var/lib/python-logger}/cluster/$(printf '%s' "$VAR" | sha256sum | cut -c1-16)"
@@ -41,12 +43,7 @@ PG_DIR="$STATE/postgres"
 say() { printf '[cluster] %s\n' "$*"; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# A zombie is not alive: a process killed after its starter exited waits for PID 1 to reap it,
-# which some inits (a container's) do only every few seconds, and `kill -0` still finds it.
-pid_alive() {
-  local state
-  [ -f "$RUN/$1.pid" ] && state="$(ps -o stat= -p "$(cat "$RUN/$1.pid")")" && [[ $state != Z* ]]
-}
+pid_alive() { pidfile_running "$RUN/$1.pid"; }
 
 # --- Settings --------------------------------------------------------------------------------
 write_env() {
@@ -190,7 +187,7 @@ stop_processes() {  # grace seconds, group|pid, names...
   for name in "$@"; do
     [ -f "$RUN/$name.pid" ] || continue
     pid="$(cat "$RUN/$name.pid")"
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    while pid_running "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
     if [ "$how" = group ]; then kill -KILL -- "-$pid" 2>/dev/null || true; else kill -KILL "$pid" 2>/dev/null || true; fi
     rm -f "$RUN/$name.pid"
     say "stopped $name (pid $pid)"
@@ -239,7 +236,7 @@ case "${1:-}" in
   purge)
     for f in "$RUN"/*.pid; do
       [ -e "$f" ] || continue
-      kill -0 "$(cat "$f")" 2>/dev/null && die "$(basename "$f" .pid) is running; run make cluster-down first"
+      pidfile_running "$f" && die "$(basename "$f" .pid) is running; run make cluster-down first"
     done
     rm -rf "$STATE" "$VAR"
     say "deleted $STATE and $VAR" ;;

@@ -27,6 +27,8 @@ LOG="$VAR/log"
 # ES_VERSION, ES_USER, ES_HOME, and how to fetch, install and start Elasticsearch.
 # shellcheck source=scripts/lib/elasticsearch.sh
 . "$ROOT/scripts/lib/elasticsearch.sh"
+# shellcheck source=scripts/lib/process.sh
+. "$ROOT/scripts/lib/process.sh"
 # Elasticsearch runs as $ES_USER, who may not be able to enter the checkout (a clone in a
 # 0700 folder), so its data and logs live in a folder of its own outside it. The folder is
 # keyed by the resolved VAR, so two checkouts, or a checkout and its private fault stack,
@@ -37,8 +39,6 @@ WAIT_SECONDS="${SERVICES_WAIT_SECONDS:-120}"
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
-
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # --- Redis -------------------------------------------------------------------------------
 redis_ping() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
@@ -54,7 +54,7 @@ start_redis() {
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) \
       >"$LOG/apt-redis.log" 2>&1 || { tail -20 "$LOG/apt-redis.log"; die "could not install redis-server"; }
   fi
-  if pid_alive "$RUN/redis.pid"; then
+  if pidfile_running "$RUN/redis.pid"; then
     # Ours: apply the setting of this start too, so the variable always says what runs.
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config set appendfsync "$REDIS_APPENDFSYNC" >/dev/null
     say "Redis already running (pid $(cat "$RUN/redis.pid"), appendfsync $REDIS_APPENDFSYNC)"
@@ -66,8 +66,7 @@ start_redis() {
     --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" \
     --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction \
     --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$LOG/redis.log"
-  local i
-  for i in $(seq 1 50); do redis_ping && break; sleep 0.1; done
+  for _ in $(seq 1 50); do redis_ping && break; sleep 0.1; done
   redis_ping || { tail -20 "$LOG/redis.log"; die "Redis did not answer PING"; }
   say "Redis up (pid $(cat "$RUN/redis.pid"), appendfsync $REDIS_APPENDFSYNC)"
 }
@@ -77,7 +76,7 @@ es_health() { curl -fsS "http://127.0.0.1:$ES_HTTP_PORT/_cluster/health" 2>/dev/
 
 start_es() {
   if [ -n "${ELASTICSEARCH_URL:-}" ]; then say "ELASTICSEARCH_URL is set; not starting Elasticsearch"; return; fi
-  if pid_alive "$RUN/elasticsearch.pid"; then say "Elasticsearch already running (pid $(cat "$RUN/elasticsearch.pid"))"; wait_es; return; fi
+  if pidfile_running "$RUN/elasticsearch.pid"; then say "Elasticsearch already running (pid $(cat "$RUN/elasticsearch.pid"))"; wait_es; return; fi
   if es_health; then say "an Elasticsearch not started by this project answers on $ES_HTTP_PORT; using it"; return; fi
   es_install
   es_data_prepare "$ES_DATA"
@@ -88,7 +87,7 @@ start_es() {
 }
 
 purge_es() {
-  pid_alive "$RUN/elasticsearch.pid" && die "Elasticsearch is running; run stop-es first"
+  pidfile_running "$RUN/elasticsearch.pid" && die "Elasticsearch is running; run stop-es first"
   rm -rf "$ES_DATA"
   say "deleted $ES_DATA"
 }
@@ -107,12 +106,12 @@ wait_es() {
 }
 
 stop_pidfile() {
-  local name="$1" file="$RUN/$1.pid" pid i
-  pid_alive "$file" || { rm -f "$file"; return; }
+  local name="$1" file="$RUN/$1.pid" pid
+  pidfile_running "$file" || { rm -f "$file"; return; }
   pid="$(cat "$file")"
   kill "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do pid_running "$pid" || break; sleep 0.2; done
+  if pid_running "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
   rm -f "$file"
   say "stopped $name (pid $pid)"
 }

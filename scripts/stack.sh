@@ -17,6 +17,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib/process.sh
+. "$ROOT/scripts/lib/process.sh"
 export PATH="$PATH:/usr/sbin"  # Debian's nginx lives there, outside most users' PATH
 VAR="$(realpath -m "${PYLOGGER_VAR:-var}")"
 RUN="$VAR/run"; LOG="$VAR/log"
@@ -163,7 +165,7 @@ EOF
   "${front_cmd[@]}" -t -q || die "nginx refused $FRONT/nginx.conf"
 }
 
-pid_alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+pid_alive() { pidfile_running "$RUN/$1.pid"; }
 
 # Starts a foreground command in the background, in its own process group (so `down` can stop
 # all its children), with its output appended to var/log/<name>.log and its pid in var/run.
@@ -231,7 +233,7 @@ case "${1:-}" in
       # TERM the cluster's main process, which stops its children in order; then KILL
       # whatever is left of its process group.
       kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      for _ in $(seq 1 75); do pid_running "$pid" || break; sleep 0.2; done
       kill -KILL -- "-$pid" 2>/dev/null || true
       rm -f "$RUN/queue.pid"; say "stopped queue cluster"
     fi
