@@ -25,6 +25,7 @@ help:
 	@echo "make e2e      make up, then newman, schemathesis and Swagger UI in headless Chromium"
 	@echo "make faults   outage, restart, crash and security tests on a private stack"
 	@echo "make bench    SPEC's benchmarks P1-P12, M1 and S1 (restarts the stack)"
+	@echo "make lint     ruff check and format check, shellcheck over the shell scripts"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
