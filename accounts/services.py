@@ -383,6 +383,18 @@ def api_key_delete(*, user_id: str, key_id: str) -> bool:
     return True
 
 
+# Only an existing record gets its "last used" time: a revoke or an erasure can delete the key
+# between the read and this write, and a plain HSET would bring back a hash with nothing but
+# last_used (no secret, no expiry) that would outlive the key for good.
+_LAST_USED_SCRIPT = StoreScript(
+    """
+if redis.call('HEXISTS', KEYS[1], 'secret_hash') == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'last_used', ARGV[1])
+return 1
+"""
+)
+
+
 def api_key_verify(*, key: str) -> dict[str, str] | None:
     """The record of the key `key` if it is valid (exists, matches, not expired), else None."""
     if not key.startswith(API_KEY_PREFIX):
@@ -391,13 +403,16 @@ def api_key_verify(*, key: str) -> dict[str, str] | None:
     if not key_id or not secret:
         return None
     record = api_key_get(key_id=key_id)
-    if record is None or not hmac.compare_digest(record["secret_hash"], _secret_hash(secret)):
+    # A record without its secret's hash is what a deleted key left behind: no key at all.
+    if record is None or not record.get("secret_hash"):
+        return None
+    if not hmac.compare_digest(record["secret_hash"], _secret_hash(secret)):
         return None
     now = datetime.now(UTC)
-    if record["expires"] and datetime.fromisoformat(record["expires"]) <= now:
+    if record.get("expires") and datetime.fromisoformat(record["expires"]) <= now:
         return None
     last = record.get("last_used")
     # At most one write a minute per key: "last used" is for people, not an audit log.
     if not last or (now - datetime.fromisoformat(last)).total_seconds() > 60:
-        store().hset(api_key_key(key_id=key_id), "last_used", date_format(now))
+        _LAST_USED_SCRIPT(keys=[api_key_key(key_id=key_id)], args=[date_format(now)])
     return record

@@ -61,8 +61,10 @@ def _window_key(scope: str, ident: str) -> str:
 
 
 def _username_digest(username: object) -> str:
-    # Hashed: the name is untrusted input of any length and any characters.
-    return hashlib.sha256(str(username or "").lower().encode()).hexdigest()[:32]
+    # Hashed: the name is untrusted input of any length and any characters, lone surrogates
+    # ("\ud800" is valid JSON) included, which strict UTF-8 cannot encode.
+    name = str(username or "").lower()
+    return hashlib.sha256(name.encode(errors="surrogatepass")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ CREATED_AHEAD = timedelta(days=1)
 MESSAGE_BLANK = "The message must not be blank."
 MESSAGE_TOO_LONG = f"A message is at most {MESSAGE_MAX_LENGTH} characters."
 NOT_A_STRING = "Not a valid string."
+TEXT_NOT_STORABLE = "Text must be valid Unicode: no NUL characters and no lone surrogates."
 TOO_MANY_MESSAGES = f"At most {BULK_MAX_ITEMS} messages per request."
 DATETIME_OUT_OF_RANGE = "Date-times must lie from 1000-01-01 up to 9999-01-01 (UTC)."
 CREATED_OUT_OF_WINDOW = (
@@ -161,10 +162,27 @@ def message_text_error(value: Any) -> str | None:
         return NOT_A_STRING
     if len(value) > MESSAGE_MAX_LENGTH:
         return MESSAGE_TOO_LONG
+    if "\x00" in value or not is_encodable(value):
+        return TEXT_NOT_STORABLE
     # Kept verbatim: whitespace is part of a message, but all-whitespace is refused.
     if not value.strip():
         return MESSAGE_BLANK
     return None
+
+
+def is_encodable(value: str) -> bool:
+    """Whether `value` can be written as UTF-8, which a lone surrogate cannot.
+
+    JSON lets a string hold one ("\\ud800"), and in any field of a document it failed the
+    whole bulk it was in, not just its own item.
+    """
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- Checks at an inbox's exit -------------------------------------------------------------
@@ -207,7 +225,7 @@ def _is_random(value: Any) -> bool:
 
 _KIND_CHECKS = {
     "uuid": _is_uuid,
-    "keyword": lambda value: type(value) is str,
+    "keyword": lambda value: type(value) is str and is_encodable(value),
     "category": lambda value: value in CATEGORIES,
     "text": lambda value: message_text_error(value) is None,
     "integer": _is_integer,
@@ -217,7 +235,9 @@ _KIND_CHECKS = {
     "integers": lambda value: type(value) is list and all(_is_random(n) for n in value),
     "severity": lambda value: type(value) is int and SEVERITY_MIN <= value <= SEVERITY_MAX,
     "keywords": lambda value: (
-        type(value) is list and len(value) <= ATTRIBUTES_MAX and all(type(v) is str for v in value)
+        type(value) is list
+        and len(value) <= ATTRIBUTES_MAX
+        and all(type(v) is str and is_encodable(v) for v in value)
     ),
     "boolean": lambda value: type(value) is bool,
 }

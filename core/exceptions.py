@@ -29,8 +29,17 @@ class PayloadTooLarge(exceptions.APIException):
 REDIS_DOWN = "Redis is unavailable; try again shortly."
 REDIS_FULL = "Redis is full and accepts no more writes; try again later."
 ELASTICSEARCH_DOWN = "Elasticsearch is unavailable; try again shortly."
+# Seconds a client is asked to wait before retrying after a 503 for a dependency.
+DEPENDENCY_RETRY_AFTER = "5"
 
-_REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# READONLY: after a failover the old primary, now a replica, refuses writes until clients move.
+_REDIS_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+)
+# MISCONF: Redis cannot save its snapshot (disk full) and refuses every write until it can.
+_REDIS_REFUSAL_CODES = ("MISCONF",)
 _ES_ERRORS = (
     elasticsearch.ConnectionError,
     elasticsearch.ConnectionTimeout,
@@ -38,16 +47,30 @@ _ES_ERRORS = (
 )
 
 
+def _redis_error_code(exc: redis.exceptions.ResponseError) -> str:
+    """The error code Redis answered with ("WRONGTYPE", "MISCONF"...)."""
+    message = str(exc.args[0]) if exc.args else ""
+    # redis-py puts the pipeline command at fault before the reply: "... caused error: MISCONF".
+    reply = message.rpartition("caused error: ")[2]
+    return reply.split(" ", 1)[0]
+
+
 def as_dependency_error(exc: Exception) -> DependencyUnavailable | None:
     """Translate a Redis or Elasticsearch outage into a 503, or return None."""
     if isinstance(exc, _REDIS_ERRORS):
+        return DependencyUnavailable(REDIS_DOWN)
+    if (
+        isinstance(exc, redis.exceptions.ResponseError)
+        and _redis_error_code(exc) in _REDIS_REFUSAL_CODES
+    ):
         return DependencyUnavailable(REDIS_DOWN)
     # maxmemory with noeviction: Redis refuses writes instead of evicting queued work.
     if isinstance(exc, redis.exceptions.OutOfMemoryError):
         return DependencyUnavailable(REDIS_FULL)
     if isinstance(exc, elasticsearch.ApiError):
-        # Only server-side trouble is an outage; a 4xx from Elasticsearch is our bug.
-        if exc.meta.status in (429, 502, 503, 504):
+        # Only server-side trouble (5xx, or 429: overloaded) is an outage; another 4xx from
+        # Elasticsearch is our bug.
+        if exc.meta.status == 429 or exc.meta.status >= 500:
             return DependencyUnavailable(ELASTICSEARCH_DOWN)
         return None
     if isinstance(exc, _ES_ERRORS):
@@ -72,7 +95,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(detail, exceptions.ErrorDetail) and "code" not in response.data:
         response.data["code"] = detail.code
     if isinstance(exc, DependencyUnavailable):
-        response["Retry-After"] = "5"
+        response["Retry-After"] = DEPENDENCY_RETRY_AFTER
     return response
 
 

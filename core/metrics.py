@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Summa
 from prometheus_client.registry import Collector
 
 from core.contract import CATEGORIES
-from core.exceptions import not_found
+from core.exceptions import DEPENDENCY_RETRY_AFTER, as_dependency_error, not_found
 from core.queue import inbox
 from core.redis import store
 
@@ -105,4 +105,16 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     refusal = _metrics_refusal(request)
     if refusal is not None:
         return refusal
-    return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)
+    try:
+        body = generate_latest(_registry)
+    except Exception as exc:
+        # The figures live in Redis: while it is away, the scrape gets the API's 503, not a 500.
+        unavailable = as_dependency_error(exc)
+        if unavailable is None:
+            raise
+        response = JsonResponse(
+            {"detail": str(unavailable.detail), "code": unavailable.default_code}, status=503
+        )
+        response["Retry-After"] = DEPENDENCY_RETRY_AFTER
+        return response
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

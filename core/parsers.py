@@ -11,6 +11,7 @@ from rest_framework.parsers import BaseParser, JSONParser
 from core.exceptions import PayloadTooLarge
 
 NOT_NDJSON = "The body is not NDJSON: no line holds a JSON value."
+JSON_TOO_DEEP = "JSON parse error - the value is nested too deeply."
 
 
 def limited_body(stream: Any, parser_context: Any) -> bytes:
@@ -35,7 +36,11 @@ class LimitedJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         """Check the declared and the actual size before decoding."""
         body = limited_body(stream, parser_context)
-        return super().parse(io.BytesIO(body), media_type, parser_context)
+        try:
+            return super().parse(io.BytesIO(body), media_type, parser_context)
+        except RecursionError as exc:
+            # DRF catches only ValueError; "[" * 100000 exhausts the decoder's stack instead.
+            raise ParseError(JSON_TOO_DEEP) from exc
 
 
 class NDJSONLine:
@@ -48,23 +53,30 @@ class NDJSONLine:
 class LimitedNDJSONParser(BaseParser):
     """Parses NDJSON (one JSON value a line) into `{"messages": [value, ...]}`.
 
-    A line that does not parse becomes an `NDJSONLine` in its place, so one bad line fails
-    only its own item; a body with no JSON line at all is a 400.
+    A line that does not parse (or nests too deeply) becomes an `NDJSONLine` in its place, so
+    one bad line fails only its own item; a body with no JSON line at all is a 400.
     """
 
     media_type = "application/x-ndjson"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        """Split on newlines; blank lines are skipped."""
+        """Split at each line feed (a carriage return before it is dropped); skip blank lines."""
         body = limited_body(stream, parser_context)
         try:
-            lines = [line for line in body.decode("utf-8").splitlines() if line.strip()]
+            text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ParseError(NOT_NDJSON) from exc
+        # Not splitlines(): it also splits on U+2028, U+2029 and U+0085, which JSON strings may
+        # hold unescaped, and so would cut one item in two and shift every index after it.
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
         values: list[Any] = []
         for line in lines:
+            if not line.strip():
+                continue
             try:
                 values.append(json.loads(line))
+            except RecursionError:
+                values.append(NDJSONLine(JSON_TOO_DEEP))
             except ValueError as exc:
                 values.append(NDJSONLine(str(exc)))
         if not any(not isinstance(value, NDJSONLine) for value in values):

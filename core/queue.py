@@ -62,6 +62,16 @@ for _ = 1, added do redis.call('ZADD', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2
 while i <= #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]); i = i + 1 end
 return 1
 """)
+# KEYS: a retired shard's lock, list, later set and dead letter. ARGV: the adopter's token, how
+# many list items and dead letters it moved, then the later members it moved. Removes them only
+# while the adopter still holds the lease.
+_ADOPTED_REMOVE = StoreScript("""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
+redis.call('LTRIM', KEYS[4], tonumber(ARGV[3]), -1)
+for i = 4, #ARGV do redis.call('ZREM', KEYS[3], ARGV[i]) end
+return 1
+""")
 _RELEASE_IF_OWNER = StoreScript("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -467,13 +477,16 @@ class Inbox:
     def _retry_chain(self, exc: DrainRetry, attempt: int) -> None:
         """Keep the batch and come back after a backoff: one chain, however long the outage."""
         delay = backoff_seconds(attempt + 1)
-        logger.warning("Inbox %s: %s; retrying in %.1fs", self.label, exc, delay)
-        pipe = store().pipeline(transaction=False)
-        # While these keys live, producers and the wake schedule start no second chain.
+        redis = store()
+        # While these keys live, producers and the wake schedule start no second chain. A drain
+        # from outside the chain (attempt 0: a producer's wake, a redelivery) that meets the
+        # same outage leaves the batch to the chain already waiting.
         ttl = int(delay) + self.ARMED_TTL_SECONDS
-        pipe.set(self.armed_key, "1", ex=ttl)
-        pipe.set(self.retrying_key, "1", ex=ttl)
-        pipe.execute()
+        if not redis.set(self.retrying_key, "1", ex=ttl, nx=attempt == 0):
+            logger.info("Inbox %s: %s; its retry chain is already waiting", self.label, exc)
+            return
+        redis.set(self.armed_key, "1", ex=ttl)
+        logger.warning("Inbox %s: %s; retrying in %.1fs", self.label, exc, delay)
         async_task_in(delay, self.task, attempt=attempt + 1, shard=self.shard)
 
     def _due_now(self) -> bool:
@@ -508,8 +521,10 @@ class Inbox:
         waits out its backoff, so an outage never multiplies the chains.
         """
         redis = store()
-        self.schedule_earliest()
-        if redis.exists(self.lock_key, self.retrying_key) or not self._due_now():
+        if redis.exists(self.lock_key, self.retrying_key):
+            return False
+        if not self._due_now():
+            self.schedule_earliest()  # nothing due yet: a drain comes when the first item is
             return False
         redis.set(self.armed_key, "1", ex=self.ARMED_TTL_SECONDS)
         self.wake()
@@ -648,23 +663,36 @@ def _retired_shards_adopt(box: Inboxes) -> int:
         if not redis.set(retired.lock_key, token, nx=True, px=Inbox.LEASE_MS):
             continue  # a drain holds it: the next wake tries again
         try:
-            listed = redis.lrange(retired.key, 0, ADOPT_CHUNK - 1)
-            later = redis.zrange(retired.later_key, 0, ADOPT_CHUNK - 1)
-            dead = redis.lrange(retired.dead_key, 0, ADOPT_CHUNK - 1)
-            target = box.shard_for(retired.key)
-            items = [*listed, *(_unwrapped(text) for text in later)]
-            if items:
-                redis.rpush(target.key, *items)
-            if dead:
-                redis.rpush(target.dead_key, *dead)
-            redis.ltrim(retired.key, len(listed), -1)
-            if later:
-                redis.zrem(retired.later_key, *later)
-            redis.ltrim(retired.dead_key, len(dead), -1)
+            moved += _adopt_chunk(box, retired, token)
         finally:
             _RELEASE_IF_OWNER(keys=[retired.lock_key], args=[token])
-        moved += len(items) + len(dead)
     return moved
+
+
+def _adopt_chunk(box: Inboxes, retired: Inbox, token: str) -> int:
+    """Move up to ADOPT_CHUNK of each of `retired`'s list, set and dead letter; how many moved.
+
+    The removal checks the lease in the same script: an adopter that stalled past it (and a
+    drain that took and trimmed meanwhile) removes nothing, so the items are at worst handled
+    twice, never lost.
+    """
+    redis = store()
+    listed = redis.lrange(retired.key, 0, ADOPT_CHUNK - 1)
+    later = redis.zrange(retired.later_key, 0, ADOPT_CHUNK - 1)
+    dead = redis.lrange(retired.dead_key, 0, ADOPT_CHUNK - 1)
+    items = [*listed, *(_unwrapped(text) for text in later)]
+    if not items and not dead:
+        return 0
+    target = box.shard_for(retired.key)
+    if items:
+        redis.rpush(target.key, *items)
+    if dead:
+        redis.rpush(target.dead_key, *dead)
+    keys = [retired.lock_key, retired.key, retired.later_key, retired.dead_key]
+    if not _ADOPTED_REMOVE(keys=keys, args=[token, len(listed), len(dead), *later]):
+        logger.warning("Inbox %s: lease lost while adopting; the items stay too", retired.label)
+        return 0
+    return len(items) + len(dead)
 
 
 def inboxes_wake() -> list[str]:

@@ -323,7 +323,10 @@ class OtlpLogsApi(APIView):
             ),
             400: OpenApiResponse(ErrorSerializer, description="The body cannot be decoded."),
             401: _UNAUTHORIZED,
-            413: OpenApiResponse(ErrorSerializer, description="Over 5 MB, or over the burst."),
+            413: OpenApiResponse(
+                ErrorSerializer,
+                description="Over 5 MB, over 10,000 log records, or over the burst.",
+            ),
             415: OpenApiResponse(ErrorSerializer, description="Neither protobuf nor JSON."),
             429: _THROTTLED,
             503: _REDIS_DOWN,

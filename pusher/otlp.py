@@ -8,12 +8,20 @@ may be gzip-compressed. Each LogRecord becomes one message:
 - `user_message` is the body: a string as it is, any other value JSON-encoded; a body over
   5,000 characters is cut to 5,000 and the message says `truncated: true`;
 - the message also carries severity, the resource's `service.name`, trace and span ids, and the
-  record's attributes as "key:value" strings.
+  record's attributes as "key:value" strings. Only the first 128 attributes of a record or a
+  resource are read (`service.name` among them): the rest are never stored.
+
+A request holds at most MAX_RECORDS records (413 past that), counted from the lengths of its
+lists before any record is read. A record whose trace or span id is not of the
+specification's size, or whose keywords are too long to index, is refused on its own.
 """
 
 import base64
 import json
+import re
 import zlib
+from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -24,17 +32,40 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 from rest_framework.exceptions import ParseError
 
-from core.contract import ATTRIBUTES_MAX, MESSAGE_MAX_LENGTH, message_text_error
+from core.contract import (
+    ATTRIBUTES_MAX,
+    MESSAGE_BLANK,
+    MESSAGE_MAX_LENGTH,
+    TEXT_NOT_STORABLE,
+    is_encodable,
+    message_text_error,
+)
+from core.exceptions import PayloadTooLarge
 from pusher.services import BatchItem
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 # A gzip body may inflate far past the wire limit; refuse it before it fills memory.
 MAX_INFLATED_BYTES = 20 * 1024 * 1024
+# Records (and resource or scope groups) per request: above the OpenTelemetry Collector's
+# default batch (8,192), and within one user's burst (INGEST_BURST), so a default exporter
+# never meets it; a few bytes of gzip can no longer inflate to millions of records.
+MAX_RECORDS = 10_000
+# Keywords are indexed whole, and Elasticsearch refuses a term over 32,766 bytes: an attribute's
+# "key:value" stays under it even at 4 UTF-8 bytes a character. Names get the search's limit.
+ATTRIBUTE_MAX_LENGTH = 8_000
+NAME_MAX_LENGTH = 256
+# The OTLP specification's sizes: a trace id is 16 bytes, a span id 8 (hex: twice as many).
+TRACE_ID_BYTES, SPAN_ID_BYTES = 16, 8
 NOT_DECODABLE = "The body is not an OTLP ExportLogsServiceRequest in {encoding}."
 NOT_GZIP = "The body is not valid gzip."
 INFLATED_TOO_LARGE = f"The body inflates past {MAX_INFLATED_BYTES} bytes."
+TOO_MANY_RECORDS = f"At most {MAX_RECORDS} log records per request."
+TOO_MANY_GROUPS = f"At most {MAX_RECORDS} resourceLogs and {MAX_RECORDS} scopeLogs per request."
 EMPTY_BODY = "message: the log record's body is empty or blank."
+ID_INVALID = "{field}: must be {size} bytes ({digits} hex digits), or empty."
+NAME_TOO_LONG = f"{{field}}: at most {NAME_MAX_LENGTH} characters."
+ATTRIBUTE_TOO_LONG = f'attributes: each "key:value" is at most {ATTRIBUTE_MAX_LENGTH} characters.'
 REJECTED_SUMMARY = "{count} log record(s) refused; first: {first}"
 
 
@@ -100,13 +131,33 @@ def _item(
     attributes: list[tuple[str, Any]],
     service_name: str | None,
 ) -> BatchItem:
-    """One log record as a batch item for the push pipeline."""
+    """One log record as a batch item for the push pipeline, or why it is refused."""
     message = _text(body) if body is not None else ""
     extra: dict[str, Any] = {}
     if len(message) > MESSAGE_MAX_LENGTH:
         message, extra["truncated"] = message[:MESSAGE_MAX_LENGTH], True
-    if message_text_error(message) is not None:
-        return BatchItem(errors=[EMPTY_BODY])
+    errors = []
+    if (problem := message_text_error(message)) is not None:
+        errors.append(EMPTY_BODY if problem == MESSAGE_BLANK else f"message: {problem}")
+    for name, value, size in (
+        ("trace_id", trace_id, TRACE_ID_BYTES),
+        ("span_id", span_id, SPAN_ID_BYTES),
+    ):
+        # Empty means absent, as in OTLP; anything else must be the id's exact size, in hex.
+        if value and not re.fullmatch(f"[0-9a-f]{{{2 * size}}}", value):
+            errors.append(ID_INVALID.format(field=name, size=size, digits=2 * size))
+    for name, value in (("severity_text", severity_text), ("service_name", service_name)):
+        if value and len(value) > NAME_MAX_LENGTH:
+            errors.append(NAME_TOO_LONG.format(field=name))
+        elif value and not is_encodable(value):
+            errors.append(f"{name}: {TEXT_NOT_STORABLE}")
+    keywords = [f"{key}:{_text(value)}" for key, value in attributes]
+    if any(len(keyword) > ATTRIBUTE_MAX_LENGTH for keyword in keywords):
+        errors.append(ATTRIBUTE_TOO_LONG)
+    if not all(is_encodable(keyword) for keyword in keywords):
+        errors.append(f"attributes: {TEXT_NOT_STORABLE}")
+    if errors:
+        return BatchItem(errors=errors)
     if 0 < severity_number <= 24:
         extra["severity_number"] = severity_number
     for name, value in (
@@ -117,10 +168,8 @@ def _item(
     ):
         if value:
             extra[name] = value
-    if attributes:
-        extra["attributes"] = [f"{key}:{_text(value)}" for key, value in attributes][
-            :ATTRIBUTES_MAX
-        ]
+    if keywords:
+        extra["attributes"] = keywords
     return BatchItem(user_message=message, extra=extra)
 
 
@@ -131,15 +180,49 @@ def _service_name(attributes: list[tuple[str, Any]]) -> str | None:
     return None
 
 
+def _size_check(
+    resources: Sequence[Any],
+    scopes_of: Callable[[Any], Sequence[Any]],
+    records_of: Callable[[Any], Sequence[Any]],
+) -> None:
+    """Refuse (413) a request past MAX_RECORDS, from list lengths alone.
+
+    A few bytes of gzip inflate to millions of empty records (or empty groups): reading each
+    would keep a worker busy past its timeout, so at most the limit's worth of lists is walked.
+    """
+    if len(resources) > MAX_RECORDS:
+        raise PayloadTooLarge(TOO_MANY_GROUPS)
+    scopes = records = 0
+    for resource in resources:
+        scope_list = scopes_of(resource)
+        scopes += len(scope_list)
+        if scopes > MAX_RECORDS:
+            raise PayloadTooLarge(TOO_MANY_GROUPS)
+        for scope in scope_list:
+            records += len(records_of(scope))
+            if records > MAX_RECORDS:
+                raise PayloadTooLarge(TOO_MANY_RECORDS)
+
+
+def _pb_attributes(attributes: Any) -> list[tuple[str, Any]]:
+    """The first ATTRIBUTES_MAX attributes: the rest are never stored, so never converted."""
+    return [(kv.key, _pb_value(kv.value)) for kv in attributes[:ATTRIBUTES_MAX]]
+
+
 def _from_protobuf(body: bytes) -> list[BatchItem]:
     request = ExportLogsServiceRequest()
     try:
         request.ParseFromString(body)
     except DecodeError as exc:
         raise ParseError(NOT_DECODABLE.format(encoding="protobuf")) from exc
+    _size_check(
+        request.resource_logs,
+        lambda resource_logs: resource_logs.scope_logs,
+        lambda scope_logs: scope_logs.log_records,
+    )
     items = []
     for resource_logs in request.resource_logs:
-        resource = [(kv.key, _pb_value(kv.value)) for kv in resource_logs.resource.attributes]
+        resource = _pb_attributes(resource_logs.resource.attributes)
         service = _service_name(resource)
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
@@ -150,7 +233,7 @@ def _from_protobuf(body: bytes) -> list[BatchItem]:
                         severity_text=record.severity_text,
                         trace_id=record.trace_id.hex(),
                         span_id=record.span_id.hex(),
-                        attributes=[(kv.key, _pb_value(kv.value)) for kv in record.attributes],
+                        attributes=_pb_attributes(record.attributes),
                         service_name=service,
                     )
                 )
@@ -167,20 +250,24 @@ def _json_list(value: Any, key: str) -> list[Any]:
 
 
 def _json_attributes(value: Any) -> list[tuple[str, Any]]:
-    return [
-        (kv.get("key", ""), _json_value(kv.get("value")))
-        for kv in _json_list(value, "attributes")
-        if isinstance(kv, dict)
-    ]
+    """The first ATTRIBUTES_MAX attributes: the rest are never stored, so never converted."""
+    kvs = (kv for kv in _json_list(value, "attributes") if isinstance(kv, dict))
+    return [(kv.get("key", ""), _json_value(kv.get("value"))) for kv in islice(kvs, ATTRIBUTES_MAX)]
 
 
 def _from_json(body: bytes) -> list[BatchItem]:
     try:
         request = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
+        # RecursionError: nesting too deep for the decoder, e.g. "[" * 100000.
         raise ParseError(NOT_DECODABLE.format(encoding="JSON")) from exc
     if not isinstance(request, dict):
         raise ParseError(NOT_DECODABLE.format(encoding="JSON"))
+    _size_check(
+        _json_list(request, "resourceLogs"),
+        lambda resource_logs: _json_list(resource_logs, "scopeLogs"),
+        lambda scope_logs: _json_list(scope_logs, "logRecords"),
+    )
     items = []
     try:
         for resource_logs in _json_list(request, "resourceLogs"):
@@ -198,7 +285,10 @@ def _from_json(body: bytes) -> list[BatchItem]:
                             service_name=service,
                         )
                     )
-    except (AttributeError, TypeError, ValueError) as exc:
+    except (AttributeError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+        # As a proto3 JSON decoder would, a value of the wrong kind fails the whole request:
+        # OverflowError is int() of an infinite number (1e999, Infinity); RecursionError an
+        # AnyValue nested deeper than the converter's stack.
         raise ParseError(NOT_DECODABLE.format(encoding="JSON")) from exc
     return items
 

@@ -80,7 +80,9 @@ def _search() -> Search:
 def _zone(tz: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # OSError: a name that is a directory of the zone database ("America") or too long for a
+    # file name reaches the file system before it is found to be no zone.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise _invalid("tz", UNKNOWN_TZ) from exc
 
 

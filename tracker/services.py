@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 INBOX = "tracker"
 USER_ID_REQUIRED = "This message has no owner: give a user_id."
 ID_TAKEN = "message_id: another user's message already has this id."
+OWNER_UNREAD = "message_id: already stored, but whose copy it is could not be read yet."
 # Replacing another user's message is refused exactly like reading it: as if it did not exist.
 NOT_YOURS = MESSAGE_NOT_FOUND
 _BULK_ITEM_FIELDS = ("index", "message_id", "status", "errors")
@@ -64,6 +65,13 @@ _RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
 _RETRYABLE_TYPES = ("index_not_found_exception", "cluster_block_exception")
 # A connection failure raises out of streaming_bulk; the inbox keeps the batch for later.
 _ES_UNREACHABLE = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
+
+
+def _refused_for_now(exc: elasticsearch.ApiError) -> bool:
+    """Whether Elasticsearch refused a whole request "for now" (overload, an outage, a block)."""
+    error = exc.body.get("error") if isinstance(exc.body, dict) else None
+    kind = error.get("type", "") if isinstance(error, dict) else ""
+    return exc.meta.status in _RETRYABLE_STATUSES or kind in _RETRYABLE_TYPES
 
 
 def _message_document(
@@ -191,12 +199,18 @@ def _messages_write(
     message over two years of months, half again what indexing it costs.
     """
     created = messages_index(documents=documents, create=True)
-    theirs = set() if actor.is_admin else _conflicts_owned_by_others(documents, created)
-    replacing = [
-        position
-        for position, (document, result) in enumerate(zip(documents, created, strict=True))
-        if result.get("conflict") and document["message_id"] not in theirs
-    ]
+    theirs, unread = (
+        (set(), set()) if actor.is_admin else _conflicts_owned_by_others(documents, created)
+    )
+    replacing = []
+    for position, (document, result) in enumerate(zip(documents, created, strict=True)):
+        if not result.get("conflict") or document["message_id"] in theirs:
+            continue
+        if document["message_id"] in unread:
+            # Whose the stored copy is cannot be told now: replace nothing, ask for a retry.
+            result.update(errors=[OWNER_UNREAD], retryable=True, conflict=False)
+        else:
+            replacing.append(position)
     replaced = messages_index(documents=[documents[position] for position in replacing])
     for position, result in zip(replacing, replaced, strict=True):
         created[position] = result
@@ -277,15 +291,16 @@ def _tracked_log(document: dict[str, Any]) -> None:
 
 def _conflicts_owned_by_others(
     documents: list[dict[str, Any]], results: list[dict[str, Any]]
-) -> set[str]:
-    """Of the ids Elasticsearch already held, those stored for another user."""
+) -> tuple[set[str], set[str]]:
+    """Of the ids Elasticsearch already held, those stored for another user, and those whose
+    stored copy could not be read (a shard unavailable): their owner is not known yet."""
     conflicted = {
         document["message_id"]: document["user_id"]
         for document, result in zip(documents, results, strict=True)
         if result.get("conflict")
     }
     if not conflicted:
-        return set()
+        return set(), set()
     # A conflict is in the document's own month index: look exactly there (realtime).
     found = es_client().mget(
         docs=[
@@ -295,11 +310,12 @@ def _conflicts_owned_by_others(
         ],
         source_includes=["user_id"],
     )["docs"]
-    return {
+    theirs = {
         doc["_id"]
         for doc in found
         if doc.get("found") and doc["_source"].get("user_id") != conflicted[doc["_id"]]
     }
+    return theirs, {doc["_id"] for doc in found if "error" in doc}
 
 
 def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
@@ -330,15 +346,42 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
         # Create, never replace: a message is tracked once, and a client-chosen message_id
         # can never overwrite another user's message.
         results = messages_index(documents=valid, retries=0, create=True)
-        theirs = _conflicts_owned_by_others(valid, results)
+        theirs, unread = _conflicts_owned_by_others(valid, results)
+        # The erased set is read when a batch starts, and a batch can run for as long as its
+        # task may: longer than the erasure's second pass waits. Read again after indexing,
+        # so that nothing of a user erased meanwhile outlives the batch that stored it: their
+        # documents this batch stored, or an earlier attempt of it did (their own, by the
+        # conflict's owner check), are deleted.
+        erased = users_erased(user_ids={document["user_id"] for document in valid})
+        _documents_delete(
+            [
+                document
+                for document, result in zip(valid, results, strict=True)
+                if document["user_id"] in erased
+                and document["message_id"] not in theirs | unread
+                and (result["status"] == "indexed" or result.get("conflict"))
+            ]
+        )
     except _ES_UNREACHABLE as exc:
         raise DrainRetry(f"Elasticsearch unreachable: {exc}") from exc
+    except elasticsearch.ApiError as exc:
+        # A whole request refused for now (the bulk, or the lookup of conflicting ids) keeps
+        # the batch like an outage does: raised as is, each retry would count as a take, and
+        # after a few the batch would be set aside although nothing was wrong with it.
+        if not _refused_for_now(exc):
+            raise
+        raise DrainRetry(f"Elasticsearch refused the batch for now: {exc}") from exc
     tracked = []
     for position, document, result in zip(positions, valid, results, strict=True):
+        if document["user_id"] in erased and document["message_id"] not in theirs | unread:
+            continue  # deleted just above
         if result["status"] == "indexed":
             _tracked_log(document)
             # The tail shows what search shows: the stored document, tracked_time included.
             tracked.append({**document, "tracked_time": result["tracked_time"]})
+        elif result.get("conflict") and document["message_id"] in unread:
+            # Whose the stored copy is cannot be told now: ask again later, not drop it.
+            failures.append(ItemFailure(index=position, errors=[OWNER_UNREAD], retryable=True))
         elif result.get("conflict") and document["message_id"] not in theirs:
             pass  # a redelivery of a message already tracked: done
         elif result.get("conflict"):
@@ -349,6 +392,21 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
             )
     tail_publish(documents=tracked)
     return failures
+
+
+def _documents_delete(documents: list[dict[str, Any]]) -> None:
+    """Delete these documents from their months, if stored (a missing one is fine)."""
+    if not documents:
+        return
+    operations = [
+        {"delete": {"_index": index_for(document["created_time"]), "_id": document["message_id"]}}
+        for document in documents
+    ]
+    response = es_client().bulk(operations=operations)
+    if response["errors"]:
+        failed = [item for item in response["items"] if item["delete"]["status"] not in (200, 404)]
+        if failed:
+            raise DrainRetry(f"{len(failed)} erased user's message(s) not deleted yet")
 
 
 # KEYS[1]: one tail stream; ARGV[1]: its approximate cap; ARGV[2..]: the entries' JSON.

@@ -73,7 +73,11 @@ RESET_DETAIL = (
     "this stream); load them by search. The stream goes on from the newest message."
 )
 # A stream id: milliseconds, a dash, a sequence number. 0-0 is "before the first entry".
-_POSITION = re.compile(r"\d{1,20}-\d{1,20}")
+# ASCII digits only: \d also matches other scripts' digits (Arabic-Indic...), which XREAD refuses.
+_POSITION = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+# Each part is an unsigned 64-bit integer in Redis: XREAD refuses a larger one, and by then
+# the stream has already answered 200.
+_POSITION_PART_MAX = 2**64 - 1
 ORIGIN = "0-0"
 # Entries per XREAD: a resuming client catches up in batches this size.
 _READ_COUNT = 500
@@ -96,8 +100,10 @@ class TailNotServedHere(APIException):
 
 
 def position_valid(value: str) -> bool:
-    """Whether `value` has the shape of a stream position."""
-    return bool(_POSITION.fullmatch(value))
+    """Whether `value` has the shape of a stream position, with parts Redis can hold."""
+    if not _POSITION.fullmatch(value):
+        return False
+    return all(int(part) <= _POSITION_PART_MAX for part in value.split("-"))
 
 
 def _order(position: str) -> tuple[int, int]:

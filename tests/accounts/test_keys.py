@@ -7,9 +7,10 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+import accounts.services
 from accounts.exceptions import API_KEY_INVALID, API_KEY_NOT_HERE
-from accounts.selectors import api_key_key
-from accounts.services import API_KEY_PREFIX, api_key_create, user_delete
+from accounts.selectors import api_key_get, api_key_key
+from accounts.services import API_KEY_PREFIX, api_key_create, api_key_verify, user_delete
 from core.queue import inbox_shard
 from core.redis import store
 
@@ -123,6 +124,36 @@ def test_an_expired_key_is_refused(user):
 def test_a_forged_key_is_a_401(bad):
     response = _with_key(bad).post(PUSH, {"message": "x"}, format="json")
 
+    assert (response.status_code, response.json()["detail"]) == (401, API_KEY_INVALID)
+
+
+def test_what_a_deleted_key_left_behind_is_a_401_not_a_500(user):
+    created = api_key_create(user_id=user["user_id"], name="gone", scopes=["push"])
+    record = api_key_key(key_id=created["key_id"])
+    store().delete(record)
+    # What a "last used" write racing the deletion used to leave: a hash with nothing else.
+    store().hset(record, "last_used", "2024-01-01T00:00:00Z")
+
+    response = _with_key(created["key"]).post(PUSH, {"message": "x"}, format="json")
+
+    assert (response.status_code, response.json()["detail"]) == (401, API_KEY_INVALID)
+
+
+def test_a_key_revoked_while_it_is_verified_is_not_brought_back(auth_client, user, monkeypatch):
+    key = auth_client.post(KEYS, {"name": "app", "scopes": ["push"]}, format="json").json()
+
+    def read_then_revoke(*, key_id: str) -> dict[str, str] | None:
+        record = api_key_get(key_id=key_id)
+        monkeypatch.undo()  # once: the revocation reads the key with the real api_key_get
+        # The owner revokes the key between the verification's read and its "last used" write.
+        assert auth_client.delete(f"{KEYS}{key_id}/").status_code == 204
+        return record
+
+    monkeypatch.setattr(accounts.services, "api_key_get", read_then_revoke)
+    assert api_key_verify(key=key["key"]) is not None  # the request already in flight passes
+
+    assert not store().exists(api_key_key(key_id=key["key_id"]))
+    response = _with_key(key["key"]).post(PUSH, {"message": "x"}, format="json")
     assert (response.status_code, response.json()["detail"]) == (401, API_KEY_INVALID)
 
 

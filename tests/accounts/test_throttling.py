@@ -121,3 +121,16 @@ def test_forgetting_an_address_gives_it_its_budget_back(
     # Both kinds of window are empty again (spray0000's own one too), and fill up as before.
     again = [_login(name, WRONG).status_code for name in (user["username"], "spray0000", "x1234")]
     assert again == [401, 401, 429]
+
+
+@pytest.mark.usefixtures("login_rates")
+@pytest.mark.parametrize("field", ["username", "password"])
+def test_a_lone_surrogate_in_a_login_is_a_400_not_a_500(field: str) -> None:
+    # Valid JSON that strict UTF-8 cannot encode: the throttle must still count the attempt.
+    fields = {"username": "alice01", "password": "abcdef", field: "\\ud800"}
+    body = "{" + ", ".join(f'"{name}": "{value}"' for name, value in fields.items()) + "}"
+
+    response = APIClient().post(LOGIN, body, content_type="application/json", REMOTE_ADDR=SPRAYER)
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [field]

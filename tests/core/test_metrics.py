@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
+from core.exceptions import REDIS_DOWN
 from core.metrics import METRICS_TOKEN_MISSING, METRICS_TOKEN_WRONG
 from tracker.tasks import tracker_inbox_drain
 from validator.tasks import validator_inbox_drain
@@ -120,3 +121,14 @@ def test_metrics_need_the_token_under_the_production_settings():
         "wrong": 401,
         "right": 200,
     }
+
+
+def test_metrics_with_redis_away_are_a_503_not_a_500(api_client, settings):
+    store_settings = {**settings.CACHES["store"], "LOCATION": "redis://127.0.0.1:1/14"}
+    settings.CACHES = {**settings.CACHES, "store": store_settings}
+
+    response = _scrape(api_client)
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": REDIS_DOWN, "code": "dependency_unavailable"}
+    assert response["Retry-After"] == "5"

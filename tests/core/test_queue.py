@@ -14,6 +14,7 @@ from core.queue import (
     NOT_A_LATER_MEMBER,
     DrainRetry,
     Inbox,
+    Inboxes,
     ItemFailure,
     inbox,
     inbox_shard,
@@ -114,6 +115,34 @@ def test_an_outage_keeps_one_retry_chain_however_many_attempts_and_wakes(broker)
     assert broker.queue_size() == 0
     assert broker.delayed_size() == 6
     assert store().exists(box.retrying_key, box.armed_key) == 2
+
+
+def test_a_drain_from_outside_the_chain_leaves_the_outage_to_the_chain(broker):
+    box = inbox_shard("tracker", 0)
+    box.append([{"n": 1}])
+    broker.purge_queue()
+    assert box.drain(_down) == 0  # the first meets the outage: the chain starts
+    assert broker.delayed_size() == 1
+
+    # A producer's wake or a redelivery runs a drain beside the waiting chain.
+    assert box.drain(_down) == 0
+
+    assert (broker.queue_size(), broker.delayed_size()) == (0, 1)
+    assert box.size() == 1
+
+
+def test_the_wake_starts_nothing_for_overdue_retries_while_a_chain_waits(broker):
+    box = inbox_shard("tracker", 0)
+    box.defer([{"n": n} for n in range(3)], delay=0)  # retries that are due already
+    broker.purge_queue()
+    assert box.drain(_down) == 0
+    assert (broker.queue_size(), broker.delayed_size()) == (0, 1)
+
+    for _ in range(3):  # three minutes of the every-minute schedule during the outage
+        inboxes_wake()
+
+    assert (broker.queue_size(), broker.delayed_size()) == (0, 1)
+    assert box.deferred() == 3
 
 
 def _refuse(indexes: set[int], *, retryable: bool) -> Callable[[list[dict]], list[ItemFailure]]:
@@ -432,3 +461,32 @@ def test_a_retired_shard_whose_lease_is_held_is_adopted_at_a_later_wake(settings
     store().delete(retired.lock_key)
     inboxes_wake()
     assert (retired.size(), inbox("tracker").size()) == (0, 1)
+
+
+def test_an_adoption_that_loses_its_lease_removes_nothing(settings, broker, monkeypatch):
+    settings.QUEUE_INBOX_SHARDS = 2
+    inboxes_wake()
+    retired = inbox("tracker").shards[1]
+    retired.append([{"message_id": f"m{n}"} for n in (1, 2, 3)])
+    settings.QUEUE_INBOX_SHARDS = 1
+    shard_for = Inboxes.shard_for
+
+    def stalled(self: Inboxes, key: str) -> Inbox:
+        # While the adopter stalls past its lease: an old process's drain takes the lease and
+        # commits m1, and an old process's producer appends m4 and m5.
+        store().set(retired.lock_key, "an-old-process-drain", px=Inbox.LEASE_MS)
+        store().ltrim(retired.key, 1, -1)
+        store().rpush(retired.key, *(json.dumps({"message_id": f"m{n}"}) for n in (4, 5)))
+        return shard_for(self, key)
+
+    monkeypatch.setattr(Inboxes, "shard_for", stalled)
+    inboxes_wake()
+
+    def ids(box: Inbox) -> set[str]:
+        return {json.loads(raw)["message_id"] for raw in store().lrange(box.key, 0, -1)}
+
+    target = inbox("tracker").shards[0]
+    # m1 was handled; every other item is still in one list or the other (moved ones may be
+    # in both, handled twice by idempotent handlers), and none was removed unmoved.
+    assert ids(retired) | ids(target) >= {"m2", "m3", "m4", "m5"}
+    assert ids(retired) == {"m2", "m3", "m4", "m5"}

@@ -7,7 +7,7 @@ import pytest
 import redis.exceptions
 
 from accounts.selectors import request_count_get
-from core.contract import MESSAGE_BLANK, NOT_A_STRING, TOO_MANY_MESSAGES
+from core.contract import MESSAGE_BLANK, NOT_A_STRING, TEXT_NOT_STORABLE, TOO_MANY_MESSAGES
 from core.exceptions import REDIS_FULL, as_dependency_error
 from core.parsers import NOT_NDJSON
 from core.queue import inbox_shard
@@ -227,3 +227,16 @@ def test_a_null_item_is_refused_alone(auth_client):
 
     assert response.status_code == 202
     assert [item["status"] for item in response.json()["items"]] == ["rejected", "queued"]
+
+
+@pytest.mark.parametrize("text", ["a\ud800b", "\udfff", "nul \x00 inside"])
+def test_text_no_store_can_hold_is_refused_alone(auth_client, text):
+    body = {"messages": [{"message": text}, {"message": "fine"}]}
+
+    response = auth_client.generic("POST", BATCH, json.dumps(body), content_type="application/json")
+
+    assert response.status_code == 202
+    first, second = response.json()["items"]
+    assert (first["status"], first["errors"]) == ("rejected", [f"message: {TEXT_NOT_STORABLE}"])
+    assert second["status"] == "queued"
+    assert [payload["user_message"] for payload in _queued()] == ["fine"]

@@ -13,9 +13,23 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from accounts.selectors import request_count_get
+from core.contract import TEXT_NOT_STORABLE
 from core.queue import inbox_shard
 from core.redis import store
-from pusher.otlp import EMPTY_BODY, NOT_DECODABLE, NOT_GZIP
+from pusher.otlp import (
+    ATTRIBUTE_MAX_LENGTH,
+    ATTRIBUTE_TOO_LONG,
+    EMPTY_BODY,
+    ID_INVALID,
+    MAX_RECORDS,
+    NAME_MAX_LENGTH,
+    NAME_TOO_LONG,
+    NOT_DECODABLE,
+    NOT_GZIP,
+    TOO_MANY_GROUPS,
+    TOO_MANY_RECORDS,
+)
+from tests.tracker.support import document, index
 
 LOGS = "/v1/logs"
 PROTOBUF = "application/x-protobuf"
@@ -221,3 +235,225 @@ def test_no_body_and_no_content_type_is_a_415(auth_client):
     response = auth_client.generic("POST", LOGS, b"", content_type="")
 
     assert response.status_code == 415
+
+
+# --- Bodies a client can craft: too deep, infinite numbers, too many records, huge keywords ---
+JSON = "application/json"
+TRACE_INVALID = ID_INVALID.format(field="trace_id", size=16, digits=32)
+SPAN_INVALID = ID_INVALID.format(field="span_id", size=8, digits=16)
+
+
+def _json_body(*records: dict, service: str = "web") -> dict:
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+    return {"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": list(records)}]}]}
+
+
+def _rejected(response) -> tuple[int, str]:
+    partial = response.json()["partialSuccess"]
+    return int(partial["rejectedLogRecords"]), partial["errorMessage"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000,
+        '{"resourceLogs": ' + "[" * 100_000,
+        # Python's json reads 1e999 and Infinity as float("inf"): int() of it overflows.
+        '{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"severityNumber": 1e999}]}]}]}',
+        '{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"severityNumber": -Infinity}]}]}]}',
+        '{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"intValue": Infinity}}]}]}]}',
+        '{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"attributes": '
+        '[{"key": "n", "value": {"intValue": 1e400}}]}]}]}]}',
+    ],
+    ids=["deep", "deep-inside", "1e999", "-inf", "inf-body", "inf-attribute"],
+)
+def test_json_too_deep_or_with_an_infinite_integer_is_a_400(auth_client, body):
+    response = auth_client.generic("POST", LOGS, body, content_type=JSON)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": NOT_DECODABLE.format(encoding="JSON"),
+        "code": "parse_error",
+    }
+    assert _queued() == []
+
+
+def test_more_records_than_a_request_may_hold_is_a_413(auth_client):
+    records = [{"body": {"stringValue": f"r{i}"}} for i in range(MAX_RECORDS + 1)]
+
+    response = auth_client.post(LOGS, _json_body(*records), format="json")
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": TOO_MANY_RECORDS, "code": "payload_too_large"}
+    assert _queued() == []
+
+
+def test_exactly_the_limit_of_records_is_read(auth_client):
+    # Empty records: each is refused alone, so nothing is counted, but all are answered for.
+    request = _request(*[LogRecord() for _ in range(MAX_RECORDS)])
+
+    response = _send(auth_client, request)
+
+    assert response.status_code == 200
+    answer = ExportLogsServiceResponse.FromString(response.content)
+    assert answer.partial_success.rejected_log_records == MAX_RECORDS
+
+
+def _wire_field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field, as on the wire."""
+    key, size, length = (number << 3) | 2, bytearray(), len(payload)
+    while length > 0x7F:
+        size.append(length & 0x7F | 0x80)
+        length >>= 7
+    return bytes([key, *size, length]) + payload
+
+
+def test_a_gzip_bomb_of_empty_records_is_refused_before_any_is_read(auth_client):
+    # A million empty LogRecords (two bytes each) in one scope, written straight to the wire:
+    # about 2 MB inflated, 2 KB compressed.
+    body = _wire_field(1, _wire_field(2, _wire_field(2, b"") * 1_000_000))
+    assert (
+        len(ExportLogsServiceRequest.FromString(body).resource_logs[0].scope_logs[0].log_records)
+        == 1_000_000
+    )
+
+    response = auth_client.generic(
+        "POST", LOGS, gzip.compress(body), content_type=PROTOBUF, HTTP_CONTENT_ENCODING="gzip"
+    )
+
+    assert response.status_code == 413
+    status = status_pb2.Status.FromString(response.content)
+    assert (status.code, status.message) == (8, TOO_MANY_RECORDS)  # RESOURCE_EXHAUSTED
+    assert _queued() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"resourceLogs": [{}] * (MAX_RECORDS + 1)},
+        {"resourceLogs": [{"scopeLogs": [{}] * 6_000}, {"scopeLogs": [{}] * 4_001}]},
+    ],
+    ids=["resources", "scopes"],
+)
+def test_a_request_of_countless_empty_groups_is_a_413(auth_client, body):
+    response = auth_client.post(LOGS, body, format="json")
+
+    assert (response.status_code, response.json()["detail"]) == (413, TOO_MANY_GROUPS)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"traceId": "ab" * 20_000}, TRACE_INVALID),
+        ({"traceId": TRACE[:-2]}, TRACE_INVALID),
+        ({"traceId": "z" * 32}, TRACE_INVALID),
+        ({"spanId": SPAN + "00"}, SPAN_INVALID),
+        (
+            {"severityText": "E" * (NAME_MAX_LENGTH + 1)},
+            NAME_TOO_LONG.format(field="severity_text"),
+        ),
+        (
+            {"attributes": [{"key": "k", "value": {"stringValue": "v" * ATTRIBUTE_MAX_LENGTH}}]},
+            ATTRIBUTE_TOO_LONG,
+        ),
+        ({"attributes": [{"key": "k" * 40_000, "value": {}}]}, ATTRIBUTE_TOO_LONG),
+    ],
+    ids=["trace-40k", "trace-short", "trace-not-hex", "span-long", "severity", "value", "key"],
+)
+def test_a_record_with_an_unindexable_field_is_refused_alone(auth_client, fields, error):
+    body = _json_body(
+        {"body": {"stringValue": "bad"}, **fields},
+        {"body": {"stringValue": "good"}, "traceId": "", "spanId": ""},
+    )
+
+    response = auth_client.post(LOGS, body, format="json")
+
+    assert response.status_code == 200
+    rejected, message = _rejected(response)
+    assert rejected == 1 and error in message
+    (payload,) = _queued()
+    assert payload["user_message"] == "good"
+    assert "trace_id" not in payload and "span_id" not in payload  # empty ids are absent
+
+
+def test_a_protobuf_record_with_a_wrong_sized_id_is_refused_alone(auth_client):
+    request = _request(
+        _record(AnyValue(string_value="bad"), trace_id=bytes(20), span_id=bytes.fromhex(SPAN)),
+        _record(AnyValue(string_value="also bad"), span_id=bytes(4)),
+        _record(AnyValue(string_value="good"), trace_id=bytes.fromhex(TRACE)),
+    )
+
+    answer = ExportLogsServiceResponse.FromString(_send(auth_client, request).content)
+
+    assert answer.partial_success.rejected_log_records == 2
+    assert TRACE_INVALID in answer.partial_success.error_message
+    (payload,) = _queued()
+    assert (payload["user_message"], payload["trace_id"]) == ("good", TRACE)
+
+
+def test_a_service_name_too_long_refuses_every_record_of_its_resource(auth_client):
+    body = _json_body({"body": {"stringValue": "a"}}, service="s" * (NAME_MAX_LENGTH + 1))
+    body["resourceLogs"].append(_json_body({"body": {"stringValue": "b"}})["resourceLogs"][0])
+
+    response = auth_client.post(LOGS, body, format="json")
+
+    assert _rejected(response) == (
+        1,
+        f"1 log record(s) refused; first: {NAME_TOO_LONG.format(field='service_name')}",
+    )
+    assert [payload["service_name"] for payload in _queued()] == ["web"]
+
+
+def test_the_longest_accepted_attribute_is_indexed_by_elasticsearch(auth_client, clean_index):
+    # Four UTF-8 bytes a character: the worst case for Elasticsearch's 32,766-byte term limit.
+    value = "\U0001f600" * (ATTRIBUTE_MAX_LENGTH - 2)
+    body = _json_body(
+        {
+            "body": {"stringValue": "wide"},
+            "attributes": [{"key": "k", "value": {"stringValue": value}}],
+        }
+    )
+
+    assert auth_client.post(LOGS, body, format="json").status_code == 200
+
+    (payload,) = _queued()
+    assert payload["attributes"] == [f"k:{value}"]
+    index(document(user_message="wide", attributes=payload["attributes"]))
+
+
+def test_only_the_first_attributes_are_read_and_stored(auth_client):
+    attributes = [{"key": f"k{i}", "value": {"intValue": str(i)}} for i in range(300)]
+    attributes[200] = {"key": "k200", "value": {"stringValue": "v" * 40_000}}  # never read
+
+    response = auth_client.post(
+        LOGS, _json_body({"body": {"stringValue": "x"}, "attributes": attributes}), format="json"
+    )
+
+    assert response.json() == {}
+    (payload,) = _queued()
+    assert payload["attributes"] == [f"k{i}:{i}" for i in range(128)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"body": {"stringValue": "a\ud800"}}, f"message: {TEXT_NOT_STORABLE}"),
+        ({"severityText": "\udfff"}, f"severity_text: {TEXT_NOT_STORABLE}"),
+        (
+            {"attributes": [{"key": "k", "value": {"stringValue": "\ud800"}}]},
+            f"attributes: {TEXT_NOT_STORABLE}",
+        ),
+    ],
+    ids=["body", "severity", "attribute"],
+)
+def test_a_record_with_a_lone_surrogate_is_refused_alone(auth_client, fields, error):
+    # Valid JSON ("\ud800" escaped), but no UTF-8 encoder takes it: once accepted, it failed
+    # the tracker's whole bulk. json.dumps escapes it, as a client's encoder would.
+    body = _json_body({"body": {"stringValue": "bad"}, **fields}, {"body": {"stringValue": "ok"}})
+
+    response = auth_client.generic("POST", LOGS, json.dumps(body), content_type="application/json")
+
+    assert response.status_code == 200
+    rejected, message = _rejected(response)
+    assert rejected == 1 and error in message
+    assert [payload["user_message"] for payload in _queued()] == ["ok"]

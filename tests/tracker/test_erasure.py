@@ -10,6 +10,7 @@ from core.queue import inbox, inbox_shard
 from core.redis import store
 from core.search import es_client
 from tests.tracker.support import document, index, refresh
+from tracker import services as tracker_services
 from tracker.documents import index_alias
 from tracker.services import messages_erase, tail_stream_key
 from tracker.tasks import tracker_inbox_drain
@@ -53,3 +54,27 @@ def test_a_message_still_in_the_pipeline_is_not_tracked_after_its_user_was_erase
     assert _count(other) == 1
     # Dropped on purpose, not a failure: nothing to replay.
     assert [json.loads(x) for x in store().lrange(inbox_shard("tracker", 0).dead_key, 0, -1)] == []
+
+
+def test_a_user_erased_while_their_batch_is_indexed_keeps_nothing_of_it(monkeypatch) -> None:
+    erased, other = str(uuid.uuid4()), str(uuid.uuid4())
+    index_batch = tracker_services.messages_index
+
+    def erased_meanwhile(**kwargs: object) -> list[dict]:
+        # The erasure marks the user, and its passes run, while this batch is being indexed:
+        # after the drain read the erased set, before its documents were stored.
+        results = index_batch(**kwargs)
+        store().sadd(ERASED_USERS_KEY, erased)
+        return results
+
+    monkeypatch.setattr(tracker_services, "messages_index", erased_meanwhile)
+    late = {**document(user_id=erased), "attempts": [], "random_numbers": []}
+    fine = {**document(user_id=other), "attempts": [], "random_numbers": []}
+    inbox("tracker").append([late, fine])
+
+    assert tracker_inbox_drain() == 2
+
+    assert _count(erased) == 0
+    assert _count(other) == 1
+    assert not store().exists(tail_stream_key(user_id=erased))
+    assert store().exists(tail_stream_key(user_id=other))

@@ -4,6 +4,7 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
+import elastic_transport
 import elasticsearch
 import pytest
 from django.utils import timezone
@@ -386,3 +387,73 @@ def test_inbox_drain_counts_a_redelivered_message_as_tracked_not_failed() -> Non
     assert _stored(doc["message_id"])["user_message"] == "first copy"  # tracked once
     assert _dead_letters() == []
     assert inbox("tracker").deferred() == 0
+
+
+@pytest.mark.parametrize(("field", "kind"), [("user_message", "text"), ("request_id", "keyword")])
+def test_inbox_drain_dead_letters_a_lone_surrogate_alone(field: str, kind: str) -> None:
+    # JSON lets a string hold a lone surrogate; no UTF-8 encoder takes one. It once failed the
+    # whole batch (the grams, then the bulk body), and after a few takes set it all aside.
+    good = [_pipeline_document(user_message=f"good {i}") for i in range(3)]
+    poison = _pipeline_document(**{field: "a\ud800b"})
+    inbox("tracker").append([good[0], poison, *good[1:]])
+
+    assert tracker_inbox_drain() == 4
+
+    assert _count() == 3
+    (entry,) = _dead_letters()
+    assert entry["item"] == poison
+    assert entry["errors"] == [f"{field}: not a valid {kind}."]
+
+
+def _refused_for_now(status: int) -> elasticsearch.ApiError:
+    meta = elastic_transport.ApiResponseMeta(
+        status=status,
+        http_version="1.1",
+        headers=elastic_transport.HttpHeaders(),
+        duration=0.0,
+        node=elastic_transport.NodeConfig("http", "127.0.0.1", 9200),
+    )
+    body = {"error": {"type": "circuit_breaking_exception", "reason": "[parent] too much"}}
+    return elasticsearch.ApiError("circuit_breaking_exception", meta=meta, body=body)
+
+
+def test_inbox_drain_keeps_the_batch_when_elasticsearch_refuses_the_id_lookup_for_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A redelivered batch: its documents are stored already, so the drain looks their owners up.
+    docs = [_pipeline_document() for _ in range(3)]
+    inbox("tracker").append(docs)
+    tracker_inbox_drain()
+    inbox("tracker").append(docs)
+
+    def overloaded(**kwargs: object) -> None:
+        raise _refused_for_now(429)
+
+    monkeypatch.setattr(es_client(), "mget", overloaded)
+    assert tracker_inbox_drain() == 0
+
+    # Kept whole, like an outage, and not counted as a take that could set it aside.
+    assert inbox("tracker").size() == 3
+    assert _dead_letters() == []
+    assert not store().exists(inbox_shard("tracker", 0).takes_key)
+
+
+def test_inbox_drain_retries_a_conflict_whose_stored_copy_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (theirs,) = index(document(user_message="theirs"))
+    forged = _pipeline_document(message_id=theirs["message_id"], user_message="mine?")
+
+    def shard_unavailable(**kwargs: object) -> dict:
+        (doc,) = kwargs["docs"]
+        error = {"type": "no_shard_available_action_exception", "reason": "no shard"}
+        return {"docs": [{"_index": doc["_index"], "_id": doc["_id"], "error": error}]}
+
+    monkeypatch.setattr(es_client(), "mget", shard_unavailable)
+    inbox("tracker").append([forged])
+    tracker_inbox_drain()
+
+    # Neither dropped as "already tracked" nor set aside: asked again later.
+    assert inbox("tracker").deferred() == 1
+    assert _dead_letters() == []
+    assert _stored(theirs["message_id"])["user_message"] == "theirs"

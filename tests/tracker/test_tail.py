@@ -458,13 +458,20 @@ def test_a_position_inside_a_trimmed_window_resumes_without_a_reset(
     assert (first.id, json.loads(first.data)["user_message"]) == (last_two[0][0], "filler 3.99")
 
 
+@pytest.mark.parametrize(
+    "position",
+    [
+        lambda: f"{int(time.time() * 1000) + 3_600_000}-0",
+        lambda: f"{2**64 - 1}-{2**64 - 1}",  # the largest Redis can hold
+    ],
+    ids=["an-hour-ahead", "the-largest"],
+)
 def test_a_position_this_stream_never_gave_out_gets_a_reset(
-    open_tail: Callable[..., SseStream], tokens: dict, user: dict
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict, position: Callable[[], str]
 ) -> None:
     _track(_document(user))
-    future = f"{int(time.time() * 1000) + 3_600_000}-0"
 
-    stream = open_tail(token=tokens["access"], headers={"Last-Event-ID": future})
+    stream = open_tail(token=tokens["access"], headers={"Last-Event-ID": position()})
 
     assert stream.next_event(EVENT_SECONDS).event == "reset"
 
@@ -475,6 +482,25 @@ def test_a_malformed_position_is_refused(open_tail: Callable[..., SseStream], to
 
     assert _error(by_header) == (400, {"last_event_id": [POSITION_INVALID]})
     assert _error(by_query) == (400, {"last_event_id": [POSITION_INVALID]})
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        "0-99999999999999999999",  # 20 digits, but past an unsigned 64-bit sequence
+        "18446744073709551616-0",  # 2**64 milliseconds
+        "\u0661\u0667-\u0660",  # Arabic-Indic digits
+    ],
+)
+def test_a_position_past_what_redis_can_hold_is_refused(
+    open_tail: Callable[..., SseStream], tokens: dict, position: str
+) -> None:
+    by_query = open_tail(token=tokens["access"], last_event_id=position)
+
+    assert _error(by_query) == (400, {"last_event_id": [POSITION_INVALID]})
+    if position.isascii():  # a header carries ASCII only
+        by_header = open_tail(token=tokens["access"], headers={"Last-Event-ID": position})
+        assert _error(by_header) == (400, {"last_event_id": [POSITION_INVALID]})
 
 
 def test_a_keep_alive_comes_when_nothing_else_does_and_carries_the_position(
