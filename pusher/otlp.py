@@ -20,8 +20,8 @@ import base64
 import json
 import re
 import zlib
-from collections.abc import Callable, Sequence
-from itertools import islice
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice, takewhile
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -84,31 +84,47 @@ def body_inflate(body: bytes, content_encoding: str) -> bytes:
 
 
 # --- One view of a log record, whatever the encoding ---------------------------------------
-def _pb_value(value: Any) -> Any:
-    """A protobuf AnyValue as a plain Python value."""
+# Values read of one AnyValue at most. Each adds at least a character to its text, so past this
+# many the text is longer than any kept (a body is cut at 5,000, an attribute refused past
+# 8,000) and the rest would be cut anyway; a few bytes of protobuf hold millions of values.
+VALUES_MAX = ATTRIBUTE_MAX_LENGTH + 1
+
+
+def _within(budget: list[int], items: Iterable[Any]) -> Iterator[Any]:
+    """`items` while the value budget lasts (the items' own values spend it as they are read)."""
+    return takewhile(lambda _: budget[0] > 0, items)
+
+
+def _pb_value(value: Any, budget: list[int] | None = None) -> Any:
+    """A protobuf AnyValue as a plain Python value (at most VALUES_MAX values read)."""
+    budget = [VALUES_MAX] if budget is None else budget
+    budget[0] -= 1
     kind = value.WhichOneof("value")
     if kind is None:
         return None
     if kind == "array_value":
-        return [_pb_value(item) for item in value.array_value.values]
+        return [_pb_value(item, budget) for item in _within(budget, value.array_value.values)]
     if kind == "kvlist_value":
-        return {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
+        kvs = _within(budget, value.kvlist_value.values)
+        return {kv.key: _pb_value(kv.value, budget) for kv in kvs}
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return getattr(value, kind)
 
 
-def _json_value(value: Any) -> Any:
-    """An OTLP/JSON AnyValue as a plain Python value."""
+def _json_value(value: Any, budget: list[int] | None = None) -> Any:
+    """An OTLP/JSON AnyValue as a plain Python value (at most VALUES_MAX values read)."""
+    budget = [VALUES_MAX] if budget is None else budget
+    budget[0] -= 1
     if not isinstance(value, dict) or not value:
         return None
     kind, inner = next(iter(value.items()))
     if kind == "arrayValue":
-        return [_json_value(item) for item in (inner or {}).get("values", [])]
+        items = _within(budget, (inner or {}).get("values", []))
+        return [_json_value(item, budget) for item in items]
     if kind == "kvlistValue":
-        return {
-            kv.get("key"): _json_value(kv.get("value")) for kv in (inner or {}).get("values", [])
-        }
+        kvs = _within(budget, (inner or {}).get("values", []))
+        return {kv.get("key"): _json_value(kv.get("value"), budget) for kv in kvs}
     if kind == "intValue":
         return int(inner)  # proto3 JSON writes 64-bit integers as strings
     return inner

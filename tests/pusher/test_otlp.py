@@ -13,9 +13,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from accounts.selectors import request_count_get
-from core.contract import TEXT_NOT_STORABLE
+from core.contract import MESSAGE_MAX_LENGTH, TEXT_NOT_STORABLE
 from core.queue import inbox_shard
 from core.redis import store
+from pusher import otlp
 from pusher.otlp import (
     ATTRIBUTE_MAX_LENGTH,
     ATTRIBUTE_TOO_LONG,
@@ -457,3 +458,21 @@ def test_a_record_with_a_lone_surrogate_is_refused_alone(auth_client, fields, er
     rejected, message = _rejected(response)
     assert rejected == 1 and error in message
     assert [payload["user_message"] for payload in _queued()] == ["ok"]
+
+
+def test_a_value_of_countless_items_is_read_only_as_far_as_its_text_is_kept(auth_client):
+    # An array of a million empty values: two bytes each on the wire, a second or more to
+    # convert one by one, and all but the first few thousand cut from the message anyway.
+    array = AnyValue.FromString(_wire_field(5, _wire_field(1, b"") * 1_000_000))
+    assert len(array.array_value.values) == 1_000_000
+    full = "[" + ",".join(["null"] * 1_000_000) + "]"
+
+    assert len(otlp._pb_value(array)) < otlp.VALUES_MAX
+    assert len(otlp._json_value({"arrayValue": {"values": [{}] * 1_000_000}})) < otlp.VALUES_MAX
+
+    response = _send(auth_client, _request(_record(array)))
+
+    assert response.status_code == 200
+    (payload,) = _queued()
+    assert payload["truncated"] is True
+    assert payload["user_message"] == full[:MESSAGE_MAX_LENGTH]
