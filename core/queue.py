@@ -41,6 +41,7 @@ from typing import Any
 from django.conf import settings
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
+from redis.client import Pipeline
 
 from core.contract import timestamp_format
 from core.redis import StoreScript, store
@@ -291,23 +292,27 @@ class Inbox:
         They go through the drain again, contract check included: an item still broken comes
         straight back to the dead letter.
         """
-        redis = store()
-        with redis.pipeline() as pipe:
-            # WATCH: an entry dead-lettered meanwhile must not be trimmed away unreplayed.
-            pipe.watch(self.dead_key)
-            entries = pipe.lrange(self.dead_key, 0, -1 if count is None else count - 1)
-            if not entries:
-                return 0
-            texts = []
-            for entry in entries:
-                item = json.loads(entry)["item"]
-                # An item that was not JSON goes back as the very text it was.
-                texts.append(item if isinstance(item, str) else json.dumps(item))
-            pipe.multi()
-            pipe.ltrim(self.dead_key, len(entries), -1)
-            pipe.rpush(self.key, *texts)
-            pipe.execute()
+        # WATCH: an entry dead-lettered meanwhile must not be trimmed away unreplayed; then the
+        # read is simply done again (during an incident, entries keep arriving).
+        replayed = store().transaction(
+            lambda pipe: self._dead_move(pipe, count), self.dead_key, value_from_callable=True
+        )
         self.rescue()
+        return replayed
+
+    def _dead_move(self, pipe: Pipeline, count: int | None) -> int:
+        """In a WATCHed transaction: move the oldest dead letters back to the list."""
+        entries = pipe.lrange(self.dead_key, 0, -1 if count is None else count - 1)
+        if not entries:
+            return 0
+        texts = []
+        for entry in entries:
+            item = json.loads(entry)["item"]
+            # An item that was not JSON goes back as the very text it was.
+            texts.append(item if isinstance(item, str) else json.dumps(item))
+        pipe.multi()
+        pipe.ltrim(self.dead_key, len(entries), -1)
+        pipe.rpush(self.key, *texts)
         return len(entries)
 
     def dead_purge(self) -> int:

@@ -106,7 +106,8 @@ def _second_draws(payloads: list[dict[str, Any]]) -> list[int]:
     fresh = [random_number(attempt=2) for _ in payloads]
     for payload, number in zip(payloads, fresh, strict=True):
         pipe.set(
-            f"validator:draw2:{payload['message_id']}",
+            # Per user too: a client-chosen message_id may be another user's as well.
+            f"validator:draw2:{payload['user_id']}:{payload['message_id']}",
             number,
             nx=True,
             get=True,

@@ -490,3 +490,23 @@ def test_an_adoption_that_loses_its_lease_removes_nothing(settings, broker, monk
     # in both, handled twice by idempotent handlers), and none was removed unmoved.
     assert ids(retired) | ids(target) >= {"m2", "m3", "m4", "m5"}
     assert ids(retired) == {"m2", "m3", "m4", "m5"}
+
+
+def test_a_replay_raced_by_a_new_dead_letter_reads_again(broker, monkeypatch):
+    box = inbox_shard("tracker", 0)
+    store().rpush(box.dead_key, json.dumps({"item": {"n": 1}, "errors": ["x"]}))
+    move, raced = Inbox._dead_move, []
+
+    def racing(self: Inbox, pipe, count):
+        moved = move(self, pipe, count)
+        if not raced:  # after the read, before the commit: a drain dead-letters another item
+            raced.append(True)
+            store().rpush(box.dead_key, json.dumps({"item": {"n": 2}, "errors": ["x"]}))
+        return moved
+
+    monkeypatch.setattr(Inbox, "_dead_move", racing)
+
+    assert box.dead_replay() == 2  # once more, and both, instead of a WatchError
+
+    assert box.dead_letters() == 0
+    assert sorted(json.loads(raw)["n"] for raw in store().lrange(box.key, 0, -1)) == [1, 2]

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from pytest_django.fixtures import Settings
 
-from core.contract import MESSAGE_BLANK
+from core.contract import DATETIME_OUT_OF_RANGE, MESSAGE_BLANK
 from core.search import es_client
 from tests.support.elasticsearch import index_drop
 from tests.tracker.support import document, index, refresh
@@ -160,3 +160,17 @@ def test_tracker_stats_prints_the_table() -> None:
 def test_tracker_stats_reports_bad_parameters() -> None:
     with pytest.raises(CommandError, match=re.escape(f"tz: {UNKNOWN_TZ}")):
         call_command("tracker_stats", "--tz", "Nowhere/City")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tracker_stats", "--to", "0001-01-01"],  # less the default 30 days: before year 1
+        ["tracker_stats", "--from", "0001-01-01T00:00+09:00"],  # in UTC: before year 1
+        ["export_messages", "-", "--from", "0001-01-01T00:00+09:00"],
+        ["export_messages", "-", "--to", "9999-12-31"],
+    ],
+)
+def test_a_date_outside_what_the_api_takes_is_a_clear_error(args: list[str]) -> None:
+    with pytest.raises(CommandError, match=re.escape(DATETIME_OUT_OF_RANGE)):
+        call_command(*args)

@@ -1,6 +1,7 @@
 """The validator's rule, with a fixed random source, against the real Redis."""
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -141,6 +142,18 @@ def test_a_redelivered_retry_reuses_the_first_second_draw(scripted):
     services.messages_retry(payloads=[first])
 
     assert [doc["category"] for doc in _tracked()] == ["Retried", "Retried"]
+
+
+def test_two_users_retrying_the_same_message_id_draw_their_own_second_numbers(scripted):
+    # A client chooses its message_ids in a batch push, so two users' ids can be the same.
+    mine = {**_payload("m1", 10), "attempts": [{"random_number": 10, "at": "t1"}]}
+    theirs = {**mine, "user_id": str(uuid.uuid4())}
+    scripted.setenv("RANDOM_ATTEMPT_2", "7")
+    services.messages_retry(payloads=[mine])
+    scripted.setenv("RANDOM_ATTEMPT_2", "20")
+    services.messages_retry(payloads=[theirs])
+
+    assert sorted(doc["random_numbers"][1] for doc in _tracked()) == [7, 20]
 
 
 def test_one_drain_yields_direct_now_and_retried_and_failed_after_their_wait(

@@ -1,5 +1,6 @@
 """Shared by the tracker's commands: outages as a one-line CommandError, date-time arguments."""
 
+from argparse import ArgumentTypeError
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -8,6 +9,8 @@ import elasticsearch
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.utils.dateparse import parse_datetime
+
+from core.contract import DATETIME_OUT_OF_RANGE, in_storable_range
 
 
 @contextmanager
@@ -22,8 +25,11 @@ def elasticsearch_required() -> Iterator[None]:
 
 
 def iso_datetime(value: str) -> datetime:
-    """Parse an ISO 8601 date or date-time for argparse."""
+    """Parse an ISO 8601 date or date-time for argparse, within the range the API takes."""
     parsed = parse_datetime(value)
     if parsed is None:
         raise ValueError(value)
+    # As in the API: year 1 less a default 30 days, or less an offset, would overflow.
+    if not in_storable_range(parsed):
+        raise ArgumentTypeError(DATETIME_OUT_OF_RANGE)
     return parsed
