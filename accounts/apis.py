@@ -364,6 +364,9 @@ class ErasureStatusApi(_PublicApi):
         messages_deleted = serializers.IntegerField()
         started = serializers.DateTimeField()
         finished = serializers.DateTimeField(allow_null=True)
+        reason = serializers.CharField(
+            allow_null=True, help_text="Why it failed (null unless `failed`)."
+        )
 
         class Meta:
             ref_name = "ErasureStatus"

@@ -1,5 +1,7 @@
 """Reads of users and token revocations from the Redis store."""
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from accounts.tokens import FAMILY_CLAIM
@@ -150,6 +152,19 @@ def api_key_get(*, key_id: str) -> dict[str, str] | None:
     return store().hgetall(api_key_key(key_id=key_id)) or None
 
 
+def api_key_live(*, record: Mapping[str, str] | None) -> bool:
+    """Whether an API key's record, as `api_key_get` returns it, is a key that still works.
+
+    Public for a reader with a Redis client of its own (the live tail re-checks the key of an
+    open stream on its async connection). The record goes when the key is deleted, its owner
+    removed or (EXPIREAT) its time is up; one left without its secret's hash is no key.
+    """
+    if not record or not record.get("secret_hash"):
+        return False
+    expires = record.get("expires")
+    return not expires or datetime.fromisoformat(expires) > datetime.now(UTC)
+
+
 def api_keys_list(*, user_id: str) -> list[dict[str, Any]]:
     """A user's API keys without secrets, oldest first."""
     client = store()
@@ -168,7 +183,8 @@ def erasure_key(*, erasure_id: str) -> str:
 
 
 def erasure_get(*, erasure_id: str) -> dict[str, Any] | None:
-    """An erasure's progress: status (running, done, failed), deleted, started, finished."""
+    """An erasure's progress: status (running, done, failed), deleted, started, finished, and
+    why it failed."""
     record = store().hgetall(erasure_key(erasure_id=erasure_id))
     if not record:
         return None
@@ -178,4 +194,5 @@ def erasure_get(*, erasure_id: str) -> dict[str, Any] | None:
         "messages_deleted": int(record.get("deleted", 0)),
         "started": record["started"],
         "finished": record.get("finished") or None,
+        "reason": record.get("reason") or None,
     }

@@ -162,7 +162,9 @@ def user_erase(*, user_id: str) -> dict[str, str]:
     dropped by the tracker. Returns {erasure_id}, the unguessable id of the progress record.
     """
     erasure_id = secrets.token_urlsafe(24)
-    record = {"status": "running", "started": date_format(datetime.now(UTC)), "deleted": 0}
+    started = date_format(datetime.now(UTC))
+    # The user id stays on the record (never shown) so that a failed erasure can be resumed.
+    record = {"status": "running", "started": started, "deleted": 0, "user_id": user_id}
 
     def mark(pipe: Any) -> None:
         pipe.hset(erasure_key(erasure_id=erasure_id), mapping=record)
@@ -181,10 +183,39 @@ def erasure_progress(*, erasure_id: str, deleted: int) -> None:
     store().hincrby(erasure_key(erasure_id=erasure_id), "deleted", deleted)
 
 
-def erasure_finish(*, erasure_id: str, status: str = "done") -> None:
-    """Mark an erasure finished (done) or failed."""
+def erasure_finish(*, erasure_id: str) -> None:
+    """Mark an erasure done: every message of the user is deleted."""
     now = date_format(datetime.now(UTC))
-    store().hset(erasure_key(erasure_id=erasure_id), mapping={"status": status, "finished": now})
+    store().hset(erasure_key(erasure_id=erasure_id), mapping={"status": "done", "finished": now})
+
+
+def erasure_fail(*, erasure_id: str, reason: str) -> None:
+    """Mark an erasure failed, with why: the tracker gave up deleting the user's messages.
+
+    The user is gone already, so the erasure cannot be started again from the API: an
+    operator fixes the cause (the error logged here, the reason on the record) and runs
+    `manage.py resumeerasure` (`erasure_resume`).
+    """
+    now = date_format(datetime.now(UTC))
+    mapping = {"status": "failed", "finished": now, "reason": reason}
+    store().hset(erasure_key(erasure_id=erasure_id), mapping=mapping)
+    logger.error("erasure %s failed: %s", erasure_id, reason)
+
+
+def erasure_resume(*, erasure_id: str) -> bool:
+    """Start a failed erasure again, from where it stopped; False when it is not a failed one."""
+    key = erasure_key(erasure_id=erasure_id)
+    record = store().hgetall(key)
+    if record.get("status") != "failed" or not record.get("user_id"):
+        return False
+    pipe = store().pipeline()
+    pipe.hset(key, "status", "running")
+    pipe.hdel(key, "finished", "reason")
+    pipe.execute()
+    # Deleting is idempotent: what the failed runs deleted is simply not found again.
+    async_task(ERASE_TASK, erasure_id, record["user_id"])
+    logger.info("erasure %s resumed", erasure_id, extra={"user_id": record["user_id"]})
+    return True
 
 
 # Compare-and-set: a record deleted, or given another password, meanwhile is left alone (an

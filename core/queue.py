@@ -171,6 +171,15 @@ def _is_later_member(value: Any) -> bool:
     )
 
 
+def _dead_item_matches(entry: str, match: Callable[[Any], bool]) -> bool:
+    """Whether the item of a dead-letter entry is one `match` picks (never for a malformed one)."""
+    try:
+        value = json.loads(entry)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and "item" in value and bool(match(value["item"]))
+
+
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
@@ -314,6 +323,27 @@ class Inbox:
         pipe.ltrim(self.dead_key, len(entries), -1)
         pipe.rpush(self.key, *texts)
         return len(entries)
+
+    def dead_remove(self, match: Callable[[Any], bool], *, chunk: int = 1_000) -> int:
+        """Delete the dead letters whose item `match` picks; return how many.
+
+        Each goes by its exact value (LREM), not by position, so entries appended meanwhile
+        are never touched.
+        """
+        redis = store()
+        removed = start = 0
+        while entries := redis.lrange(self.dead_key, start, start + chunk - 1):
+            picked = [entry for entry in entries if _dead_item_matches(entry, match)]
+            gone = 0
+            if picked:
+                pipe = redis.pipeline(transaction=False)
+                for entry in picked:
+                    pipe.lrem(self.dead_key, 1, entry)
+                gone = sum(pipe.execute())
+            removed += gone
+            # What was removed shifted the rest towards the head.
+            start += len(entries) - gone
+        return removed
 
     def dead_purge(self) -> int:
         """Delete every dead-lettered item; return how many there were."""

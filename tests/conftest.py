@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+import core.search
 from core.redis import store
 from tests.support.processes import process_group_stop
 
@@ -155,3 +156,12 @@ def qcluster(es_index: str) -> Iterator[Callable[[], subprocess.Popen]]:
         # SIGTERM to the cluster's main process only: it stops its sentinel and children in
         # order. Then SIGKILL whatever is left of the group.
         process_group_stop(proc, grace=15)
+
+
+@pytest.fixture
+def es_down(settings) -> Iterator[None]:
+    """Point the client at a port nothing listens on; the real client comes back afterwards."""
+    settings.ELASTICSEARCH_URL = ["http://127.0.0.1:9"]
+    core.search._clients.clear()  # es_client() builds a new client from the setting
+    yield
+    core.search._clients.clear()

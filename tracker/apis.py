@@ -59,8 +59,8 @@ from tracker.tail import (
     TailStream,
     TailTicket,
     TailTicketAuthentication,
-    credential_expiry,
     position_valid,
+    tail_credential,
     tail_filters,
     tail_start,
     tail_ticket_issue,
@@ -558,7 +558,8 @@ class MessageTailApi(APIView):
             f"{settings.TAIL_KEEPALIVE_SECONDS:g} s. Reconnect with `Last-Event-ID` to get "
             "every message missed, none twice. A message is sent once it is searchable. "
             "Authenticate with the bearer token, or (browsers' EventSource) with a `ticket`. "
-            "The stream ends when the token that opened it expires."
+            "The stream ends with an `end` event (`reason`: `expired` or `revoked`) when the "
+            "token or API key that opened it expires or is revoked (checked every few seconds)."
         ),
         tags=_TAGS,
         parameters=[
@@ -596,16 +597,16 @@ class MessageTailApi(APIView):
         if isinstance(request.auth, TailTicket):
             if _tail_filter_params(params):
                 raise serializers.ValidationError({"ticket": [TICKET_BRINGS_FILTERS]})
-            filters, expires = request.auth.filters, request.auth.expires
+            filters, credential = request.auth.filters, request.auth.credential
         else:
-            filters, expires = _tail_filter_params(params), credential_expiry(request.auth)
+            filters, credential = _tail_filter_params(params), tail_credential(request.auth)
         tail = tail_filters(actor=request.user, **filters)
         last_event_id = request.headers.get("Last-Event-ID") or params.get("last_event_id")
         if last_event_id is not None and not position_valid(last_event_id):
             raise serializers.ValidationError({"last_event_id": [POSITION_INVALID]})
         start = tail_start(filters=tail, last_event_id=last_event_id)
         response = StreamingHttpResponse(
-            TailStream(filters=tail, start=start, expires=expires),
+            TailStream(filters=tail, start=start, credential=credential),
             content_type="text/event-stream",
         )
         response["Cache-Control"] = "no-cache"
@@ -655,7 +656,7 @@ class TailTicketApi(APIView):
         serializer.is_valid(raise_exception=True)
         ticket = tail_ticket_issue(
             actor=request.user,
-            expires=credential_expiry(request.auth),
+            credential=tail_credential(request.auth),
             filters=_tail_filter_params(serializer.validated_data),
         )
         body = {"ticket": ticket, "expires_in": settings.TAIL_TICKET_SECONDS}

@@ -11,8 +11,9 @@ import time
 import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import elasticsearch
 import redis.exceptions
@@ -31,7 +32,7 @@ from core.contract import (
 from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
 from core.logging import request_id_var
 from core.metrics import metrics_incr
-from core.queue import DrainRetry, ItemFailure
+from core.queue import SHARDS_SEEN_KEY, DrainRetry, ItemFailure, inbox_shard
 from core.redis import StoreScript, store
 from core.search import es_client
 from core.serializers import validation_messages
@@ -510,33 +511,108 @@ def index_migrate(*, progress: Callable[[int], None] | None = None) -> dict[str,
 
 
 ERASE_PAGE_SIZE = 5_000
+# Entries of the admins' tail stream and of the dead letters read per Redis call.
+ERASE_SCAN_CHUNK = 1_000
 
 
-def messages_erase(*, user_id: str, progress: Callable[[int], None] | None = None) -> int:
-    """Delete every tracked message of `user_id`, in every month; return how many.
+class EraseIncomplete(Exception):
+    """Messages of an erased user could not be deleted now (an outage, refused deletes)."""
+
+
+class ErasedSlice(NamedTuple):
+    """What one slice of an erasure did: messages deleted, and whether none is left."""
+
+    deleted: int
+    done: bool
+
+
+def messages_erase(
+    *,
+    user_id: str,
+    progress: Callable[[int], None] | None = None,
+    seconds: float | None = None,
+) -> ErasedSlice:
+    """Delete the tracked messages of `user_id`, in every month, for up to `seconds` (None: all).
 
     The core-only server has no _delete_by_query: a point in time walks the user's messages
-    and `_bulk` deletes them by index and id. Their live-tail stream goes too.
+    and `_bulk` deletes them by index and id. A slice out of time stops after a page (not
+    done): the next slice's walk starts afresh and no longer sees what is deleted. Once none
+    is left, their copies in Redis go too (see `_erased_user_traces_delete`). Raises
+    `EraseIncomplete` when Elasticsearch is down or refuses deletes: worth trying again.
     """
+    started = time.monotonic()
     deleted = 0
     es = es_client()
-    pages = hits_scan(
-        index=index_alias(),
-        query={"term": {"user_id": user_id}},
-        sort=["_shard_doc"],
-        size=ERASE_PAGE_SIZE,
-    )
-    for hits in pages:
-        operations = [{"delete": {"_index": hit["_index"], "_id": hit["_id"]}} for hit in hits]
-        response = es.bulk(operations=operations)
-        if response["errors"]:
-            failed = [item for item in response["items"] if item["delete"]["status"] >= 400]
-            # 404: already gone (a retry, or retention got there first); anything else is real.
-            if any(item["delete"]["status"] != 404 for item in failed):
-                raise RuntimeError(f"{len(failed)} message(s) of {user_id} not deleted")
-        deleted += len(hits)
-        if progress:
-            progress(len(hits))
-    es.indices.refresh(index=index_alias())
-    store().delete(tail_stream_key(user_id=user_id))
-    return deleted
+    try:
+        pages = hits_scan(
+            index=index_alias(),
+            query={"term": {"user_id": user_id}},
+            sort=["_shard_doc"],
+            size=ERASE_PAGE_SIZE,
+        )
+        with closing(pages):  # closes the point in time when a slice stops early
+            for hits in pages:
+                removed = _hits_delete(hits)
+                deleted += removed
+                if progress and removed:
+                    progress(removed)
+                if seconds is not None and time.monotonic() - started >= seconds:
+                    es.indices.refresh(index=index_alias())
+                    return ErasedSlice(deleted=deleted, done=False)
+        es.indices.refresh(index=index_alias())
+    except _ES_UNREACHABLE as exc:
+        raise EraseIncomplete(f"Elasticsearch unreachable ({type(exc).__name__})") from exc
+    except elasticsearch.ApiError as exc:
+        if _refused_for_now(exc):
+            raise EraseIncomplete(f"Elasticsearch refused (status {exc.meta.status})") from exc
+        raise
+    _erased_user_traces_delete(user_id=user_id)
+    return ErasedSlice(deleted=deleted, done=True)
+
+
+def _hits_delete(hits: list[dict[str, Any]]) -> int:
+    """Delete these hits; return how many this call deleted (not those already gone)."""
+    operations = [{"delete": {"_index": hit["_index"], "_id": hit["_id"]}} for hit in hits]
+    statuses = [
+        item["delete"]["status"] for item in es_client().bulk(operations=operations)["items"]
+    ]
+    # 404: already gone (a redelivered slice, or retention got there first), so not counted.
+    failed = [status for status in statuses if status >= 400 and status != 404]
+    if failed:
+        raise EraseIncomplete(f"{len(failed)} message(s) not deleted (status {failed[0]})")
+    return sum(1 for status in statuses if status < 300)
+
+
+def _erased_user_traces_delete(*, user_id: str) -> None:
+    """Delete what Redis still holds of an erased user's messages.
+
+    Their own live-tail stream, their entries in the admins' stream (everyone's documents),
+    and the dead-lettered items of theirs in every inbox shard, retired shards included.
+    """
+    client = store()
+    client.delete(tail_stream_key(user_id=user_id))
+    admins = tail_stream_key(user_id=None)
+    start = "-"
+    while entries := client.xrange(admins, min=start, max="+", count=ERASE_SCAN_CHUNK):
+        mine = [entry_id for entry_id, fields in entries if _owned(fields.get("data"), user_id)]
+        if mine:
+            client.xdel(admins, *mine)
+        start = f"({entries[-1][0]}"  # exclusive: after the last entry read
+    shards = max(settings.QUEUE_INBOX_SHARDS, int(client.get(SHARDS_SEEN_KEY) or 0))
+    for name in settings.QUEUE_INBOXES:
+        for number in range(shards):
+            inbox_shard(name, number).dead_remove(
+                lambda item: _owned(item, user_id), chunk=ERASE_SCAN_CHUNK
+            )
+
+
+def _owned(value: Any, user_id: str) -> bool:
+    """Whether `value`, a document or its JSON, belongs to `user_id`."""
+    if isinstance(value, str):
+        if user_id not in value:  # cheap: most entries are someone else's
+            return False
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return False
+    return isinstance(value, dict) and value.get("user_id") == user_id

@@ -21,7 +21,13 @@ Events on the wire (text/event-stream):
 - `event: reset`: the position asked for is outside the window;
 - `event: position`: the position has moved past messages that did not match (sent with the
   keep-alive, so a resuming client need not re-read them);
-- `: keep-alive`, a comment, after TAIL_KEEPALIVE_SECONDS without anything else.
+- `: keep-alive`, a comment, after TAIL_KEEPALIVE_SECONDS without anything else;
+- `event: end`, last, with a `reason`: `expired` (the credential's time is up) or `revoked`.
+
+The credential that opened a stream is checked again while it is open, every
+TAIL_KEEPALIVE_SECONDS but at least every _CHECK_SECONDS: a JWT that is logged out, its family
+revoked or its user removed, or an API key deleted, expired or left without its owner, ends
+the stream at the next check.
 
 Browsers' EventSource cannot send a header, so `tail_ticket_issue` hands out a short-lived,
 single-use ticket for the query string instead of the token.
@@ -39,7 +45,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis.asyncio
@@ -56,6 +62,8 @@ from rest_framework.exceptions import (
 )
 from rest_framework.request import Request
 
+from accounts.authentication import ApiKeyGrant
+from accounts.selectors import api_key_key, api_key_live, token_revocation_keys
 from accounts.tokens import RedisTokenUser
 from core.redis import store
 from tracker.grams import gram_fold
@@ -79,6 +87,13 @@ _POSITION = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 # the stream has already answered 200.
 _POSITION_PART_MAX = 2**64 - 1
 ORIGIN = "0-0"
+# Why a stream ended, in its last event.
+END_EXPIRED = "expired"
+END_REVOKED = "revoked"
+# The longest an open stream goes without checking that its credential still holds: one
+# Redis round trip a check, whatever the traffic, so a busy stream (that never sends a
+# keep-alive) is checked as often as a quiet one. A shorter keep-alive checks at each one.
+_CHECK_SECONDS = 5.0
 # Entries per XREAD: a resuming client catches up in batches this size.
 _READ_COUNT = 500
 # Each stream's Redis connection carries this name plus the process id (CLIENT LIST shows them).
@@ -186,11 +201,25 @@ def tail_filters(
 
 
 @dataclass(frozen=True)
+class TailCredential:
+    """The credential a stream was opened with, as the stream keeps checking it.
+
+    A JWT runs out at its `exp` and is revoked once any of its `revocation_keys` exists (its
+    own, its login family's, its user's). An API key holds while its record is live (see
+    `accounts.selectors.api_key_live`); removing its owner deletes the record too.
+    """
+
+    expires: float | None = None
+    revocation_keys: tuple[str, ...] = ()
+    api_key_id: str | None = None
+
+
+@dataclass(frozen=True)
 class TailTicket:
-    """What a redeemed ticket carries: the filters it was asked with and its token's expiry."""
+    """What a redeemed ticket carries: the filters it was asked with and its caller's credential."""
 
     filters: dict[str, Any]
-    expires: float | None
+    credential: TailCredential
 
 
 def _ticket_key(ticket: str) -> str:
@@ -198,24 +227,37 @@ def _ticket_key(ticket: str) -> str:
     return _TICKET_KEY.format(digest=hashlib.sha256(ticket.encode()).hexdigest())
 
 
-def credential_expiry(auth: Any) -> float | None:
-    """When the credential of a request runs out (a JWT's `exp`), or None if it does not."""
-    expires = auth.get("exp") if isinstance(auth, Mapping) else None
-    return float(expires) if isinstance(expires, int | float) else None
+def tail_credential(auth: Any) -> TailCredential:
+    """The credential of a request (`request.auth`) as a stream checks it while it is open.
+
+    A JWT's claims give its `exp` and revocation keys, an `ApiKeyGrant` its key's id; for
+    anything else the stream has nothing to check.
+    """
+    if isinstance(auth, ApiKeyGrant):
+        return TailCredential(api_key_id=auth.key_id)
+    if not isinstance(auth, Mapping):
+        return TailCredential()
+    expires = auth.get("exp")
+    return TailCredential(
+        expires=float(expires) if isinstance(expires, int | float) else None,
+        revocation_keys=tuple(token_revocation_keys(claims=auth)),
+    )
 
 
-def tail_ticket_issue(*, actor: RedisTokenUser, expires: float | None, filters: dict) -> str:
+def tail_ticket_issue(*, actor: RedisTokenUser, credential: TailCredential, filters: dict) -> str:
     """Store a single-use ticket for one stream with `filters` (checked now); return it.
 
-    `filters` are the tail's query parameters as JSON values. The ticket stands for the caller
-    for settings.TAIL_TICKET_SECONDS, and its stream ends when the caller's token would have.
+    `filters` are the tail's query parameters as JSON values; `credential` is the caller's
+    (`tail_credential`). The ticket stands for the caller for
+    settings.TAIL_TICKET_SECONDS, and its stream ends when the credential runs out or is
+    revoked.
     """
     tail_filters(actor=actor, **filters)  # refuse out-of-scope filters now, not at connect
     ticket = secrets.token_urlsafe(32)
     record = {
         "user": {claim: actor.token[claim] for claim in ("user_id", "username", "role")},
         "filters": filters,
-        "expires": expires,
+        **asdict(credential),
     }
     store().set(_ticket_key(ticket), json.dumps(record), ex=settings.TAIL_TICKET_SECONDS)
     return ticket
@@ -227,7 +269,13 @@ def tail_ticket_redeem(*, ticket: str) -> tuple[RedisTokenUser, TailTicket]:
     if raw is None:
         raise AuthenticationFailed(TICKET_INVALID, code="ticket_invalid")
     record = json.loads(raw)
-    return RedisTokenUser(record["user"]), TailTicket(record["filters"], record["expires"])
+    credential = TailCredential(
+        expires=record["expires"],
+        # .get: a ticket stored before these were has only the expiry.
+        revocation_keys=tuple(record.get("revocation_keys", ())),
+        api_key_id=record.get("api_key_id"),
+    )
+    return RedisTokenUser(record["user"]), TailTicket(record["filters"], credential)
 
 
 class TailTicketAuthentication(BaseAuthentication):
@@ -354,6 +402,16 @@ def _cancel_if_asked() -> None:
         raise asyncio.CancelledError
 
 
+async def _credential_revoked(client: redis.asyncio.Redis, credential: TailCredential) -> bool:
+    """Whether `credential` no longer holds: one round trip (none if nothing revokes it)."""
+    if credential.revocation_keys and await client.exists(*credential.revocation_keys):
+        return True
+    if credential.api_key_id is not None:
+        record = await client.hgetall(api_key_key(key_id=credential.api_key_id))
+        return not api_key_live(record=record)
+    return False
+
+
 def _due(entry_id: str, delay: float) -> float:
     """Seconds until the document of `entry_id` is searchable (0 when it already is)."""
     # The entry id holds Redis's clock, compared here with this machine's: on one host, or
@@ -362,7 +420,10 @@ def _due(entry_id: str, delay: float) -> float:
 
 
 class TailStream:
-    """The events of one client's stream, from `start`, until it goes away or `expires` passes.
+    """The events of one client's stream, from `start`, until it goes away or its credential
+    runs out or is revoked.
+
+    `credential` is what `tail_credential` returns for the request that opened it.
 
     Handed to StreamingHttpResponse, which iterates it on the ASGI server's event loop and calls
     `close()` when the response is over. The client closing the connection usually cancels the
@@ -372,9 +433,14 @@ class TailStream:
     """
 
     def __init__(
-        self, *, filters: TailFilters, start: TailStart, expires: float | None = None
+        self,
+        *,
+        filters: TailFilters,
+        start: TailStart,
+        credential: TailCredential | None = None,
     ) -> None:
-        self.filters, self.start, self.expires = filters, start, expires
+        self.filters, self.start = filters, start
+        self.credential = credential or TailCredential()
         self._events: AsyncGenerator[bytes, None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -392,23 +458,31 @@ class TailStream:
         asyncio.run_coroutine_threadsafe(self._events.aclose(), self._loop)
 
     async def _run(self) -> AsyncGenerator[bytes, None]:
-        filters, start, expires = self.filters, self.start, self.expires
+        filters, start, credential = self.filters, self.start, self.credential
         self._loop = asyncio.get_running_loop()
         client = _stream_client()
         stream, delay = filters.stream, searchable_delay()
-        keepalive = settings.TAIL_KEEPALIVE_SECONDS
+        keepalive, expires = settings.TAIL_KEEPALIVE_SECONDS, credential.expires
+        check_every = min(keepalive, _CHECK_SECONDS)
         # `sent`: the position the client holds (its Last-Event-ID), so far as this stream knows.
         position, sent, live = start.position, start.position, False
-        quiet_since = time.monotonic()
+        # The first check at once: a ticket's token may have been revoked since it was issued.
+        quiet_since = check_at = time.monotonic()
         try:
             if start.reset:
                 yield _control("reset", position, detail=RESET_DETAIL)
-            while expires is None or time.time() < expires:
-                # Catching up, read what is there; once live, wait for more, but never longer than
-                # the keep-alive or the credential allow.
+            while True:
+                if expires is not None and time.time() >= expires:
+                    ending = END_EXPIRED
+                    break
+                if time.monotonic() >= check_at:
+                    revoked = await _credential_revoked(client, credential)
+                    _cancel_if_asked()
+                    if revoked:
+                        ending = END_REVOKED
+                        break
+                    check_at = time.monotonic() + check_every
                 wait = keepalive - (time.monotonic() - quiet_since)
-                if expires is not None:
-                    wait = min(wait, expires - time.time())
                 if live and wait <= 0:
                     if sent != position:
                         yield _control("position", position)
@@ -416,6 +490,11 @@ class TailStream:
                     yield KEEPALIVE
                     quiet_since = time.monotonic()
                     continue
+                # Catching up, read what is there; once live, wait for more, but never longer than
+                # the keep-alive, the next check or the credential allow.
+                wait = min(wait, check_at - time.monotonic())
+                if expires is not None:
+                    wait = min(wait, expires - time.time())
                 block = max(1, int(wait * 1000)) if live else None
                 reply = await client.xread({stream: position}, count=_READ_COUNT, block=block)
                 _cancel_if_asked()
@@ -451,6 +530,9 @@ class TailStream:
                     live = True
                     yield _control("live", position)
                     sent, quiet_since = position, time.monotonic()
+            # Said, so that a client can tell this from a dropped connection and stop; `id` is
+            # where it resumes once it holds a new credential.
+            yield _control("end", position, reason=ending)
         except redis.exceptions.RedisError as exc:
             # The client reconnects with its Last-Event-ID and loses nothing.
             logger.warning("Live tail stream on %s ended: Redis failed: %s", stream, exc)

@@ -1,10 +1,22 @@
 """Queue entry points of the tracker: drain the inbox the validator fills."""
 
+import logging
 from typing import Any
 
-from accounts.services import erasure_finish, erasure_progress
-from core.queue import ItemFailure, async_task_in, inbox_shard
-from tracker.services import INBOX, documents_track, messages_erase, messages_prune
+import redis.exceptions
+from django_q.tasks import async_task
+
+from accounts.services import erasure_fail, erasure_finish, erasure_progress
+from core.queue import ItemFailure, async_task_in, backoff_seconds, inbox_shard, redis_now
+from tracker.services import (
+    INBOX,
+    EraseIncomplete,
+    documents_track,
+    messages_erase,
+    messages_prune,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def _handle(documents: list[dict[str, Any]]) -> list[ItemFailure]:
@@ -22,21 +34,67 @@ def messages_prune_daily() -> list[str]:
     return messages_prune()
 
 
+ERASE_TASK = "tracker.tasks.user_messages_erase"
 # A second pass after this long catches a message whose batch was already being indexed when
 # the user was marked erased (a lease's length, plus Elasticsearch's refresh).
 ERASE_SECOND_PASS_SECONDS = 10.0
+# One task run deletes for this long at most, then queues its continuation: well within the
+# queue's 30 s task timeout, which would kill and redeliver a longer run for ever.
+ERASE_SLICE_SECONDS = 15.0
+# An erasure that Elasticsearch keeps refusing (an outage) retries with backoff for this long,
+# then is marked failed: long enough for a restart or a failover, and "running" never lasts.
+ERASE_RETRY_MAX_SECONDS = 60 * 60
 
 
-def user_messages_erase(erasure_id: str, user_id: str, final: bool = False) -> int:
-    """Delete every message of an erased user, reporting progress on the erasure record."""
+def user_messages_erase(
+    erasure_id: str,
+    user_id: str,
+    final: bool = False,
+    attempt: int = 0,
+    failing_since: float | None = None,
+) -> int:
+    """Delete the next slice of an erased user's messages, reporting progress on the erasure.
+
+    A slice stops well within the task timeout and queues its continuation; once none is left,
+    the first pass queues the second (final), which marks the erasure done. `attempt` and
+    `failing_since` (Redis time) count the retries of an outage, after which it is failed.
+    """
 
     def progress(deleted: int) -> None:
         erasure_progress(erasure_id=erasure_id, deleted=deleted)
 
-    deleted = messages_erase(user_id=user_id, progress=progress)
-    if final:
+    try:
+        erased = messages_erase(user_id=user_id, progress=progress, seconds=ERASE_SLICE_SECONDS)
+    except EraseIncomplete as exc:
+        now = redis_now()
+        since = now if failing_since is None else failing_since
+        if now - since >= ERASE_RETRY_MAX_SECONDS:
+            minutes = ERASE_RETRY_MAX_SECONDS / 60
+            erasure_fail(erasure_id=erasure_id, reason=f"gave up after {minutes:.0f} min: {exc}")
+            return 0
+        delay = backoff_seconds(attempt + 1)
+        logger.warning("erasure %s: %s; retrying in %.1fs", erasure_id, exc, delay)
+        async_task_in(
+            delay,
+            ERASE_TASK,
+            erasure_id,
+            user_id,
+            final=final,
+            attempt=attempt + 1,
+            failing_since=since,
+        )
+        return 0
+    except redis.exceptions.RedisError:
+        raise  # nowhere to record a failure: the broker redelivers the task
+    except Exception as exc:
+        # Not an outage (a refused request, a bug): retrying would fail the same way.
+        logger.exception("erasure %s could not delete the messages", erasure_id)
+        erasure_fail(erasure_id=erasure_id, reason=f"error: {type(exc).__name__}")
+        return 0
+    if not erased.done:
+        async_task(ERASE_TASK, erasure_id, user_id, final=final)
+    elif final:
         erasure_finish(erasure_id=erasure_id)
     else:
-        task = "tracker.tasks.user_messages_erase"
-        async_task_in(ERASE_SECOND_PASS_SECONDS, task, erasure_id, user_id, final=True)
-    return deleted
+        async_task_in(ERASE_SECOND_PASS_SECONDS, ERASE_TASK, erasure_id, user_id, final=True)
+    return erased.deleted

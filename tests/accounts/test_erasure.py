@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django_q.signing import SignedPackage
 from rest_framework.test import APIClient
 
@@ -13,8 +13,10 @@ from accounts.services import api_key_create
 from core.broker import ReliableRedisBroker
 from core.queue import inbox, inbox_shard
 from core.redis import store
+from core.search import _clients as search_clients
 from core.search import es_client
 from tests.tracker.support import document, index, refresh
+from tracker import tasks as tracker_tasks
 from tracker.documents import index_alias
 from tracker.tasks import tracker_inbox_drain, user_messages_erase
 
@@ -125,3 +127,37 @@ def test_deleteuser_without_purge_removes_the_user_and_their_keys(user):
     assert (
         APIClient(HTTP_X_API_KEY=key).post(PUSH, {"message": "x"}, format="json").status_code == 401
     )
+
+
+def test_an_erasure_that_gives_up_shows_failed_and_can_be_resumed(
+    auth_client, user, monkeypatch, request, settings
+):
+    es_url = settings.ELASTICSEARCH_URL
+    index(*[document(user_id=user["user_id"]) for _ in range(3)])
+    response = auth_client.delete(ME, {"password": user["password"]}, format="json")
+    erasure_id = response.json()["erasure_id"]
+    request.getfixturevalue("es_down")  # Elasticsearch goes down after the request
+    monkeypatch.setattr(tracker_tasks, "ERASE_RETRY_MAX_SECONDS", 0)  # and stays down too long
+
+    user_messages_erase(*_erase_task())
+
+    status = APIClient().get(f"/api/auth/erasures/{erasure_id}/").json()
+    assert (status["status"], status["messages_deleted"]) == ("failed", 0)
+    assert status["finished"] is not None
+    assert "Elasticsearch" in status["reason"]
+
+    # Once Elasticsearch is back, an operator resumes it, and it ends like any other.
+    settings.ELASTICSEARCH_URL = es_url
+    search_clients.clear()  # es_client() builds a new client from the setting
+    broker = ReliableRedisBroker()
+    broker.purge_queue()
+    call_command("resumeerasure", erasure_id)
+    assert APIClient().get(f"/api/auth/erasures/{erasure_id}/").json()["status"] == "running"
+    for _ in range(2):  # the first pass, then the second (final), each as queued
+        (task,) = [SignedPackage.loads(t) for t in broker.connection.hvals(broker.tasks_key)]
+        broker.purge_queue()
+        user_messages_erase(*task["args"], **task["kwargs"])
+    status = APIClient().get(f"/api/auth/erasures/{erasure_id}/").json()
+    assert (status["status"], status["messages_deleted"], status["reason"]) == ("done", 3, None)
+    with pytest.raises(CommandError, match="No failed erasure"):
+        call_command("resumeerasure", erasure_id)

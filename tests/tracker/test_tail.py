@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import ANY
 from urllib.parse import urlencode
 
 import httpx
@@ -24,8 +25,14 @@ from django.utils import timezone
 from httpx_sse import ServerSentEvent
 from rest_framework.test import APIClient
 
-from accounts.services import user_login
-from accounts.tokens import RedisTokenUser
+from accounts.services import (
+    api_key_create,
+    api_key_delete,
+    tokens_revoke,
+    user_delete,
+    user_login,
+)
+from accounts.tokens import ACCESS, RedisTokenUser, token_decode
 from core.contract import date_format
 from core.redis import store
 from core.search import es_client
@@ -38,10 +45,13 @@ from tracker.scope import OUT_OF_SCOPE, Actor
 from tracker.services import documents_track, tail_stream_key
 from tracker.tail import (
     CLIENT_NAME_PREFIX,
+    END_EXPIRED,
+    END_REVOKED,
     POSITION_INVALID,
     RESET_DETAIL,
     TICKET_BRINGS_FILTERS,
     TICKET_INVALID,
+    TailCredential,
     TailNotServedHere,
     searchable_delay,
     tail_filters,
@@ -56,6 +66,9 @@ EXPORT = "/api/tracker/messages/export/"
 KEEPALIVE_SECONDS = 1
 # Generous deadlines: an event leaves ~1.1 s after it is tracked (once it is searchable).
 EVENT_SECONDS = 15
+# An open stream re-checks its credential at every keep-alive (1 s here): revoked, it ends
+# within about that, and surely within this.
+REVOKED_SECONDS = 5
 START_SECONDS = 30
 
 pytestmark = pytest.mark.usefixtures("clean_index")
@@ -584,13 +597,90 @@ def test_the_stream_ends_when_the_token_behind_it_expires(
     open_tail: Callable[..., SseStream], user: dict
 ) -> None:
     actor = RedisTokenUser({key: user[key] for key in ("user_id", "username", "role")})
-    ticket = tail_ticket_issue(actor=actor, expires=time.time() + 2, filters={})
+    ticket = tail_ticket_issue(
+        actor=actor, credential=TailCredential(expires=time.time() + 2), filters={}
+    )
 
     stream = open_tail(ticket=ticket)
     _live(stream)
 
+    assert _end(stream, EVENT_SECONDS) == {"position": ANY, "reason": END_EXPIRED}
+
+
+def _end(stream: SseStream, timeout: float = REVOKED_SECONDS) -> dict:
+    """The data of the stream's `end` event, once the stream has closed after it."""
+    end = stream.wait_for(_named("end"), timeout)
     with pytest.raises(EOFError):
-        stream.wait_for(lambda event: False, EVENT_SECONDS)
+        stream.next_event(timeout)
+    return json.loads(end.data)
+
+
+def _logout(user: dict, access: str) -> None:
+    tokens_revoke(access_claims=token_decode(raw=access, token_type=ACCESS))
+
+
+def _delete_key(user: dict, key_id: str) -> None:
+    assert api_key_delete(user_id=user["user_id"], key_id=key_id)
+
+
+def _remove_user(user: dict, _credential: str) -> None:
+    assert user_delete(username=user["username"]) == user["user_id"]
+
+
+@pytest.mark.parametrize("revoke", [_logout, _remove_user], ids=["logout", "user-removed"])
+def test_a_stream_ends_soon_after_the_token_behind_it_is_revoked(
+    open_tail: Callable[..., SseStream],
+    tokens: dict,
+    user: dict,
+    revoke: Callable[[dict, str], None],
+) -> None:
+    stream = open_tail(token=tokens["access"])
+    _live(stream)
+
+    revoke(user, tokens["access"])
+
+    assert _end(stream)["reason"] == END_REVOKED
+
+
+def test_a_tickets_stream_ends_soon_after_the_token_that_asked_for_it_is_revoked(
+    open_tail: Callable[..., SseStream], auth_client: APIClient, tokens: dict, user: dict
+) -> None:
+    ticket = auth_client.post(TICKET, {}, format="json").json()["ticket"]
+    stream = open_tail(ticket=ticket)
+    _live(stream)
+
+    _logout(user, tokens["access"])
+
+    assert _end(stream)["reason"] == END_REVOKED
+
+
+@pytest.mark.parametrize("revoke", [_delete_key, _remove_user], ids=["key-deleted", "owner-gone"])
+def test_a_stream_opened_with_an_api_key_ends_soon_after_the_key_is_revoked(
+    open_tail: Callable[..., SseStream], admin: dict, revoke: Callable[[dict, str], None]
+) -> None:
+    # An admin's key reads everyone's messages: a leaked one must stop at once when deleted.
+    key = api_key_create(user_id=admin["user_id"], name="leaked", scopes=["read"])
+    stream = open_tail(headers={"X-API-Key": key["key"]})
+    _live(stream)
+
+    revoke(admin, key["key_id"])
+
+    assert _end(stream)["reason"] == END_REVOKED
+
+
+def test_a_stream_opened_with_an_api_key_goes_on_while_the_key_holds(
+    open_tail: Callable[..., SseStream], user: dict
+) -> None:
+    key = api_key_create(user_id=user["user_id"], name="grafana", scopes=["read"])
+    stream = open_tail(headers={"X-API-Key": key["key"]})
+    _live(stream)
+    # Each message takes over a second to come (the refresh interval): the credential is
+    # checked meanwhile, and found to hold.
+    first = _track(_document(user, "one"))[0]
+    _until(stream, first)
+    second = _track(_document(user, "two"))[0]
+
+    assert _texts(_until(stream, second)) == ["two"]
 
 
 # --- serving --------------------------------------------------------------------------------

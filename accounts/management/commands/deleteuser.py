@@ -16,6 +16,10 @@ from accounts.selectors import erasure_get, user_get_by_username
 from accounts.services import user_delete, user_erase
 
 NO_SUCH_USER = "No user named {username}."
+FAILED = (
+    "The erasure {erasure_id} failed after deleting {messages_deleted} message(s): {reason}. "
+    "Fix the cause, then run `manage.py resumeerasure {erasure_id}`."
+)
 NOT_DONE = (
     "The erasure {erasure_id} is still {status} after {timeout:.0f}s: is the queue cluster "
     "running? It goes on there; follow /api/auth/erasures/{erasure_id}/."
@@ -45,6 +49,8 @@ class Command(BaseCommand):
             raise CommandError(NO_SUCH_USER.format(username=username))
         erasure_id = user_erase(user_id=user["user_id"])["erasure_id"]
         status = self._follow(erasure_id, options["timeout"])
+        if status["status"] == "failed":
+            raise CommandError(FAILED.format(**status))
         if status["status"] != "done":
             raise CommandError(NOT_DONE.format(timeout=options["timeout"], **status))
         self.stdout.write(
