@@ -120,6 +120,7 @@ def front() -> Iterator[Front]:
     checkout = parent / "checkout"
     (checkout / "scripts").mkdir(parents=True)
     shutil.copy2(ROOT / "scripts" / "stack.sh", checkout / "scripts" / "stack.sh")
+    shutil.copytree(ROOT / "scripts" / "lib", checkout / "scripts" / "lib")  # what it sources
     web, tail = Upstream(), Upstream()
     port = _free_port()
     env = {
