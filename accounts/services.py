@@ -35,6 +35,7 @@ from accounts.selectors import (
     ERASED_USERS_KEY,
     api_key_get,
     api_key_key,
+    api_key_live,
     api_keys_of_key,
     erasure_key,
     request_counter_key,
@@ -434,14 +435,12 @@ def api_key_verify(*, key: str) -> dict[str, str] | None:
     if not key_id or not secret:
         return None
     record = api_key_get(key_id=key_id)
-    # A record without its secret's hash is what a deleted key left behind: no key at all.
-    if record is None or not record.get("secret_hash"):
+    # Gone, expired, or left without its secret's hash (what a deleted key left behind).
+    if not api_key_live(record=record):
         return None
     if not hmac.compare_digest(record["secret_hash"], _secret_hash(secret)):
         return None
     now = datetime.now(UTC)
-    if record.get("expires") and datetime.fromisoformat(record["expires"]) <= now:
-        return None
     last = record.get("last_used")
     # At most one write a minute per key: "last used" is for people, not an audit log.
     if not last or (now - datetime.fromisoformat(last)).total_seconds() > 60:

@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -354,12 +354,14 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
         # documents this batch stored, or an earlier attempt of it did (their own, by the
         # conflict's owner check), are deleted.
         erased = users_erased(user_ids={document["user_id"] for document in valid})
+        # Ids whose stored copy is another user's, or of an owner not known yet: never deleted.
+        not_ours = theirs | unread
         _documents_delete(
             [
                 document
                 for document, result in zip(valid, results, strict=True)
                 if document["user_id"] in erased
-                and document["message_id"] not in theirs | unread
+                and document["message_id"] not in not_ours
                 and (result["status"] == "indexed" or result.get("conflict"))
             ]
         )
@@ -374,7 +376,7 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
         raise DrainRetry(f"Elasticsearch refused the batch for now: {exc}") from exc
     tracked = []
     for position, document, result in zip(positions, valid, results, strict=True):
-        if document["user_id"] in erased and document["message_id"] not in theirs | unread:
+        if document["user_id"] in erased and document["message_id"] not in not_ours:
             continue  # deleted just above
         if result["status"] == "indexed":
             _tracked_log(document)
@@ -399,15 +401,22 @@ def _documents_delete(documents: list[dict[str, Any]]) -> None:
     """Delete these documents from their months, if stored (a missing one is fine)."""
     if not documents:
         return
-    operations = [
-        {"delete": {"_index": index_for(document["created_time"]), "_id": document["message_id"]}}
-        for document in documents
+    _, failed = _bulk_delete(
+        (index_for(document["created_time"]), document["message_id"]) for document in documents
+    )
+    if failed:
+        raise DrainRetry(f"{len(failed)} erased user's message(s) not deleted yet")
+
+
+def _bulk_delete(targets: Iterable[tuple[str, str]]) -> tuple[int, list[int]]:
+    """Delete documents by (index, id) in one bulk: how many it deleted, and the statuses of
+    those it could not (404, already gone, is neither)."""
+    operations = [{"delete": {"_index": index, "_id": id_}} for index, id_ in targets]
+    statuses = [
+        item["delete"]["status"] for item in es_client().bulk(operations=operations)["items"]
     ]
-    response = es_client().bulk(operations=operations)
-    if response["errors"]:
-        failed = [item for item in response["items"] if item["delete"]["status"] not in (200, 404)]
-        if failed:
-            raise DrainRetry(f"{len(failed)} erased user's message(s) not deleted yet")
+    failed = [status for status in statuses if status >= 400 and status != 404]
+    return sum(1 for status in statuses if status < 300), failed
 
 
 # KEYS[1]: one tail stream; ARGV[1]: its approximate cap; ARGV[2..]: the entries' JSON.
@@ -572,15 +581,11 @@ def messages_erase(
 
 def _hits_delete(hits: list[dict[str, Any]]) -> int:
     """Delete these hits; return how many this call deleted (not those already gone)."""
-    operations = [{"delete": {"_index": hit["_index"], "_id": hit["_id"]}} for hit in hits]
-    statuses = [
-        item["delete"]["status"] for item in es_client().bulk(operations=operations)["items"]
-    ]
     # 404: already gone (a redelivered slice, or retention got there first), so not counted.
-    failed = [status for status in statuses if status >= 400 and status != 404]
+    deleted, failed = _bulk_delete((hit["_index"], hit["_id"]) for hit in hits)
     if failed:
         raise EraseIncomplete(f"{len(failed)} message(s) not deleted (status {failed[0]})")
-    return sum(1 for status in statuses if status < 300)
+    return deleted
 
 
 def _erased_user_traces_delete(*, user_id: str) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 import redis.exceptions
 from django_q.tasks import async_task
 
-from accounts.services import erasure_fail, erasure_finish, erasure_progress
+from accounts.services import ERASE_TASK, erasure_fail, erasure_finish, erasure_progress
 from core.queue import ItemFailure, async_task_in, backoff_seconds, inbox_shard, redis_now
 from tracker.services import (
     INBOX,
@@ -34,7 +34,6 @@ def messages_prune_daily() -> list[str]:
     return messages_prune()
 
 
-ERASE_TASK = "tracker.tasks.user_messages_erase"
 # A second pass after this long catches a message whose batch was already being indexed when
 # the user was marked erased (a lease's length, plus Elasticsearch's refresh).
 ERASE_SECOND_PASS_SECONDS = 10.0
