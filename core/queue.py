@@ -229,8 +229,9 @@ class Inbox:
     time drains in batches."""
 
     ARMED_TTL_SECONDS = 30
-    # Short, because a live drain extends it by heartbeat: a dead drain's lease lapses soon.
-    LEASE_MS = 6_000
+    # Short, because a live drain extends it by heartbeat (every third of it): a dead drain's
+    # lease lapses about when its task's reservation does (QUEUE_VISIBILITY_SECONDS).
+    LEASE_MS = 5_000
 
     def __init__(self, name: str, task: str, batch_size: int = 500, shard: int = 0) -> None:
         self.name = name

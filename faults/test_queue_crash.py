@@ -1,8 +1,8 @@
 """The whole queue cluster is SIGKILLed mid-flow and started again: nothing lost or doubled (R2).
 
 The dead cluster's heartbeat stops, so the tasks it had reserved come back once their
-visibility deadline passes (settings.QUEUE_VISIBILITY_SECONDS, 8 s after its last beat), and
-an inbox lease it held lapses within 6 s (core.queue.Inbox.LEASE_MS). Recovery is measured
+visibility deadline passes (settings.QUEUE_VISIBILITY_SECONDS, 5 s after its last beat), and
+an inbox lease it held lapses within 5 s (core.queue.Inbox.LEASE_MS). Recovery is measured
 from the kill, with the new cluster started at once, until every message accepted before the
 kill is indexed (a real-time get, so Elasticsearch's 1 s refresh does not count): at most
 10 s.

@@ -3,7 +3,7 @@
 The queue cluster is pointed at a slow Elasticsearch (faults/proxy.py), so the tracker inbox's
 handler, its bulk call, takes as long as the proxy holds each request:
 
-- 15 s, past the 6 s inbox lease (core.queue.Inbox.LEASE_MS) but within the 30 s task
+- 15 s, past the 5 s inbox lease (core.queue.Inbox.LEASE_MS) but within the 30 s task
   timeout: the lease's heartbeat keeps it, the batch is committed, and each document is handed
   to the handler exactly once;
 - 45 s, past the task timeout too: django-q2 kills the worker every time, the broker delivers
@@ -30,7 +30,7 @@ from faults.proxy import SlowElasticsearch
 from faults.stack import ES_URL, SLOW_ES_PORT, Stack
 from tests.support.waiting import wait_for
 
-LEASE_SECONDS = 6
+LEASE_SECONDS = 5
 TASK_TIMEOUT_SECONDS = 30
 ITEM_MAX_TAKES = 5
 PAST_THE_LEASE = 15.0
@@ -40,7 +40,7 @@ STUCK_MESSAGES = 5
 # Scripted first draws of 7: every message goes straight to the tracker (no 4 s retry).
 ALL_DIRECT = {"VALIDATOR_RANDOM_SOURCE": "tests.support.sources.scripted", "RANDOM_ATTEMPT_1": "7"}
 READY_SECONDS = 120
-# Five takes of ~38 s each (killed at the 30 s timeout, redelivered 8 s later), then the
+# Five takes of ~38 s each (killed at the 30 s timeout, redelivered 5 s later), then the
 # every-minute wake schedule starts the take that sets the items aside.
 SET_ASIDE_WITHIN_SECONDS = ITEM_MAX_TAKES * (TASK_TIMEOUT_SECONDS + 10) + 90
 

@@ -7,7 +7,7 @@ Which part dies:
   go on only once its replica on another node has been promoted; it may be the master too;
 - web1, its whole gunicorn group (master and workers): nginx sends the pushes to web2;
 - queue1, its whole qcluster group: queue2's workers take over its reservations once their
-  visibility deadline passes (8 s after its last heartbeat) and its inbox leases lapse (6 s).
+  visibility deadline passes (5 s after its last heartbeat) and its inbox leases lapse (5 s).
 
 Each part stays down while OUTAGE_PUSHES more pushes are acknowledged, then comes back.
 Recovery is timed from the start of `scripts/cluster.sh up`. The client retries a failed or
