@@ -182,6 +182,22 @@ def erasure_key(*, erasure_id: str) -> str:
     return f"erasure:{erasure_id}"
 
 
+# The erasures that ended `failed`, scored by when (Unix time), so an operator (and /metrics)
+# can find them without reading the logs; an entry goes when the erasure is resumed.
+ERASURES_FAILED_KEY = "accounts:erasures:failed"
+
+
+def erasures_failed() -> list[str]:
+    """The ids of the failed erasures whose records still exist, oldest failure first."""
+    ids = store().zrange(ERASURES_FAILED_KEY, 0, -1)
+    if not ids:
+        return []
+    pipe = store().pipeline(transaction=False)
+    for erasure_id in ids:
+        pipe.exists(erasure_key(erasure_id=erasure_id))
+    return [erasure_id for erasure_id, kept in zip(ids, pipe.execute(), strict=True) if kept]
+
+
 def erasure_get(*, erasure_id: str) -> dict[str, Any] | None:
     """An erasure's progress: status (running, done, failed), deleted, started, finished, and
     why it failed."""

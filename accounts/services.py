@@ -33,6 +33,7 @@ from accounts.exceptions import (
 )
 from accounts.selectors import (
     ERASED_USERS_KEY,
+    ERASURES_FAILED_KEY,
     api_key_get,
     api_key_key,
     api_key_live,
@@ -197,9 +198,16 @@ def erasure_fail(*, erasure_id: str, reason: str) -> None:
     operator fixes the cause (the error logged here, the reason on the record) and runs
     `manage.py resumeerasure` (`erasure_resume`).
     """
-    now = date_format(datetime.now(UTC))
-    mapping = {"status": "failed", "finished": now, "reason": reason}
-    store().hset(erasure_key(erasure_id=erasure_id), mapping=mapping)
+    at = time.time()
+    finished = date_format(datetime.fromtimestamp(at, UTC))
+    mapping = {"status": "failed", "finished": finished, "reason": reason}
+    # Not a transaction: the record and the index live in different Redis Cluster slots.
+    pipe = store().pipeline(transaction=False)
+    pipe.hset(erasure_key(erasure_id=erasure_id), mapping=mapping)
+    pipe.zadd(ERASURES_FAILED_KEY, {erasure_id: at})
+    # Entries past the records' lifetime point at nothing: keep the index bounded.
+    pipe.zremrangebyscore(ERASURES_FAILED_KEY, "-inf", at - ERASURE_RECORD_TTL_SECONDS)
+    pipe.execute()
     logger.error("erasure %s failed: %s", erasure_id, reason)
 
 
@@ -213,6 +221,7 @@ def erasure_resume(*, erasure_id: str) -> bool:
     pipe.hset(key, "status", "running")
     pipe.hdel(key, "finished", "reason")
     pipe.execute()
+    store().zrem(ERASURES_FAILED_KEY, erasure_id)
     # Deleting is idempotent: what the failed runs deleted is simply not found again.
     async_task(ERASE_TASK, erasure_id, record["user_id"])
     logger.info("erasure %s resumed", erasure_id, extra={"user_id": record["user_id"]})

@@ -1,7 +1,7 @@
 """Prometheus metrics kept in Redis, so every gunicorn and queue process adds to one count."""
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,6 +16,13 @@ from core.queue import inbox
 from core.redis import store
 
 METRICS_KEY = "metrics:pipeline"
+# Gauges of an app's own state, which core cannot import: name -> (help, read at scrape time).
+_app_gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+
+
+def gauge_register(name: str, documentation: str, read: Callable[[], float]) -> None:
+    """Add a gauge that `/metrics` reads at every scrape (call it from an AppConfig.ready())."""
+    _app_gauges[name] = (documentation, read)
 
 
 def metrics_incr(**amounts: float) -> None:
@@ -69,6 +76,8 @@ class PipelineCollector(Collector):
             dead.add_metric([name], box.dead_letters())
         yield inboxes
         yield dead
+        for name, (documentation, read) in _app_gauges.items():
+            yield GaugeMetricFamily(name, documentation, value=read())
 
 
 _registry = CollectorRegistry(auto_describe=False)

@@ -1,6 +1,7 @@
 """Erasing a user against the real Redis and Elasticsearch: at once, completely, and only them."""
 
 import json
+from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -8,7 +9,7 @@ from django_q.signing import SignedPackage
 from rest_framework.test import APIClient
 
 from accounts.exceptions import PASSWORD_WRONG, TOKEN_REVOKED
-from accounts.selectors import request_count_get, user_get
+from accounts.selectors import erasures_failed, request_count_get, user_get
 from accounts.services import api_key_create
 from core.broker import ReliableRedisBroker
 from core.queue import inbox, inbox_shard
@@ -29,6 +30,13 @@ pytestmark = pytest.mark.usefixtures("clean_index")
 def _count(user_id: str) -> int:
     refresh()
     return es_client().count(index=index_alias(), query={"term": {"user_id": user_id}})["count"]
+
+
+def _failed_gauge() -> float:
+    """logger_erasures_failed as /metrics shows it."""
+    body = APIClient().get("/metrics").content.decode()
+    (line,) = [line for line in body.splitlines() if line.startswith("logger_erasures_failed ")]
+    return float(line.split()[1])
 
 
 def _erase_task() -> tuple:
@@ -145,13 +153,22 @@ def test_an_erasure_that_gives_up_shows_failed_and_can_be_resumed(
     assert (status["status"], status["messages_deleted"]) == ("failed", 0)
     assert status["finished"] is not None
     assert "Elasticsearch" in status["reason"]
+    # An operator finds it without the logs: listed, and counted by /metrics for alerts.
+    assert erasures_failed() == [erasure_id]
+    assert _failed_gauge() == 1
+    listed = StringIO()
+    call_command("resumeerasure", "--list", stdout=listed)
+    assert listed.getvalue().startswith(erasure_id) and status["reason"] in listed.getvalue()
 
     # Once Elasticsearch is back, an operator resumes it, and it ends like any other.
     settings.ELASTICSEARCH_URL = es_url
     search_clients.clear()  # es_client() builds a new client from the setting
     broker = ReliableRedisBroker()
     broker.purge_queue()
-    call_command("resumeerasure", erasure_id)
+    resumed = StringIO()
+    call_command("resumeerasure", "--all", stdout=resumed)
+    assert "1 failed erasure(s) resumed" in resumed.getvalue()
+    assert (erasures_failed(), _failed_gauge()) == ([], 0)
     assert APIClient().get(f"/api/auth/erasures/{erasure_id}/").json()["status"] == "running"
     for _ in range(2):  # the first pass, then the second (final), each as queued
         (task,) = [SignedPackage.loads(t) for t in broker.connection.hvals(broker.tasks_key)]
@@ -161,3 +178,5 @@ def test_an_erasure_that_gives_up_shows_failed_and_can_be_resumed(
     assert (status["status"], status["messages_deleted"], status["reason"]) == ("done", 3, None)
     with pytest.raises(CommandError, match="No failed erasure"):
         call_command("resumeerasure", erasure_id)
+    with pytest.raises(CommandError, match="Give an ERASURE_ID, --all or --list"):
+        call_command("resumeerasure")
