@@ -43,6 +43,24 @@ die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
 # --- Redis -------------------------------------------------------------------------------
 redis_ping() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
 
+# The var folder of another checkout of this project whose services.sh started the Redis on
+# our port (its Redis writes to <var>/redis, beside <var>/run/redis.pid); empty for ours, or
+# for a Redis of the developer's own (one that refuses CONFIG too), which is used as it is.
+redis_foreign_var() {
+  local dir
+  dir="$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get dir 2>/dev/null | sed -n 2p)" || true
+  case "$dir" in */redis) dir="$(dirname "$dir")" ;; *) return 0 ;; esac
+  if [ "$dir" != "$VAR" ] && [ -f "$dir/run/redis.pid" ]; then printf '%s' "$dir"; fi
+}
+
+# Sharing another checkout's server mixes the two checkouts' data, and that checkout's
+# `stack.sh down` would stop it under this one: refuse, and say how to go on.
+refuse_foreign() {  # part, port, whose
+  die "the $1 on port $2 was started by another checkout of this project ($3). Stop it there" \
+    "(scripts/stack.sh down), or share it on purpose by setting its URL (REDIS_URL," \
+    "ELASTICSEARCH_URL)."
+}
+
 start_redis() {
   if [ -n "${REDIS_URL:-}" ]; then say "REDIS_URL is set; not starting Redis"; return; fi
   case "$REDIS_APPENDFSYNC" in
@@ -60,7 +78,13 @@ start_redis() {
     say "Redis already running (pid $(cat "$RUN/redis.pid"), appendfsync $REDIS_APPENDFSYNC)"
     return
   fi
-  if redis_ping; then say "a Redis not started by this project answers on $REDIS_PORT; using it"; return; fi
+  if redis_ping; then
+    local other
+    other="$(redis_foreign_var)"
+    [ -z "$other" ] || refuse_foreign Redis "$REDIS_PORT" "its folder: $other"
+    say "a Redis not started by this project answers on $REDIS_PORT; using it"
+    return
+  fi
   mkdir -p "$VAR/redis"
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$VAR/redis" \
     --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" \
@@ -74,10 +98,28 @@ start_redis() {
 # --- Elasticsearch -----------------------------------------------------------------------
 es_health() { curl -fsS "http://127.0.0.1:$ES_HTTP_PORT/_cluster/health" 2>/dev/null | grep -Eq '"status":"(green|yellow)"'; }
 
+# The data folder of the Elasticsearch on our port when another checkout's services.sh
+# started it (a folder under $STATE/elasticsearch that is not ours); empty otherwise.
+es_foreign_data() {
+  local data
+  data="$(curl -fsS "http://127.0.0.1:$ES_HTTP_PORT/_nodes/_local/settings?filter_path=nodes.*.settings.path.data" 2>/dev/null \
+    | grep -oE '"[^"]*/elasticsearch/[0-9a-f]{16}/data"' | head -1 | tr -d '"')" || true
+  data="${data%/data}"
+  if [ -n "$data" ] && [ "$(dirname "$data")" = "$STATE/elasticsearch" ] && [ "$data" != "$ES_DATA" ]; then
+    printf '%s' "$data"
+  fi
+}
+
 start_es() {
   if [ -n "${ELASTICSEARCH_URL:-}" ]; then say "ELASTICSEARCH_URL is set; not starting Elasticsearch"; return; fi
   if pidfile_running "$RUN/elasticsearch.pid"; then say "Elasticsearch already running (pid $(cat "$RUN/elasticsearch.pid"))"; wait_es; return; fi
-  if es_health; then say "an Elasticsearch not started by this project answers on $ES_HTTP_PORT; using it"; return; fi
+  if es_health; then
+    local other
+    other="$(es_foreign_data)"
+    [ -z "$other" ] || refuse_foreign Elasticsearch "$ES_HTTP_PORT" "its data: $other"
+    say "an Elasticsearch not started by this project answers on $ES_HTTP_PORT; using it"
+    return
+  fi
   es_install
   es_data_prepare "$ES_DATA"
   say "starting Elasticsearch $ES_VERSION with Java at $ES_JAVA (data and logs in $ES_DATA)"
