@@ -44,6 +44,10 @@ CROSS_SLOT = {
     "MULTI HSET SADD": "an API key's record and its owner's set",
     "MULTI DEL SREM": "an API key's record and its owner's set",
     "MULTI SET SET": "a logout revokes the access and the refresh token together",
+    # Removing a user: their record, name, counter and keys go, and their tokens are refused,
+    # in one step; an erasure also marks them erased and starts its progress record.
+    "MULTI SET DEL": "a deleted user's record, name, counter, keys and revocation",
+    "MULTI SET DEL HSET EXPIRE SADD": "an erased user's, with the erased set and the erasure",
 }
 
 
@@ -95,7 +99,8 @@ def recorded(monkeypatch) -> Iterator[dict[str, list[list[str]]]]:
 
 
 def _scenario(api_client, settings, make_user) -> None:
-    """Drive every script: log in, push (with a key), batch, drains, refresh, logout."""
+    """Drive every script: log in, push (with a key), batch, drains, refresh, logout, and the
+    removal of users (delete, erase)."""
     settings.QUEUE_INBOX_SHARDS = 4
     user = make_user("slots01")
     login = api_client.post(
@@ -129,6 +134,12 @@ def _scenario(api_client, settings, make_user) -> None:
     inbox("tracker").shards[1].dead_replay()
     logout = {"refresh": refreshed.json()["refresh"]}
     assert api_client.post("/api/auth/logout/", logout, format="json").status_code in (200, 204)
+    # Removing users: a delete, and an erasure with both passes of its task.
+    accounts_services.user_delete(username=make_user("slots02")["username"])
+    erased = make_user("slots03")["user_id"]
+    erasure_id = accounts_services.user_erase(user_id=erased)["erasure_id"]
+    tracker_tasks.user_messages_erase(erasure_id, erased)
+    tracker_tasks.user_messages_erase(erasure_id, erased, final=True)
 
 
 @pytest.mark.django_db
