@@ -188,14 +188,21 @@ ERASURES_FAILED_KEY = "accounts:erasures:failed"
 
 
 def erasures_failed() -> list[str]:
-    """The ids of the failed erasures whose records still exist, oldest failure first."""
+    """The ids of the erasures that are `failed` now, oldest failure first.
+
+    Each record is read again: an entry whose erasure was resumed, or whose record expired,
+    is not listed even if its removal from the index never happened.
+    """
     ids = store().zrange(ERASURES_FAILED_KEY, 0, -1)
     if not ids:
         return []
     pipe = store().pipeline(transaction=False)
     for erasure_id in ids:
-        pipe.exists(erasure_key(erasure_id=erasure_id))
-    return [erasure_id for erasure_id, kept in zip(ids, pipe.execute(), strict=True) if kept]
+        pipe.hget(erasure_key(erasure_id=erasure_id), "status")
+    statuses = pipe.execute()
+    return [
+        erasure_id for erasure_id, status in zip(ids, statuses, strict=True) if status == "failed"
+    ]
 
 
 def erasure_get(*, erasure_id: str) -> dict[str, Any] | None:

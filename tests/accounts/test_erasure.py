@@ -9,7 +9,12 @@ from django_q.signing import SignedPackage
 from rest_framework.test import APIClient
 
 from accounts.exceptions import PASSWORD_WRONG, TOKEN_REVOKED
-from accounts.selectors import erasures_failed, request_count_get, user_get
+from accounts.selectors import (
+    ERASURES_FAILED_KEY,
+    erasures_failed,
+    request_count_get,
+    user_get,
+)
 from accounts.services import api_key_create
 from core.broker import ReliableRedisBroker
 from core.queue import inbox, inbox_shard
@@ -169,6 +174,7 @@ def test_an_erasure_that_gives_up_shows_failed_and_can_be_resumed(
     call_command("resumeerasure", "--all", stdout=resumed)
     assert "1 failed erasure(s) resumed" in resumed.getvalue()
     assert (erasures_failed(), _failed_gauge()) == ([], 0)
+    assert store().zcard(ERASURES_FAILED_KEY) == 0  # the index keeps only failed ones
     assert APIClient().get(f"/api/auth/erasures/{erasure_id}/").json()["status"] == "running"
     for _ in range(2):  # the first pass, then the second (final), each as queued
         (task,) = [SignedPackage.loads(t) for t in broker.connection.hvals(broker.tasks_key)]
