@@ -211,20 +211,28 @@ def erasure_fail(*, erasure_id: str, reason: str) -> None:
     logger.error("erasure %s failed: %s", erasure_id, reason)
 
 
+# Compare-and-set on an erasure's record: `failed` becomes `running` once, however many
+# operators resume it at the same moment. Returns the erased user's id, or false.
+_ERASURE_RESUME_SCRIPT = StoreScript(
+    """
+local user_id = redis.call('HGET', KEYS[1], 'user_id')
+if redis.call('HGET', KEYS[1], 'status') ~= 'failed' or not user_id then return false end
+redis.call('HSET', KEYS[1], 'status', 'running')
+redis.call('HDEL', KEYS[1], 'finished', 'reason')
+return user_id
+"""
+)
+
+
 def erasure_resume(*, erasure_id: str) -> bool:
     """Start a failed erasure again, from where it stopped; False when it is not a failed one."""
-    key = erasure_key(erasure_id=erasure_id)
-    record = store().hgetall(key)
-    if record.get("status") != "failed" or not record.get("user_id"):
+    user_id = _ERASURE_RESUME_SCRIPT(keys=[erasure_key(erasure_id=erasure_id)], args=[])
+    if not user_id:
         return False
-    pipe = store().pipeline()
-    pipe.hset(key, "status", "running")
-    pipe.hdel(key, "finished", "reason")
-    pipe.execute()
     store().zrem(ERASURES_FAILED_KEY, erasure_id)
     # Deleting is idempotent: what the failed runs deleted is simply not found again.
-    async_task(ERASE_TASK, erasure_id, record["user_id"])
-    logger.info("erasure %s resumed", erasure_id, extra={"user_id": record["user_id"]})
+    async_task(ERASE_TASK, erasure_id, user_id)
+    logger.info("erasure %s resumed", erasure_id, extra={"user_id": user_id})
     return True
 
 

@@ -29,12 +29,21 @@ class ResilientSentinel(Sentinel):
     """Restarts all children, with fresh queues, when any child dies abruptly."""
 
     def start(self) -> None:
-        """Beat for this cluster's reservations, then guard the children as django-q2 does."""
-        threading.Thread(target=self._beat, name="reservations-heartbeat", daemon=True).start()
-        super().start()
+        """Beat for this cluster's reservations, and guard the children as django-q2 does."""
+        # Not until stop_event: on SIGTERM the workers first finish the tasks they hold, which
+        # stay reserved only while the beats go on. super().start() returns once they have.
+        stopped = threading.Event()
+        beat = threading.Thread(
+            target=self._beat, args=(stopped,), name="reservations-heartbeat", daemon=True
+        )
+        beat.start()
+        try:
+            super().start()
+        finally:
+            stopped.set()
 
-    def _beat(self) -> None:
-        while not self.stop_event.wait(settings.QUEUE_HEARTBEAT_SECONDS):
+    def _beat(self, stopped: threading.Event) -> None:
+        while not stopped.wait(settings.QUEUE_HEARTBEAT_SECONDS):
             try:
                 self.broker.reservations_extend()
             except Exception as exc:  # a missed beat costs at most a redelivery, never the cluster

@@ -40,7 +40,7 @@ STUCK_MESSAGES = 5
 # Scripted first draws of 7: every message goes straight to the tracker (no 4 s retry).
 ALL_DIRECT = {"VALIDATOR_RANDOM_SOURCE": "tests.support.sources.scripted", "RANDOM_ATTEMPT_1": "7"}
 READY_SECONDS = 120
-# Five takes of ~38 s each (killed at the 30 s timeout, redelivered 5 s later), then the
+# Five takes of ~35 s each (killed at the 30 s timeout, redelivered 5 s later), then the
 # every-minute wake schedule starts the take that sets the items aside.
 SET_ASIDE_WITHIN_SECONDS = ITEM_MAX_TAKES * (TASK_TIMEOUT_SECONDS + 10) + 90
 

@@ -108,6 +108,9 @@ def _es_data_folder(url: str) -> str:
 def test_an_elasticsearch_started_by_services_sh_elsewhere_is_refused(tmp_path: Path) -> None:
     # The test run's own Elasticsearch, seen from a checkout whose var folder is another one.
     url = settings.ELASTICSEARCH_URL[0]
+    if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
+        # services.sh looks on 127.0.0.1 only: with nothing there it would start a node.
+        pytest.skip("the test run's Elasticsearch is not on this machine")
     started_by_services_sh = Path(_es_data_folder(url)).parent.parent == STATE / "elasticsearch"
 
     result = _services(
