@@ -32,7 +32,7 @@ from django_q.conf import Conf, logger
 from django_q.signing import PickleSerializer, SignedPackage
 
 from core.contract import timestamp_format
-from core.redis import store
+from core.redis import heartbeat_store, store
 
 _NOW = """
 local now_parts = redis.call('TIME')
@@ -266,6 +266,7 @@ class ReliableRedisBroker(Broker):
         return self._extend(
             keys=[self.reserved_key, self.reserved_at_key],
             args=[self.consumer_id, settings.QUEUE_VISIBILITY_SECONDS, Conf.TIMEOUT],
+            client=heartbeat_store(),
         )
 
     def dead_tasks(self) -> int:

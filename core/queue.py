@@ -44,7 +44,7 @@ from django_q.tasks import async_task
 from redis.client import Pipeline
 
 from core.contract import timestamp_format
-from core.redis import StoreScript, store
+from core.redis import StoreScript, heartbeat_store, store
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +196,9 @@ class _Heartbeat:
         while not self._stop.wait(self._box.LEASE_MS / 3000):
             try:
                 alive = _EXTEND_IF_OWNER(
-                    keys=[self._box.lock_key], args=[self._token, self._box.LEASE_MS]
+                    keys=[self._box.lock_key],
+                    args=[self._token, self._box.LEASE_MS],
+                    client=heartbeat_store(),
                 )
             except Exception as exc:  # a failed beat must not kill the batch; the next may work
                 logger.warning("Inbox %s: lease heartbeat failed: %s", self._box.label, exc)

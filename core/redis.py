@@ -2,10 +2,18 @@
 
 from typing import Any
 
+from django.conf import settings
 from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.commands.core import Script
+from redis.retry import Retry
+
+# A heartbeat's socket timeout: well inside the 5 s deadlines it extends (a queue
+# reservation's visibility, an inbox lease), which the store's own 5 s timeout is not.
+HEARTBEAT_TIMEOUT_SECONDS = 1.0
+_heartbeat_clients: dict[str, Redis] = {}
 
 
 class StoreCache(RedisCache):
@@ -21,6 +29,27 @@ def store() -> Redis:
     return get_redis_connection("store")
 
 
+def heartbeat_store() -> Redis:
+    """The store's server through connections that give up after 1 s, for heartbeats.
+
+    A beat hung on a dead connection for the store's 5 s would use up the whole deadline it is
+    there to extend. This one fails fast and does not retry: the next beat, a second later,
+    connects again.
+    """
+    location = settings.CACHES["store"]["LOCATION"]
+    client = _heartbeat_clients.get(location)
+    if client is None:
+        client = Redis.from_url(
+            location,
+            decode_responses=True,
+            socket_timeout=HEARTBEAT_TIMEOUT_SECONDS,
+            socket_connect_timeout=HEARTBEAT_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 0),
+        )
+        _heartbeat_clients[location] = client
+    return client
+
+
 class StoreScript:
     """A Lua script run by EVALSHA on the store's client of the moment.
 
@@ -32,9 +61,10 @@ class StoreScript:
         self.source = source
         self._script: Script | None = None
 
-    def __call__(self, *, keys: list[str], args: list[Any]) -> Any:
-        """Run the script on `store()`; the body is sent only when the server lacks it."""
-        client = store()
+    def __call__(self, *, keys: list[str], args: list[Any], client: Redis | None = None) -> Any:
+        """Run the script on `client` (`store()` by default); the body is sent only when the
+        server lacks it."""
+        client = client or store()
         if self._script is None:
             self._script = client.register_script(self.source)
         return self._script(keys=keys, args=args, client=client)
