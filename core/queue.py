@@ -633,6 +633,14 @@ class Inboxes:
             replayed += shard.dead_replay(count=left)
         return replayed
 
+    def dead_remove(self, match: Callable[[Any], bool], *, chunk: int = 1_000) -> int:
+        """Delete the dead letters `match` picks (see `Inbox.dead_remove`) in every shard ever
+        used, retired ones included; return how many."""
+        seen = _shards_seen(len(self.shards))
+        return sum(
+            inbox_shard(self.name, number).dead_remove(match, chunk=chunk) for number in range(seen)
+        )
+
     def dead_purge(self) -> int:
         """Delete every dead-lettered item of every shard; return how many there were."""
         return sum(shard.dead_purge() for shard in self.shards)
@@ -668,6 +676,11 @@ def inbox_for(name: str, key: str) -> Inbox:
 SHARDS_SEEN_KEY = "inbox:shards-seen"
 
 
+def _shards_seen(live: int) -> int:
+    """The most shards any process has used, today's count included."""
+    return max(int(store().get(SHARDS_SEEN_KEY) or 0), live)
+
+
 def _unwrapped(text: str) -> str:
     """A `later` member's item as a list item; any other text as it is (the drain judges it)."""
     try:
@@ -692,7 +705,7 @@ def _retired_shards_adopt(box: Inboxes) -> int:
     """
     redis = store()
     live = len(box.shards)
-    seen = max(int(redis.get(SHARDS_SEEN_KEY) or 0), live)
+    seen = _shards_seen(live)
     redis.set(SHARDS_SEEN_KEY, seen)
     moved = 0
     for number in range(live, seen):

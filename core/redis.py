@@ -1,5 +1,6 @@
 """Access to the Redis store that holds users, counters, revocations and the queue."""
 
+import functools
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +14,6 @@ from redis.retry import Retry
 # A heartbeat's socket timeout: well inside the 5 s deadlines it extends (a queue
 # reservation's visibility, an inbox lease), which the store's own 5 s timeout is not.
 HEARTBEAT_TIMEOUT_SECONDS = 1.0
-_heartbeat_clients: dict[str, Redis] = {}
 
 
 class StoreCache(RedisCache):
@@ -36,18 +36,18 @@ def heartbeat_store() -> Redis:
     there to extend. This one fails fast and does not retry: the next beat, a second later,
     connects again.
     """
-    location = settings.CACHES["store"]["LOCATION"]
-    client = _heartbeat_clients.get(location)
-    if client is None:
-        client = Redis.from_url(
-            location,
-            decode_responses=True,
-            socket_timeout=HEARTBEAT_TIMEOUT_SECONDS,
-            socket_connect_timeout=HEARTBEAT_TIMEOUT_SECONDS,
-            retry=Retry(NoBackoff(), 0),
-        )
-        _heartbeat_clients[location] = client
-    return client
+    return _heartbeat_client(settings.CACHES["store"]["LOCATION"])
+
+
+@functools.cache
+def _heartbeat_client(location: str) -> Redis:
+    return Redis.from_url(
+        location,
+        decode_responses=True,
+        socket_timeout=HEARTBEAT_TIMEOUT_SECONDS,
+        socket_connect_timeout=HEARTBEAT_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 class StoreScript:

@@ -57,6 +57,10 @@ ATTRIBUTE_MAX_LENGTH = 8_000
 NAME_MAX_LENGTH = 256
 # The OTLP specification's sizes: a trace id is 16 bytes, a span id 8 (hex: twice as many).
 TRACE_ID_BYTES, SPAN_ID_BYTES = 16, 8
+# Each id's exact size in lowercase hex, compiled once: checked on every record.
+_ID_PATTERNS = {
+    size: re.compile(f"[0-9a-f]{{{2 * size}}}") for size in (TRACE_ID_BYTES, SPAN_ID_BYTES)
+}
 NOT_DECODABLE = "The body is not an OTLP ExportLogsServiceRequest in {encoding}."
 NOT_GZIP = "The body is not valid gzip."
 INFLATED_TOO_LARGE = f"The body inflates past {MAX_INFLATED_BYTES} bytes."
@@ -160,7 +164,7 @@ def _item(
         ("span_id", span_id, SPAN_ID_BYTES),
     ):
         # Empty means absent, as in OTLP; anything else must be the id's exact size, in hex.
-        if value and not re.fullmatch(f"[0-9a-f]{{{2 * size}}}", value):
+        if value and not _ID_PATTERNS[size].fullmatch(value):
             errors.append(ID_INVALID.format(field=name, size=size, digits=2 * size))
     for name, value in (("severity_text", severity_text), ("service_name", service_name)):
         if value and len(value) > NAME_MAX_LENGTH:

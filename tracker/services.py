@@ -32,7 +32,7 @@ from core.contract import (
 from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
 from core.logging import request_id_var
 from core.metrics import metrics_incr
-from core.queue import SHARDS_SEEN_KEY, DrainRetry, ItemFailure, inbox_shard
+from core.queue import DrainRetry, ItemFailure, inbox
 from core.redis import StoreScript, store
 from core.search import es_client
 from core.serializers import validation_messages
@@ -68,11 +68,16 @@ _RETRYABLE_TYPES = ("index_not_found_exception", "cluster_block_exception")
 _ES_UNREACHABLE = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 
 
+def _retryable(status: int, kind: str) -> bool:
+    """Whether a refusal with this status and error type says "not now" rather than "never"."""
+    return status in _RETRYABLE_STATUSES or kind in _RETRYABLE_TYPES
+
+
 def _refused_for_now(exc: elasticsearch.ApiError) -> bool:
     """Whether Elasticsearch refused a whole request "for now" (overload, an outage, a block)."""
     error = exc.body.get("error") if isinstance(exc.body, dict) else None
     kind = error.get("type", "") if isinstance(error, dict) else ""
-    return exc.meta.status in _RETRYABLE_STATUSES or kind in _RETRYABLE_TYPES
+    return _retryable(exc.meta.status, kind)
 
 
 def _message_document(
@@ -116,7 +121,7 @@ def _bulk_failure(info: dict[str, Any]) -> dict[str, Any]:
     status = info.get("status", 500)
     return {
         "errors": [text],
-        "retryable": status in _RETRYABLE_STATUSES or kind in _RETRYABLE_TYPES,
+        "retryable": _retryable(status, kind),
         "conflict": status == 409,
     }
 
@@ -356,13 +361,15 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
         erased = users_erased(user_ids={document["user_id"] for document in valid})
         # Ids whose stored copy is another user's, or of an owner not known yet: never deleted.
         not_ours = theirs | unread
+        dropped = [
+            document["user_id"] in erased and document["message_id"] not in not_ours
+            for document in valid
+        ]
         _documents_delete(
             [
                 document
-                for document, result in zip(valid, results, strict=True)
-                if document["user_id"] in erased
-                and document["message_id"] not in not_ours
-                and (result["status"] == "indexed" or result.get("conflict"))
+                for document, result, drop in zip(valid, results, dropped, strict=True)
+                if drop and (result["status"] == "indexed" or result.get("conflict"))
             ]
         )
     except _ES_UNREACHABLE as exc:
@@ -375,8 +382,8 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
             raise
         raise DrainRetry(f"Elasticsearch refused the batch for now: {exc}") from exc
     tracked = []
-    for position, document, result in zip(positions, valid, results, strict=True):
-        if document["user_id"] in erased and document["message_id"] not in not_ours:
+    for position, document, result, drop in zip(positions, valid, results, dropped, strict=True):
+        if drop:
             continue  # deleted just above
         if result["status"] == "indexed":
             _tracked_log(document)
@@ -559,6 +566,7 @@ def messages_erase(
             sort=["_shard_doc"],
             size=ERASE_PAGE_SIZE,
         )
+        done = True
         with closing(pages):  # closes the point in time when a slice stops early
             for hits in pages:
                 removed = _hits_delete(hits)
@@ -566,8 +574,8 @@ def messages_erase(
                 if progress and removed:
                     progress(removed)
                 if seconds is not None and time.monotonic() - started >= seconds:
-                    es.indices.refresh(index=index_alias())
-                    return ErasedSlice(deleted=deleted, done=False)
+                    done = False
+                    break
         es.indices.refresh(index=index_alias())
     except _ES_UNREACHABLE as exc:
         raise EraseIncomplete(f"Elasticsearch unreachable ({type(exc).__name__})") from exc
@@ -575,8 +583,9 @@ def messages_erase(
         if _refused_for_now(exc):
             raise EraseIncomplete(f"Elasticsearch refused (status {exc.meta.status})") from exc
         raise
-    _erased_user_traces_delete(user_id=user_id)
-    return ErasedSlice(deleted=deleted, done=True)
+    if done:
+        _erased_user_traces_delete(user_id=user_id)
+    return ErasedSlice(deleted=deleted, done=done)
 
 
 def _hits_delete(hits: list[dict[str, Any]]) -> int:
@@ -603,12 +612,8 @@ def _erased_user_traces_delete(*, user_id: str) -> None:
         if mine:
             client.xdel(admins, *mine)
         start = f"({entries[-1][0]}"  # exclusive: after the last entry read
-    shards = max(settings.QUEUE_INBOX_SHARDS, int(client.get(SHARDS_SEEN_KEY) or 0))
     for name in settings.QUEUE_INBOXES:
-        for number in range(shards):
-            inbox_shard(name, number).dead_remove(
-                lambda item: _owned(item, user_id), chunk=ERASE_SCAN_CHUNK
-            )
+        inbox(name).dead_remove(lambda item: _owned(item, user_id), chunk=ERASE_SCAN_CHUNK)
 
 
 def _owned(value: Any, user_id: str) -> bool:

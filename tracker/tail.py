@@ -271,9 +271,8 @@ def tail_ticket_redeem(*, ticket: str) -> tuple[RedisTokenUser, TailTicket]:
     record = json.loads(raw)
     credential = TailCredential(
         expires=record["expires"],
-        # .get: a ticket stored before these were has only the expiry.
-        revocation_keys=tuple(record.get("revocation_keys", ())),
-        api_key_id=record.get("api_key_id"),
+        revocation_keys=tuple(record["revocation_keys"]),
+        api_key_id=record["api_key_id"],
     )
     return RedisTokenUser(record["user"]), TailTicket(record["filters"], credential)
 
