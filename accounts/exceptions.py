@@ -14,6 +14,7 @@ TOKEN_MALFORMED = "Token is malformed."
 TOKEN_BAD_SIGNATURE = "Token signature is invalid."
 TOKEN_EXPIRED = "Token has expired."
 TOKEN_REVOKED = "Token has been revoked."
+TOKEN_OUTDATED = "Token was issued before this server's upgrade; log in again."
 TOKEN_NOT_ACCESS = "Token is not an access token."
 TOKEN_NOT_REFRESH = "Token is not a refresh token."
 TOKEN_USER_GONE = "The user of this token no longer exists."
@@ -70,6 +71,13 @@ class TokenRevoked(exceptions.AuthenticationFailed):
 
     default_detail = TOKEN_REVOKED
     default_code = "token_revoked"
+
+
+class TokenOutdated(exceptions.AuthenticationFailed):
+    """The token predates the user-tagged revocation keys, so its revocation cannot be read."""
+
+    default_detail = TOKEN_OUTDATED
+    default_code = "token_outdated"
 
 
 class TokenNotAccess(exceptions.AuthenticationFailed):

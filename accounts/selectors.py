@@ -21,22 +21,32 @@ def username_key(username: str) -> str:
     return f"username:{username.lower()}"
 
 
-def token_revocation_key(*, jti: str) -> str:
-    """The Redis key that exists while the token `jti` is revoked.
+def user_tag(user_id: str) -> str:
+    """The Redis Cluster hash tag of a user's keys: all of them share one slot.
+
+    Public, like the key functions below: a script that touches several of a user's keys
+    (the push counts, throttles and checks revocations in one) stays in one slot only if every
+    app tags them the same way.
+    """
+    return f"{{{user_id}}}"
+
+
+def token_revocation_key(*, user_id: str, jti: str) -> str:
+    """The Redis key that exists while the token `jti` (of `user_id`) is revoked.
 
     Public, for other apps' atomic scripts: a script that must refuse a revoked token in its
     own round trip checks `EXISTS` on this key (the push does). Only accounts writes it.
     """
-    return f"jwt:revoked:{jti}"
+    return f"jwt:revoked:{user_tag(user_id)}:{jti}"
 
 
-def token_family_revocation_key(*, family: str) -> str:
+def token_family_revocation_key(*, user_id: str, family: str) -> str:
     """The Redis key that exists while every token of the login `family` is revoked.
 
     Public for the same reason as `token_revocation_key`: a script that checks a token's
     revocation itself must check this key too (EXISTS on both). Only accounts writes it.
     """
-    return f"jwt:family:revoked:{family}"
+    return f"jwt:family:revoked:{user_tag(user_id)}:{family}"
 
 
 def token_user_revocation_key(*, user_id: str) -> str:
@@ -44,15 +54,16 @@ def token_user_revocation_key(*, user_id: str) -> str:
 
     Public like `token_revocation_key`: a script checking revocation itself checks all three.
     """
-    return f"jwt:user:revoked:{user_id}"
+    return f"jwt:user:revoked:{user_tag(user_id)}"
 
 
-def token_revocation_keys(*, claims: dict[str, Any]) -> list[str]:
+def token_revocation_keys(*, claims: Mapping[str, Any]) -> list[str]:
     """The keys whose existence revokes this access token: its own, its family's, its user's."""
+    user_id = claims["user_id"]
     return [
-        token_revocation_key(jti=claims["jti"]),
-        token_family_revocation_key(family=claims[FAMILY_CLAIM]),
-        token_user_revocation_key(user_id=claims["user_id"]),
+        token_revocation_key(user_id=user_id, jti=claims["jti"]),
+        token_family_revocation_key(user_id=user_id, family=claims[FAMILY_CLAIM]),
+        token_user_revocation_key(user_id=user_id),
     ]
 
 
@@ -62,7 +73,7 @@ def request_counter_key(*, user_id: str) -> str:
     Public, for the app that counts: the pusher INCRs it in its push script. It lives with the
     user, so `/me` reads it without knowing who counts.
     """
-    return f"pusher:count:{user_id}"
+    return f"pusher:count:{user_tag(user_id)}"
 
 
 def _public(record: dict[str, str]) -> dict[str, str]:

@@ -48,7 +48,15 @@ from accounts.selectors import (
     user_key,
     username_key,
 )
-from accounts.tokens import FAMILY_CLAIM, REFRESH, ROLE_USER, ROLES, token_decode
+from accounts.tokens import (
+    FAMILY_CLAIM,
+    KEY_LAYOUT,
+    LAYOUT_CLAIM,
+    REFRESH,
+    ROLE_USER,
+    ROLES,
+    token_decode,
+)
 from core.contract import date_format
 from core.logging import request_id_var
 from core.redis import StoreScript, store
@@ -270,6 +278,7 @@ def token_pair_issue(
     refresh["username"] = username
     refresh["role"] = role
     refresh[FAMILY_CLAIM] = family or uuid.uuid4().hex
+    refresh[LAYOUT_CLAIM] = KEY_LAYOUT
     access = refresh.access_token  # copies the user claims, with its own jti and shorter exp
     return {
         "access": str(access),
@@ -331,7 +340,10 @@ def token_refresh(*, refresh: str) -> dict[str, Any]:
     # Every token of the family expires within one refresh lifetime of now.
     family_ttl = int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds())
     outcome = _REFRESH_SCRIPT(
-        keys=[token_revocation_key(jti=claims["jti"]), token_family_revocation_key(family=family)],
+        keys=[
+            token_revocation_key(user_id=user["user_id"], jti=claims["jti"]),
+            token_family_revocation_key(user_id=user["user_id"], family=family),
+        ],
         args=[_revocation_ttl(claims), family_ttl],
     )
     if outcome == "reused":
@@ -370,7 +382,8 @@ def tokens_revoke(*, access_claims: Mapping[str, Any], refresh: str | None = Non
             to_revoke.append(refresh_claims)
     pipe = store().pipeline()  # MULTI: both tokens are revoked, or neither
     for claims in to_revoke:
-        pipe.set(token_revocation_key(jti=claims["jti"]), "1", ex=_revocation_ttl(claims))
+        revoked = token_revocation_key(user_id=claims["user_id"], jti=claims["jti"])
+        pipe.set(revoked, "1", ex=_revocation_ttl(claims))
     pipe.execute()
 
 

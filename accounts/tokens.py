@@ -14,6 +14,7 @@ from accounts.exceptions import (
     TokenMalformed,
     TokenNotAccess,
     TokenNotRefresh,
+    TokenOutdated,
 )
 
 ROLE_USER = "user"
@@ -24,6 +25,11 @@ ACCESS = "access"
 REFRESH = "refresh"
 # The login a token descends from: set at login, kept by every refresh (token family).
 FAMILY_CLAIM = "fam"
+# The layout of the revocation keys a token is checked against. Tokens issued before the keys
+# were tagged by user ("2") carry none: their revocations sit under names no longer read, so
+# they are refused rather than let a revoked one back in (docs/scaling.md).
+LAYOUT_CLAIM = "kl"
+KEY_LAYOUT = "2"
 _WRONG_TYPE = {ACCESS: TokenNotAccess, REFRESH: TokenNotRefresh}
 # Every claim we issue; a token missing one was not made by us, whatever its signature.
 _STRING_CLAIMS = ("user_id", "username", "role", "jti", "token_type", FAMILY_CLAIM)
@@ -76,6 +82,8 @@ def token_decode(*, raw: str | bytes, token_type: str) -> dict[str, Any]:
         raise TokenMalformed()
     if claims["role"] not in ROLES:
         raise TokenMalformed()
+    if claims.get(LAYOUT_CLAIM) != KEY_LAYOUT:
+        raise TokenOutdated()
     if claims["token_type"] != token_type:
         raise _WRONG_TYPE[token_type]()
     return claims

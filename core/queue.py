@@ -256,14 +256,26 @@ class Inbox:
     # --- Producers --------------------------------------------------------------------------
     def append(self, items: list[dict[str, Any]]) -> None:
         """Add items and make sure a drain task is on its way."""
-        if not items:
-            return
-        pipe = store().pipeline(transaction=False)
-        pipe.rpush(self.key, *(json.dumps(item, separators=(",", ":")) for item in items))
-        pipe.set(self.armed_key, "1", nx=True, ex=self.ARMED_TTL_SECONDS)
-        _, armed = pipe.execute()
-        if armed:
+        if items and self.append_encoded(
+            [json.dumps(item, separators=(",", ":")) for item in items]
+        ):
             self.wake()
+
+    def append_encoded(
+        self, encoded: list[str], *, also: Callable[[Pipeline], object] | None = None
+    ) -> bool:
+        """Add JSON-encoded items in one round trip; True if this call armed the drain.
+
+        The caller wakes an armed drain (`wake`), as it sees fit. `also` queues more commands
+        on the same pipeline, which is not a transaction: in a Redis Cluster they may go to
+        other slots (the push counts its messages in the metrics this way).
+        """
+        pipe = store().pipeline(transaction=False)
+        pipe.rpush(self.key, *encoded)
+        pipe.set(self.armed_key, "1", nx=True, ex=self.ARMED_TTL_SECONDS)
+        if also is not None:
+            also(pipe)
+        return bool(pipe.execute()[1])
 
     def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
         """Add items that become due `delay` seconds from now; no worker waits for them."""

@@ -30,7 +30,7 @@ def _push(api: Api, account: Account, message: str, key: str) -> Reply:
 def _flight_marker(account: Account, key: str) -> str:
     """The Redis key that marks `key`'s first request in flight (pusher.services)."""
     digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"pusher:idem:{account.user_id}:{digest}:flight"
+    return f"pusher:idem:{{{account.user_id}}}:{digest}:flight"
 
 
 def _count(api: Api, account: Account) -> int:

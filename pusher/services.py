@@ -7,14 +7,14 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import redis.exceptions
 from django.conf import settings
 
 from accounts.authentication import UncheckedClaims
 from accounts.exceptions import TokenRevoked
-from accounts.selectors import request_counter_key
+from accounts.selectors import request_counter_key, user_tag
 from core.contract import date_format
 from core.metrics import METRICS_KEY
 from core.queue import Inbox, inbox_for
@@ -53,60 +53,66 @@ local function take_tokens(bucket, rate, burst, cost)
   return 0
 end
 """
-# One round trip, atomically: refuse a revoked token; answer a stored Idempotency-Key; refuse
-# a user over their rate; or count the push (INCR), put the message in the validator's inbox
-# with its count, arm the inbox's drain, and remember the response under the key, marked in
-# flight until the request finishes.
-# KEYS: counter, inbox list, inbox armed flag, idempotency key ("" when none), metrics, the
-# key's in-flight marker, the rate bucket, then the token's three revocation keys (its own, its
-# family's, its user's; "" when the caller is no token).
-# ARGV: payload JSON, armed TTL, idempotency TTL, response JSON, body fingerprint, flight TTL,
-# rate per second, burst.
-# Returns {count or seconds to wait, armed, stored "fingerprint\nresponse" or false, state}.
-# The count is spliced into the two JSON objects (made by json.dumps, so they end in "}")
-# before their closing brace, which is cheaper than cjson decoding and re-encoding them.
+# The push is two steps, because Redis Cluster runs a script only on keys of one slot: the
+# user's step (this script, on the user's keys) and the queue step (`_queue`, on the validator
+# shard's). Atomically, this one refuses a revoked token; answers a stored Idempotency-Key;
+# refuses a user over their rate; or counts the push (INCR). With an Idempotency-Key it also
+# stores the message as "pending" (fingerprint, count, response, payload) and marks the key in
+# flight: if the request dies before the queue step, a retry finds the pending record and
+# queues the very same message (`_queue_keyed`).
+# KEYS: counter, rate bucket, then the token's three revocation keys (its own, its family's,
+# its user's) when the caller is a token, then the Idempotency-Key's record and in-flight
+# marker when it has one. No placeholder keys: Redis Cluster would hash them to other slots.
+# ARGV: rate per second, burst, idempotency TTL, flight TTL, body fingerprint, response JSON,
+# payload JSON (the last three "" without a key), "1" if the caller is a token.
+# Returns {count or seconds to wait, stored record or false, state}.
 _PUSH = (
     _TAKE_TOKENS
     + """
-if KEYS[8] ~= '' and redis.call('EXISTS', KEYS[8], KEYS[9], KEYS[10]) > 0 then
-  return {0, 0, false, 1}
-end
-if KEYS[4] ~= '' then
-  local previous = redis.call('GET', KEYS[4])
+local token = ARGV[8] == '1'
+if token and redis.call('EXISTS', KEYS[3], KEYS[4], KEYS[5]) > 0 then return {0, false, 1} end
+local stored, flight = KEYS[token and 6 or 3], KEYS[token and 7 or 4]
+if stored then
+  local previous = redis.call('GET', stored)
   if previous then
-    if redis.call('EXISTS', KEYS[6]) == 1 then return {0, 0, previous, 2} end
-    return {0, 0, previous, 0}
+    if redis.call('EXISTS', flight) == 1 then return {0, previous, 2} end
+    -- Pending (four lines) with this same body: its first request died before queueing it,
+    -- or before saying so. This request queues it, and is in flight meanwhile.
+    local mine = string.sub(previous, 1, #ARGV[5] + 1) == ARGV[5] .. '\\n'
+    if mine and select(2, string.gsub(previous, '\\n', '')) == 3 then
+      redis.call('SET', flight, '1', 'EX', tonumber(ARGV[4]))
+      return {0, previous, 5}
+    end
+    return {0, previous, 0}
   end
 end
-local wait = take_tokens(KEYS[7], tonumber(ARGV[7]), tonumber(ARGV[8]), 1)
-if wait > 0 then return {wait, 0, false, 3} end
+local wait = take_tokens(KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), 1)
+if wait > 0 then return {wait, false, 3} end
 local count = redis.call('INCR', KEYS[1])
-redis.call('HINCRBY', KEYS[5], 'pushes', 1)
-local counted = ',"request_count":' .. count .. '}'
-redis.call('RPUSH', KEYS[2], string.sub(ARGV[1], 1, -2) .. counted)
-local armed = redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[2]))
-if KEYS[4] ~= '' then
-  local stored = ARGV[5] .. '\\n' .. string.sub(ARGV[4], 1, -2) .. counted
-  redis.call('SET', KEYS[4], stored, 'EX', tonumber(ARGV[3]))
-  redis.call('SET', KEYS[6], '1', 'EX', tonumber(ARGV[6]))
+if stored then
+  local pending = ARGV[5] .. '\\n' .. count .. '\\n' .. ARGV[6] .. '\\n' .. ARGV[7]
+  redis.call('SET', stored, pending, 'EX', tonumber(ARGV[3]))
+  redis.call('SET', flight, '1', 'EX', tonumber(ARGV[4]))
 end
-return {count, armed and 1 or 0, false, 0}
+return {count, false, 4}
 """
 )
-_REVOKED, _IN_FLIGHT, _THROTTLED = 1, 2, 3
+_REPLAY, _REVOKED, _IN_FLIGHT, _THROTTLED, _COUNTED, _PENDING = 0, 1, 2, 3, 4, 5
 # How long a key counts as in flight if its request died before saying it had finished.
 IDEMPOTENCY_FLIGHT_TTL_SECONDS = 10
 
 _push_script = StoreScript(_PUSH)
 
 
-def _revocation_keys(token: UncheckedClaims | None) -> list[str]:
-    """The three keys the push script checks with EXISTS ("" for a caller with no token)."""
-    return token.revocation_keys if token is not None else ["", "", ""]
+def _caller_keys(user_id: str, token: UncheckedClaims | None) -> list[str]:
+    """The keys both push scripts start with: the user's counter and rate bucket, then the
+    token's three revocation keys when the caller is a token."""
+    keys = [request_counter_key(user_id=user_id), _bucket_key(user_id)]
+    return keys + token.revocation_keys if token is not None else keys
 
 
 def _bucket_key(user_id: str) -> str:
-    return f"pusher:bucket:{user_id}"
+    return f"pusher:bucket:{user_tag(user_id)}"
 
 
 def _rate() -> tuple[float, int]:
@@ -119,14 +125,14 @@ def _idempotency_keys(user_id: str, key: str | None) -> tuple[str, str]:
     if not key:
         return "", ""
     digest = hashlib.sha256(key.encode()).hexdigest()
-    stored = f"pusher:idem:{user_id}:{digest}"
+    stored = f"pusher:idem:{user_tag(user_id)}:{digest}"
     return stored, f"{stored}:flight"
 
 
 def _payload(
     *, user_id: str, user_message: str, request_id: str, message_id: str | None = None
 ) -> dict[str, Any]:
-    """A message as the pusher hands it to the validator (request_count is added in Redis)."""
+    """A message as the pusher hands it to the validator (request_count is added once counted)."""
     return {
         "message_id": message_id or str(uuid.uuid4()),
         "user_id": user_id,
@@ -137,19 +143,57 @@ def _payload(
     }
 
 
+def _counted(encoded: str, count: int | str) -> str:
+    """A JSON object (from json.dumps, so ending in "}") with its request_count added.
+
+    Spliced before the closing brace, which is cheaper than decoding and encoding it again.
+    """
+    return f'{encoded[:-1]},"request_count":{count}}}'
+
+
 def _fingerprint(user_message: str) -> str:
     """What makes two pushes "the same request" for an Idempotency-Key: the message."""
     return hashlib.sha256(user_message.encode()).hexdigest()
 
 
-def _replay(previous: str, *, fingerprint: str, in_flight: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Stored:
+    """An Idempotency-Key's record: the response, and the message while it may not be queued.
+
+    Two lines once queued ("fingerprint", "response"); four while pending ("fingerprint",
+    "count", "response", "payload", the last two without their request_count).
+    """
+
+    fingerprint: str
+    response: str
+    payload: str | None = None
+
+    @classmethod
+    def parse(cls, record: str) -> Self:
+        """Read a record as the push script stores it, or as `_key_release` rewrites it."""
+        lines = record.split("\n")
+        if len(lines) == 2:
+            return cls(fingerprint=lines[0], response=lines[1])
+        fingerprint, count, response, payload = lines
+        return cls(fingerprint, _counted(response, count), _counted(payload, count))
+
+
+def _replay(stored: _Stored, *, fingerprint: str, in_flight: bool) -> str:
     """The stored response of an Idempotency-Key's first request, if this one may have it."""
-    stored_fingerprint, _, response = previous.partition("\n")
-    if stored_fingerprint != fingerprint:
+    if stored.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
     if in_flight:
         raise IdempotencyKeyInFlight()
-    return json.loads(response)
+    return stored.response
+
+
+def _queue(box: Inbox, encoded: list[str]) -> None:
+    """The push's queue step: put messages in the validator's shard, count them, wake it."""
+    armed = box.append_encoded(
+        encoded, also=lambda pipe: pipe.hincrby(METRICS_KEY, "pushes", len(encoded))
+    )
+    if armed:
+        _wake(box)
 
 
 def _wake(box: Inbox) -> None:
@@ -160,6 +204,39 @@ def _wake(box: Inbox) -> None:
         # The push is counted and queued, so the answer stays 202: the every-minute wake
         # schedule starts the drain. A 503 here would make a client push it twice.
         logger.warning("push queued, but waking the validator failed: %s", exc)
+
+
+def _queue_keyed(box: Inbox, encoded: str, *, keys: tuple[str, str], record: str) -> None:
+    """Queue an Idempotency-Key's message, then store `record` (fingerprint and response) as
+    the key's answer, marked queued.
+
+    If the queue step fails, the key is let go at once, so that the client's retry queues the
+    pending message (the same message_id) without waiting out the in-flight marker.
+    """
+    stored_key, flight_key = keys
+    try:
+        _queue(box, [encoded])
+    except redis.exceptions.RedisError:
+        _key_release(flight_key)
+        raise
+    _key_release(flight_key, stored_key=stored_key, record=record)
+
+
+def _key_release(flight_key: str, *, stored_key: str = "", record: str = "") -> None:
+    """End an Idempotency-Key's request: store its queued `record` (the TTL kept), if given,
+    and clear its in-flight marker, in one round trip."""
+    try:
+        # No MULTI needed: with only one of the two done, a repeat is told to wait (409) until
+        # the marker expires, or queues the pending message again (the same message_id).
+        pipe = store().pipeline(transaction=False)
+        if stored_key:
+            pipe.set(stored_key, record, keepttl=True)
+        pipe.delete(flight_key)
+        pipe.execute()
+    except redis.exceptions.RedisError as exc:
+        # The marker expires by itself; until then a repeat is told to retry (409), and after
+        # it, a record still pending is queued again by the repeat (the same message_id).
+        logger.warning("could not end an Idempotency-Key's request: %s", exc)
 
 
 def message_push(
@@ -173,116 +250,100 @@ def message_push(
     """Accept one message for validation; return the response body (the first one on a replay).
 
     `token` is the caller's access token over HTTP (None for operators' commands). Its
-    revocation is checked in the same atomic script (raising TokenRevoked), which saves the
-    push a Redis round trip.
+    revocation is checked in the user's step (raising TokenRevoked), which saves the push a
+    Redis round trip.
     """
-    payload = _payload(user_id=user_id, user_message=user_message, request_id=request_id)
-    body = {"status": "queued", "message_id": payload["message_id"], "user_id": user_id}
-    # A user's pushes share a shard: the validator takes them in the order they were counted.
+    message = _payload(user_id=user_id, user_message=user_message, request_id=request_id)
+    payload = json.dumps(message)
+    body = json.dumps({"status": "queued", "message_id": message["message_id"], "user_id": user_id})
+    # A user's pushes share a shard: the validator takes them in the order they were queued.
     validator_inbox: Inbox = inbox_for(VALIDATOR_INBOX, user_id)
-    stored_key, flight_key = _idempotency_keys(user_id, idempotency_key)
+    keys = _idempotency_keys(user_id, idempotency_key)
     fingerprint = _fingerprint(user_message) if idempotency_key else ""
-    count, armed, previous, state = _push_script(
-        keys=[
-            request_counter_key(user_id=user_id),
-            validator_inbox.key,
-            validator_inbox.armed_key,
-            stored_key,
-            METRICS_KEY,
-            flight_key,
-            _bucket_key(user_id),
-            *_revocation_keys(token),
-        ],
+    count, previous, state = _push_script(
+        keys=[*_caller_keys(user_id, token), *(keys if idempotency_key else ())],
         args=[
-            json.dumps(payload),
-            Inbox.ARMED_TTL_SECONDS,
-            IDEMPOTENCY_TTL_SECONDS,
-            json.dumps(body),
-            fingerprint,
-            IDEMPOTENCY_FLIGHT_TTL_SECONDS,
             *_rate(),
+            IDEMPOTENCY_TTL_SECONDS,
+            IDEMPOTENCY_FLIGHT_TTL_SECONDS,
+            fingerprint,
+            body if idempotency_key else "",
+            payload if idempotency_key else "",
+            int(token is not None),
         ],
     )
     if state == _REVOKED:
         raise TokenRevoked()
     if state == _THROTTLED:
         raise IngestionThrottled(wait=count)
-    replayed = previous is not None
-    if replayed:
-        body = _replay(previous, fingerprint=fingerprint, in_flight=state == _IN_FLIGHT)
+    if state == _COUNTED:
+        outcome, response = "queued", _counted(body, count)
+        if idempotency_key:
+            record = f"{fingerprint}\n{response}"
+            _queue_keyed(validator_inbox, _counted(payload, count), keys=keys, record=record)
+        else:
+            _queue(validator_inbox, [_counted(payload, count)])
     else:
-        body = {**body, "request_count": count}
-        if armed:
-            _wake(validator_inbox)
-        if flight_key:
-            _flight_end(flight_key)
+        stored = _Stored.parse(previous)
+        response = _replay(stored, fingerprint=fingerprint, in_flight=state == _IN_FLIGHT)
+        outcome = "replayed"
+        if state == _PENDING:
+            # The first request died before marking its message queued: queue it now. If it
+            # had been queued, the copy has the same message_id, and the tracker keeps one.
+            outcome = "queued again"
+            record = f"{fingerprint}\n{stored.response}"
+            _queue_keyed(validator_inbox, stored.payload, keys=keys, record=record)
+    answer = json.loads(response)
     logger.info(
         "push %s: message %s, request_count %s",
-        "replayed" if replayed else "queued",
-        body["message_id"],
-        body["request_count"],
-        extra={"user_id": user_id, "message_id": body["message_id"]},
+        outcome,
+        answer["message_id"],
+        answer["request_count"],
+        extra={"user_id": user_id, "message_id": answer["message_id"]},
     )
-    return body
+    return answer
 
 
-def _flight_end(flight_key: str) -> None:
-    """Mark the first request of an Idempotency-Key finished: repeats now get its response."""
-    try:
-        store().delete(flight_key)
-    except redis.exceptions.RedisError as exc:
-        # The marker expires by itself; until then a repeat is told to retry (409).
-        logger.warning("could not clear an Idempotency-Key's in-flight marker: %s", exc)
-
-
-# A batch in one round trip, atomically: refuse a revoked token; mark each item whose client
+# A batch's user step, atomically: refuse a revoked token; mark each item whose client
 # message_id was accepted in the last 24 h (or earlier in this batch) a duplicate; refuse the
 # whole batch if the user's rate cannot cover its fresh messages; else give them consecutive
-# counts (INCRBY once), put them in the validator's inbox, remember their ids, arm the drain.
-# KEYS: counter, inbox list, armed flag, metrics, rate bucket, the token's three revocation keys
-# ("" when the caller is no token), then one "seen" key per item ("" when the client gave no
-# message_id).
-# ARGV: item count, armed TTL, seen TTL, rate, burst, then the payloads.
-# Returns {state, armed or seconds to wait, then per item its count, or 0 for a duplicate}.
+# counts (INCRBY once). The queue step follows, then the ids are remembered (`_seen_mark`):
+# a batch whose request dies between the two is queued again by its retry, with the same
+# client message_ids, and the tracker keeps one of each.
+# KEYS: counter, rate bucket, then the token's three revocation keys when the caller is a
+# token, then a "seen" key for each item whose client gave a message_id.
+# ARGV: rate, burst, "1" if the caller is a token, then per item "1" if it has a seen key.
+# Returns {state, seconds to wait, then per item its count, or 0 for a duplicate}.
 _PUSH_BATCH = (
     _TAKE_TOKENS
     + """
-local n = tonumber(ARGV[1])
-if KEYS[6] ~= '' and redis.call('EXISTS', KEYS[6], KEYS[7], KEYS[8]) > 0 then return {1, 0} end
+local token = ARGV[3] == '1'
+if token and redis.call('EXISTS', KEYS[3], KEYS[4], KEYS[5]) > 0 then return {1, 0} end
+local next_key = token and 6 or 3
 local duplicate, here, fresh = {}, {}, 0
-for i = 1, n do
-  local key = KEYS[8 + i]
-  if key ~= '' and (here[key] or redis.call('EXISTS', key) == 1) then
+for i = 4, #ARGV do
+  local key = nil
+  if ARGV[i] == '1' then key = KEYS[next_key]; next_key = next_key + 1 end
+  if key and (here[key] or redis.call('EXISTS', key) == 1) then
     duplicate[i] = true
   else
     fresh = fresh + 1
-    if key ~= '' then here[key] = true end
+    if key then here[key] = true end
   end
 end
-local out = {0, 0}
+local out = {4, 0}
 if fresh > 0 then
-  local wait = take_tokens(KEYS[5], tonumber(ARGV[4]), tonumber(ARGV[5]), fresh)
+  local wait = take_tokens(KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), fresh)
   if wait > 0 then return {3, wait} end
 end
 local count = redis.call('INCRBY', KEYS[1], fresh) - fresh
-local queued = {}
-for i = 1, n do
+for i = 4, #ARGV do
   if duplicate[i] then
-    out[2 + i] = 0
+    out[#out + 1] = 0
   else
     count = count + 1
-    out[2 + i] = count
-    local payload = ARGV[5 + i]
-    queued[#queued + 1] = string.sub(payload, 1, -2) .. ',"request_count":' .. count .. '}'
-    if KEYS[8 + i] ~= '' then redis.call('SET', KEYS[8 + i], '1', 'EX', tonumber(ARGV[3])) end
-    -- Lua's unpack has a stack limit: push in slices.
-    if #queued == 500 then redis.call('RPUSH', KEYS[2], unpack(queued)); queued = {} end
+    out[#out + 1] = count
   end
-end
-if #queued > 0 then redis.call('RPUSH', KEYS[2], unpack(queued)) end
-if fresh > 0 then
-  redis.call('HINCRBY', KEYS[4], 'pushes', fresh)
-  out[2] = redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[2])) and 1 or 0
 end
 return out
 """
@@ -293,7 +354,22 @@ SEEN_TTL_SECONDS = 24 * 60 * 60
 
 
 def _seen_key(user_id: str, message_id: str) -> str:
-    return f"pusher:seen:{user_id}:{message_id}"
+    return f"pusher:seen:{user_tag(user_id)}:{message_id}"
+
+
+def _seen_mark(keys: list[str]) -> None:
+    """Remember a queued batch's client message_ids, so that a retry marks them duplicates."""
+    if not keys:
+        return
+    try:
+        pipe = store().pipeline(transaction=False)  # one slot, the user's; no need for MULTI
+        for key in keys:
+            pipe.set(key, "1", ex=SEEN_TTL_SECONDS)
+        pipe.execute()
+    except redis.exceptions.RedisError as exc:
+        # The messages are queued, so the answer stays 202; a retry of this batch queues them
+        # again, with the same message_ids, and the tracker keeps one of each.
+        logger.warning("batch queued, but remembering its message ids failed: %s", exc)
 
 
 @dataclass
@@ -338,38 +414,24 @@ def messages_push_batch(
     rate, burst = _rate()
     if len(valid) > burst:
         raise BatchOverBurst()
-    validator_inbox = inbox_for(VALIDATOR_INBOX, user_id)
     counts: list[int] = []
-    armed = 0
     if valid:
-        state, armed, *counts = _push_batch_script(
-            keys=[
-                request_counter_key(user_id=user_id),
-                validator_inbox.key,
-                validator_inbox.armed_key,
-                METRICS_KEY,
-                _bucket_key(user_id),
-                *_revocation_keys(token),
-                *(
-                    _seen_key(user_id, item.message_id) if item.message_id else ""
-                    for _, item in valid
-                ),
-            ],
-            args=[
-                len(payloads),
-                Inbox.ARMED_TTL_SECONDS,
-                SEEN_TTL_SECONDS,
-                rate,
-                burst,
-                *(json.dumps(payload) for payload in payloads),
-            ],
+        seen = [_seen_key(user_id, item.message_id) if item.message_id else "" for _, item in valid]
+        state, wait, *counts = _push_batch_script(
+            keys=[*_caller_keys(user_id, token), *filter(None, seen)],
+            args=[rate, burst, int(token is not None), *(int(bool(key)) for key in seen)],
         )
         if state == _REVOKED:
             raise TokenRevoked()
         if state == _THROTTLED:
-            raise IngestionThrottled(wait=armed)
-        if armed:
-            _wake(validator_inbox)
+            raise IngestionThrottled(wait=wait)
+        fresh = [(payload, count) for payload, count in zip(payloads, counts, strict=True) if count]
+        if fresh:
+            _queue(
+                inbox_for(VALIDATOR_INBOX, user_id),
+                [_counted(json.dumps(payload), count) for payload, count in fresh],
+            )
+            _seen_mark([key for key, count in zip(seen, counts, strict=True) if key and count])
     results: list[dict[str, Any]] = [
         {"index": index, "status": "rejected", "errors": item.errors}
         for index, item in enumerate(items)
@@ -409,6 +471,6 @@ def user_keys_delete(*, user_id: str) -> int:
     """
     client = store()
     keys = [_bucket_key(user_id)]
-    for pattern in (f"pusher:idem:{user_id}:*", _seen_key(user_id, "*")):
+    for pattern in (f"pusher:idem:{user_tag(user_id)}:*", _seen_key(user_id, "*")):
         keys += client.scan_iter(match=pattern, count=1000)
     return client.delete(*keys)

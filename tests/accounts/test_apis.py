@@ -22,6 +22,7 @@ from accounts.exceptions import (
     TOKEN_NOT_ACCESS,
     TOKEN_NOT_REFRESH,
     TOKEN_NOT_YOURS,
+    TOKEN_OUTDATED,
     TOKEN_REVOKED,
     USERNAME_INVALID,
     USERNAME_TAKEN,
@@ -316,6 +317,13 @@ def _without_family(access: str) -> str:
     return _sign(claims)
 
 
+def _without_key_layout(access: str) -> str:
+    # As issued before the revocation keys were tagged by user: its revocation is unreadable.
+    claims = _claims(access)
+    del claims["kl"]
+    return _sign(claims)
+
+
 def _without_exp(access: str) -> str:
     claims = _claims(access)
     del claims["exp"]
@@ -339,6 +347,7 @@ def _without_exp(access: str) -> str:
         (_without_user_id, TOKEN_MALFORMED, "token_malformed"),
         (_without_family, TOKEN_MALFORMED, "token_malformed"),
         (_without_exp, TOKEN_MALFORMED, "token_malformed"),
+        (_without_key_layout, TOKEN_OUTDATED, "token_outdated"),
         (lambda access: "not-a-jwt", TOKEN_MALFORMED, "token_malformed"),
         (lambda access: access[:-3], TOKEN_BAD_SIGNATURE, "token_bad_signature"),
     ],
@@ -428,6 +437,7 @@ def test_a_replayed_refresh_token_revokes_its_family(
         (lambda tokens: tokens["access"], TOKEN_NOT_REFRESH, "token_not_refresh"),
         (lambda tokens: _expired(tokens["refresh"]), TOKEN_EXPIRED, "token_expired"),
         (lambda tokens: "x.y.z", TOKEN_MALFORMED, "token_malformed"),
+        (lambda tokens: _without_key_layout(tokens["refresh"]), TOKEN_OUTDATED, "token_outdated"),
     ],
 )
 def test_refresh_with_a_bad_token_is_401(

@@ -202,7 +202,9 @@ def test_refresh_is_single_use_even_under_a_race() -> None:
     assert all(isinstance(result, (dict, TokenRevoked)) for result in results)
     claims = token_decode(raw=refresh, token_type=REFRESH)
     assert token_revoked(claims=claims)
-    assert 0 < store().ttl(token_revocation_key(jti=claims["jti"])) <= 86400
+    assert (
+        0 < store().ttl(token_revocation_key(user_id=claims["user_id"], jti=claims["jti"])) <= 86400
+    )
     # The losers presented a used token: reuse, so the winner's new pair is revoked with its
     # family. Clients must not refresh concurrently with one token (the dashboard does not).
     new_access = token_decode(raw=winner["access"], token_type=ACCESS)
@@ -234,7 +236,7 @@ def test_a_reused_refresh_token_revokes_its_family_until_the_family_expires() ->
     access = UncheckedClaims(token_decode(raw=pair["access"], token_type=ACCESS))
     # The push script checks the family's key besides the token's own (see UncheckedClaims).
     own, family, _user = access.revocation_keys
-    assert family == token_family_revocation_key(family=access["fam"])
+    assert family == token_family_revocation_key(user_id=access["user_id"], family=access["fam"])
     assert 86400 - 5 < store().ttl(family) <= 86400
     assert not store().exists(own)  # the token itself was never revoked
     assert token_revoked(claims=access)
@@ -267,5 +269,11 @@ def test_logout_revocations_expire_with_their_tokens() -> None:
 
     tokens_revoke(access_claims=access, refresh=pair["refresh"])
 
-    assert 0 < store().ttl(token_revocation_key(jti=access["jti"])) <= 900
-    assert 900 < store().ttl(token_revocation_key(jti=refresh["jti"])) <= 86400
+    assert (
+        0 < store().ttl(token_revocation_key(user_id=access["user_id"], jti=access["jti"])) <= 900
+    )
+    assert (
+        900
+        < store().ttl(token_revocation_key(user_id=refresh["user_id"], jti=refresh["jti"]))
+        <= 86400
+    )

@@ -21,6 +21,7 @@ from accounts.selectors import (
 from core.contract import MESSAGE_BLANK
 from core.queue import inbox_shard
 from core.redis import store
+from pusher import services as pusher_services
 from pusher.exceptions import IDEMPOTENCY_KEY_IN_FLIGHT, IDEMPOTENCY_KEY_REUSED
 
 PUSH = "/api/pusher/push/"
@@ -254,7 +255,7 @@ def test_a_reused_idempotency_key_with_another_message_is_a_422(auth_client, use
 def test_a_repeat_while_the_first_request_is_in_flight_is_a_409(auth_client, user):
     first = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
     # The first request's marker, as it stands between its script and its answer.
-    (stored,) = store().keys(f"pusher:idem:{user['user_id']}:*")
+    (stored,) = store().keys(f"pusher:idem:{{{user['user_id']}}}:*")
     store().set(f"{stored}:flight", "1", ex=10)
 
     again = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
@@ -309,7 +310,7 @@ def test_a_token_whose_family_or_user_is_revoked_pushes_nothing(
 ):
     claims = jwt.decode(tokens["access"], options={"verify_signature": False})
     key = (
-        token_family_revocation_key(family=claims["fam"])
+        token_family_revocation_key(user_id=user["user_id"], family=claims["fam"])
         if which == "family"
         else token_user_revocation_key(user_id=user["user_id"])
     )
@@ -342,3 +343,54 @@ def test_the_push_fast_path_answers_as_the_serializer_does(auth_client, message,
     assert response.status_code == status, response.content
     queued = _queued()
     assert [p["user_message"] for p in queued] == ([message] if status == 202 else [])
+
+
+@pytest.mark.usefixtures("queue_step_fails_once")
+def test_a_keyed_push_whose_queue_step_failed_is_queued_by_its_retry(auth_client, user):
+    failed = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    # Counted but not queued: the key is let go at once, so the retry need not wait.
+    assert (failed.status_code, _queued()) == (503, [])
+    retried = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    replayed = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+
+    assert retried.status_code == 202
+    assert retried.json()["request_count"] == 1
+    assert replayed.json() == retried.json()
+    [queued] = _queued()
+    assert (queued["message_id"], queued["request_count"]) == (retried.json()["message_id"], 1)
+    assert request_count_get(user_id=user["user_id"]) == 1
+
+
+def test_a_retry_after_the_first_request_died_unconfirmed_queues_the_same_message(
+    auth_client, user, monkeypatch
+):
+    # The first request queues its message, then dies before marking its key queued; its
+    # in-flight marker expires.
+    release = pusher_services._key_release
+    monkeypatch.setattr(pusher_services, "_key_release", lambda *args, **kwargs: None)
+    first = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    monkeypatch.setattr(pusher_services, "_key_release", release)
+    (flight,) = store().keys(f"pusher:idem:{{{user['user_id']}}}:*:flight")
+    store().delete(flight)
+
+    retried = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    replayed = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+
+    assert retried.json() == replayed.json() == first.json()
+    # Queued again, as the same message: the tracker creates it once (tests/tracker).
+    assert [item["message_id"] for item in _queued()] == [first.json()["message_id"]] * 2
+    assert request_count_get(user_id=user["user_id"]) == 1
+
+
+@pytest.mark.usefixtures("queue_step_fails_once")
+def test_an_unkeyed_push_whose_queue_step_failed_is_a_503_and_its_retry_a_new_message(
+    auth_client,
+):
+    failed = auth_client.post(PUSH, {"message": "a"}, format="json")
+    retried = auth_client.post(PUSH, {"message": "a"}, format="json")
+
+    assert failed.status_code == 503
+    assert failed.json()["code"] == "dependency_unavailable"
+    # The failed request was counted (the count is of requests), and nothing of it queued.
+    assert retried.json()["request_count"] == 2
+    assert [item["request_count"] for item in _queued()] == [2]
