@@ -52,7 +52,8 @@ _REFRESH_ERRORS = OpenApiResponse(
     description="Invalid input, as `{field: [messages]}`.",
 )
 _TOKEN_401 = OpenApiResponse(
-    ErrorSerializer, description="Missing, malformed, badly signed, expired or revoked token."
+    ErrorSerializer,
+    description="Missing, malformed, badly signed, expired, revoked or outdated token.",
 )
 _THROTTLED = OpenApiResponse(ErrorSerializer, description="Too many attempts; see `Retry-After`.")
 _LOGIN_THROTTLED = OpenApiResponse(
@@ -198,8 +199,9 @@ class TokenRefreshApi(_PublicApi):
             400: _REFRESH_ERRORS,
             401: OpenApiResponse(
                 ErrorSerializer,
-                description="Missing, malformed, badly signed, expired or revoked token. A "
-                "refresh token sent again after its use also revokes every token of its login.",
+                description="Missing, malformed, badly signed, expired, revoked or outdated "
+                "token. A refresh token sent again after its use also revokes every token of its "
+                "login.",
             ),
             503: _REDIS_DOWN,
         },

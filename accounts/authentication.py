@@ -61,7 +61,7 @@ class UncheckedClaims(dict):
 class ScriptRevocationJWTAuthentication(RevocableJWTAuthentication):
     """Bearer-JWT authentication for a view whose Redis script checks revocation itself.
 
-    The push endpoint, the hot path, checks the token's revocation inside its one atomic
+    The push endpoint, the hot path, checks the token's revocation inside its user step's
     script and saves a round trip. `request.auth` is then `UncheckedClaims`, which says so;
     any other view uses `RevocableJWTAuthentication`, which checks before the view runs.
     """

@@ -264,18 +264,27 @@ class Inbox:
     def append_encoded(
         self, encoded: list[str], *, also: Callable[[Pipeline], object] | None = None
     ) -> bool:
-        """Add JSON-encoded items in one round trip; True if this call armed the drain.
+        """Add JSON-encoded items in one round trip; True if the drain needs waking.
 
-        The caller wakes an armed drain (`wake`), as it sees fit. `also` queues more commands
-        on the same pipeline, which is not a transaction: in a Redis Cluster they may go to
-        other slots (the push counts its messages in the metrics this way).
+        The caller wakes it (`wake`), as it sees fit. `also` queues more commands on the same
+        pipeline, which is not a transaction: in a Redis Cluster they may go to other slots (the
+        push counts its messages in the metrics this way). Only the RPUSH's failure raises: once
+        the items are in, the caller must not be told they are not.
         """
         pipe = store().pipeline(transaction=False)
         pipe.rpush(self.key, *encoded)
         pipe.set(self.armed_key, "1", nx=True, ex=self.ARMED_TTL_SECONDS)
         if also is not None:
             also(pipe)
-        return bool(pipe.execute()[1])
+        appended, armed, *extra = pipe.execute(raise_on_error=False)
+        if isinstance(appended, Exception):
+            raise appended
+        for failed in (r for r in (armed, *extra) if isinstance(r, Exception)):
+            logger.warning(
+                "%s: items appended, but a command beside them failed: %s", self.label, failed
+            )
+        # Not knowing whether the drain is armed, wake it: a spare drain finds the lease held.
+        return isinstance(armed, Exception) or bool(armed)
 
     def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
         """Add items that become due `delay` seconds from now; no worker waits for them."""

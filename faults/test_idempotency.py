@@ -1,8 +1,8 @@
 """Idempotency-Key through the private web: reuse with another body is 422, a repeat while the
 first request is in flight is 409, and a burst of duplicates counts and queues one message.
 
-The in-flight window of a real request is a few milliseconds (between the push's script and
-its answer), so a burst of parallel duplicates may or may not hit it. The 409 is proved
+The in-flight window of a real request is a few milliseconds (between the push's user step
+and its answer), so a burst of parallel duplicates may or may not hit it. The 409 is proved
 deterministically by holding the key's in-flight marker in the private Redis, as the first
 request does while it runs; the burst then checks that concurrency never doubles a message.
 """

@@ -40,7 +40,8 @@ from pusher.services import message_push, messages_push_batch
 IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to 255 visible ASCII characters."
 
 _UNAUTHORIZED = OpenApiResponse(
-    ErrorSerializer, description="Missing, malformed, badly signed, expired or revoked token."
+    ErrorSerializer,
+    description="Missing, malformed, badly signed, expired, revoked or outdated token.",
 )
 _THROTTLED = OpenApiResponse(
     ErrorSerializer,
@@ -65,7 +66,7 @@ _VALIDATION_ERRORS = OpenApiResponse(
 class MessagePushApi(APIView):
     """Accepts a message, counts it, and queues it for the validator (202)."""
 
-    # The push script checks the token's revocation itself, in its one Redis round trip.
+    # The push's user step checks the token's revocation itself: no round trip of its own.
     authentication_classes = (ScriptRevocationJWTAuthentication, ApiKeyAuthentication)
     key_scopes = {"POST": "push"}
 
@@ -173,7 +174,7 @@ class MessagePushApi(APIView):
             token=_token(request),
             idempotency_key=key,
         )
-        # The body comes shaped from the push script; OutputSerializer documents it.
+        # The body comes shaped from the push's service; OutputSerializer documents it.
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
@@ -239,7 +240,7 @@ class MessagePushBatchApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        """Check each message, then count and queue the valid, new ones in one Redis script."""
+        """Check each message, then count and queue the valid, new ones (two Redis steps)."""
         serializer = BatchPushInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         raw = serializer.validated_data["messages"]

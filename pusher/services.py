@@ -230,7 +230,8 @@ def _key_release(flight_key: str, *, stored_key: str = "", record: str = "") -> 
         # the marker expires, or queues the pending message again (the same message_id).
         pipe = store().pipeline(transaction=False)
         if stored_key:
-            pipe.set(stored_key, record, keepttl=True)
+            # XX: a record deleted meanwhile (its user removed) is not brought back, TTL-less.
+            pipe.set(stored_key, record, keepttl=True, xx=True)
         pipe.delete(flight_key)
         pipe.execute()
     except redis.exceptions.RedisError as exc:

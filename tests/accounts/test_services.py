@@ -234,7 +234,7 @@ def test_a_reused_refresh_token_revokes_its_family_until_the_family_expires() ->
         token_refresh(refresh=pair["refresh"])
 
     access = UncheckedClaims(token_decode(raw=pair["access"], token_type=ACCESS))
-    # The push script checks the family's key besides the token's own (see UncheckedClaims).
+    # The push's user step checks the family's key besides the token's own (UncheckedClaims).
     own, family, _user = access.revocation_keys
     assert family == token_family_revocation_key(user_id=access["user_id"], family=access["fam"])
     assert 86400 - 5 < store().ttl(family) <= 86400

@@ -33,13 +33,23 @@ def test_the_migration_tags_each_users_keys_and_keeps_counts_and_ttls():
     )
 
 
-def test_the_migration_reverses():
+def test_the_migration_reverses_with_the_revocations_the_old_code_reads():
     _old_keys()
     migration._forwards(None, None)
+    client = store()
+    client.set(f"jwt:revoked:{{{USER}}}:jti-1", "1", ex=900)  # logged out since the upgrade
+    client.set(f"jwt:family:revoked:{{{USER}}}:fam-1", "1", ex=900)
+    client.set(f"jwt:user:revoked:{{{USER}}}", "1", ex=900)
+    # A keyed push in flight: pending (four lines), which the old code cannot read.
+    client.set(f"pusher:idem:{{{USER}}}:def", "fingerprint\n3\n{}\n{}", ex=3600)
 
     migration._backwards(None, None)
 
-    assert sorted(store().keys("pusher:*")) == sorted(
+    assert sorted(client.keys("pusher:*")) == sorted(
         [f"pusher:count:{USER}", f"pusher:idem:{USER}:abc", f"pusher:seen:{USER}:m-1"]
     )
-    assert store().get(f"pusher:count:{USER}") == "42"
+    assert client.get(f"pusher:count:{USER}") == "42"
+    assert sorted(client.keys("jwt:*")) == sorted(
+        ["jwt:revoked:jti-1", "jwt:family:revoked:fam-1", f"jwt:user:revoked:{USER}"]
+    )
+    assert 800 < client.ttl("jwt:revoked:jti-1") <= 900
