@@ -1,6 +1,7 @@
 """Prometheus metrics kept in Redis, so every gunicorn and queue process adds to one count."""
 
 import hmac
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
@@ -38,7 +39,9 @@ class PipelineCollector(Collector):
 
     def collect(self) -> Iterator:
         """Yield the pipeline's metric families."""
-        raw = {k: float(v) for k, v in store().hgetall(METRICS_KEY).items()}
+        raw = Counter({k: float(v) for k, v in store().hgetall(METRICS_KEY).items()})
+        for name in settings.QUEUE_INBOXES:
+            raw.update(inbox(name).counts())  # the push's `pushes`, counted as it queues
         yield CounterMetricFamily(
             "logger_pushes", "Messages accepted by the push endpoint.", value=raw.get("pushes", 0)
         )

@@ -34,6 +34,7 @@ import logging
 import random
 import threading
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,17 @@ return 0
 """)
 # KEYS: later, wake. ARGV: delay. Defers items by `delay` seconds of Redis time: ARGV[2..] are
 # the members. Returns the seconds until a drain must run, or -1 when one is already due by then.
+# Appending to a shard: the items (in slices, as Lua's unpack has a stack limit), their number
+# under a field of the shard's counts when one is named, and the armed flag.
+# KEYS: list, armed flag, counts. ARGV: armed TTL, count field ("" for none), then the items.
+# Returns 1 if this call armed the drain.
+_APPEND = StoreScript("""
+for i = 3, #ARGV, 500 do
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+end
+if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[2], #ARGV - 2) end
+return redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) and 1 or 0
+""")
 _DEFER = StoreScript("""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -252,6 +264,7 @@ class Inbox:
         self.wake_key = f"{self.key}:wake"
         self.takes_key = f"{self.key}:takes"
         self.dead_key = f"{self.key}:dead"
+        self.counts_key = f"{self.key}:counts"
 
     # --- Producers --------------------------------------------------------------------------
     def append(self, items: list[dict[str, Any]]) -> None:
@@ -261,30 +274,15 @@ class Inbox:
         ):
             self.wake()
 
-    def append_encoded(
-        self, encoded: list[str], *, also: Callable[[Pipeline], object] | None = None
-    ) -> bool:
-        """Add JSON-encoded items in one round trip; True if the drain needs waking.
+    def append_encoded(self, encoded: list[str], *, count_as: str = "") -> bool:
+        """Add JSON-encoded items in one atomic script; True if this call armed the drain.
 
-        The caller wakes it (`wake`), as it sees fit. `also` queues more commands on the same
-        pipeline, which is not a transaction: in a Redis Cluster they may go to other slots (the
-        push counts its messages in the metrics this way). Only the RPUSH's failure raises: once
-        the items are in, the caller must not be told they are not.
+        The caller wakes an armed drain (`wake`), as it sees fit. `count_as` names a field of
+        the shard's counts that adds the items (the push's `pushes`, which /metrics sums over
+        the shards): in the shard's slot, so the script stays in one.
         """
-        pipe = store().pipeline(transaction=False)
-        pipe.rpush(self.key, *encoded)
-        pipe.set(self.armed_key, "1", nx=True, ex=self.ARMED_TTL_SECONDS)
-        if also is not None:
-            also(pipe)
-        appended, armed, *extra = pipe.execute(raise_on_error=False)
-        if isinstance(appended, Exception):
-            raise appended
-        for failed in (r for r in (armed, *extra) if isinstance(r, Exception)):
-            logger.warning(
-                "%s: items appended, but a command beside them failed: %s", self.label, failed
-            )
-        # Not knowing whether the drain is armed, wake it: a spare drain finds the lease held.
-        return isinstance(armed, Exception) or bool(armed)
+        keys = [self.key, self.armed_key, self.counts_key]
+        return bool(_APPEND(keys=keys, args=[self.ARMED_TTL_SECONDS, count_as, *encoded]))
 
     def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
         """Add items that become due `delay` seconds from now; no worker waits for them."""
@@ -625,6 +623,16 @@ class Inboxes:
     def deferred(self) -> int:
         """Items waiting for their due time, in all shards."""
         return sum(shard.deferred() for shard in self.shards)
+
+    def counts(self) -> Counter[str]:
+        """What appends counted (`count_as`), summed over every shard ever used."""
+        pipe = store().pipeline(transaction=False)
+        for shard in range(_shards_seen(len(self.shards))):
+            pipe.hgetall(inbox_shard(self.name, shard).counts_key)
+        total: Counter[str] = Counter()
+        for fields in pipe.execute():
+            total.update({field: int(value) for field, value in fields.items()})
+        return total
 
     def dead_letters(self) -> int:
         """Items kept in the dead letters of all shards."""

@@ -16,7 +16,6 @@ from accounts.authentication import UncheckedClaims
 from accounts.exceptions import TokenRevoked
 from accounts.selectors import request_counter_key, user_tag
 from core.contract import date_format
-from core.metrics import METRICS_KEY
 from core.queue import Inbox, inbox_for
 from core.randomness import random_number
 from core.redis import StoreScript, store
@@ -189,10 +188,7 @@ def _replay(stored: _Stored, *, fingerprint: str, in_flight: bool) -> str:
 
 def _queue(box: Inbox, encoded: list[str]) -> None:
     """The push's queue step: put messages in the validator's shard, count them, wake it."""
-    armed = box.append_encoded(
-        encoded, also=lambda pipe: pipe.hincrby(METRICS_KEY, "pushes", len(encoded))
-    )
-    if armed:
+    if box.append_encoded(encoded, count_as="pushes"):
         _wake(box)
 
 
@@ -256,7 +252,9 @@ def message_push(
     """
     message = _payload(user_id=user_id, user_message=user_message, request_id=request_id)
     payload = json.dumps(message)
-    body = json.dumps({"status": "queued", "message_id": message["message_id"], "user_id": user_id})
+    answer = {"status": "queued", "message_id": message["message_id"], "user_id": user_id}
+    # Only a keyed push stores its response (and payload) in the user's step.
+    body = json.dumps(answer) if idempotency_key else ""
     # A user's pushes share a shard: the validator takes them in the order they were queued.
     validator_inbox: Inbox = inbox_for(VALIDATOR_INBOX, user_id)
     keys = _idempotency_keys(user_id, idempotency_key)
@@ -268,7 +266,7 @@ def message_push(
             IDEMPOTENCY_TTL_SECONDS,
             IDEMPOTENCY_FLIGHT_TTL_SECONDS,
             fingerprint,
-            body if idempotency_key else "",
+            body,
             payload if idempotency_key else "",
             int(token is not None),
         ],
@@ -278,15 +276,15 @@ def message_push(
     if state == _THROTTLED:
         raise IngestionThrottled(wait=count)
     if state == _COUNTED:
-        outcome, response = "queued", _counted(body, count)
+        outcome, answer["request_count"] = "queued", count
         if idempotency_key:
-            record = f"{fingerprint}\n{response}"
+            record = f"{fingerprint}\n{_counted(body, count)}"
             _queue_keyed(validator_inbox, _counted(payload, count), keys=keys, record=record)
         else:
             _queue(validator_inbox, [_counted(payload, count)])
     else:
         stored = _Stored.parse(previous)
-        response = _replay(stored, fingerprint=fingerprint, in_flight=state == _IN_FLIGHT)
+        answer = json.loads(_replay(stored, fingerprint=fingerprint, in_flight=state == _IN_FLIGHT))
         outcome = "replayed"
         if state == _PENDING:
             # The first request died before marking its message queued: queue it now. If it
@@ -294,7 +292,6 @@ def message_push(
             outcome = "queued again"
             record = f"{fingerprint}\n{stored.response}"
             _queue_keyed(validator_inbox, stored.payload, keys=keys, record=record)
-    answer = json.loads(response)
     logger.info(
         "push %s: message %s, request_count %s",
         outcome,

@@ -19,7 +19,6 @@ from accounts.selectors import (
     token_user_revocation_key,
 )
 from core.contract import MESSAGE_BLANK
-from core.metrics import METRICS_KEY
 from core.queue import inbox_shard
 from core.redis import store
 from pusher import services as pusher_services
@@ -395,14 +394,3 @@ def test_an_unkeyed_push_whose_queue_step_failed_is_a_503_and_its_retry_a_new_me
     # The failed request was counted (the count is of requests), and nothing of it queued.
     assert retried.json()["request_count"] == 2
     assert [item["request_count"] for item in _queued()] == [2]
-
-
-def test_a_push_queued_beside_a_failed_metrics_count_is_still_accepted(auth_client, user):
-    # The metrics key of another type makes the pipelined HINCRBY fail after the RPUSH.
-    store().set(METRICS_KEY, "not a hash")
-
-    response = auth_client.post(PUSH, {"message": "queued"}, format="json")
-
-    # A 503 would make an unkeyed client push again: a second message with a new id.
-    assert response.status_code == 202
-    assert [payload["user_message"] for payload in _queued()] == ["queued"]
