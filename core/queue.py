@@ -82,8 +82,6 @@ _EXTEND_IF_OWNER = StoreScript("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """)
-# KEYS: later, wake. ARGV: delay. Defers items by `delay` seconds of Redis time: ARGV[2..] are
-# the members. Returns the seconds until a drain must run, or -1 when one is already due by then.
 # Appending to a shard: the items (in slices, as Lua's unpack has a stack limit), their number
 # under a field of the shard's counts when one is named, and the armed flag.
 # KEYS: list, armed flag, counts. ARGV: armed TTL, count field ("" for none), then the items.
@@ -95,6 +93,8 @@ end
 if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[2], #ARGV - 2) end
 return redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) and 1 or 0
 """)
+# KEYS: later, wake. ARGV: delay. Defers items by `delay` seconds of Redis time: ARGV[2..] are
+# the members. Returns the seconds until a drain must run, or -1 when one is already due by then.
 _DEFER = StoreScript("""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -624,11 +624,16 @@ class Inboxes:
         """Items waiting for their due time, in all shards."""
         return sum(shard.deferred() for shard in self.shards)
 
+    def _every_shard(self) -> list[Inbox]:
+        """Every shard any process has used: today's, and those a lower count retired."""
+        seen = _shards_seen(len(self.shards))
+        return self.shards + [inbox_shard(self.name, n) for n in range(len(self.shards), seen)]
+
     def counts(self) -> Counter[str]:
         """What appends counted (`count_as`), summed over every shard ever used."""
         pipe = store().pipeline(transaction=False)
-        for shard in range(_shards_seen(len(self.shards))):
-            pipe.hgetall(inbox_shard(self.name, shard).counts_key)
+        for shard in self._every_shard():
+            pipe.hgetall(shard.counts_key)
         total: Counter[str] = Counter()
         for fields in pipe.execute():
             total.update({field: int(value) for field, value in fields.items()})
@@ -665,10 +670,7 @@ class Inboxes:
     def dead_remove(self, match: Callable[[Any], bool], *, chunk: int = 1_000) -> int:
         """Delete the dead letters `match` picks (see `Inbox.dead_remove`) in every shard ever
         used, retired ones included; return how many."""
-        seen = _shards_seen(len(self.shards))
-        return sum(
-            inbox_shard(self.name, number).dead_remove(match, chunk=chunk) for number in range(seen)
-        )
+        return sum(shard.dead_remove(match, chunk=chunk) for shard in self._every_shard())
 
     def dead_purge(self) -> int:
         """Delete every dead-lettered item of every shard; return how many there were."""

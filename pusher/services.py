@@ -96,7 +96,8 @@ end
 return {count, false, 4}
 """
 )
-_REPLAY, _REVOKED, _IN_FLIGHT, _THROTTLED, _COUNTED, _PENDING = 0, 1, 2, 3, 4, 5
+# The states the script returns; 0 is a stored answer to replay.
+_REVOKED, _IN_FLIGHT, _THROTTLED, _COUNTED, _PENDING = 1, 2, 3, 4, 5
 # How long a key counts as in flight if its request died before saying it had finished.
 IDEMPOTENCY_FLIGHT_TTL_SECONDS = 10
 
