@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from accounts.tokens import FAMILY_CLAIM
+from core.queue.partitions import partition_of, partition_tag
 from core.redis import store
 
 # The fields of a user record that may leave the accounts service (never the password hash).
@@ -22,13 +23,14 @@ def username_key(username: str) -> str:
 
 
 def user_tag(user_id: str) -> str:
-    """The Redis Cluster hash tag of a user's keys: all of them share one slot.
+    """How a user's keys are named: their partition's hash tag, then their id.
 
-    Public, like the key functions below: a script that touches several of a user's keys
-    (the push counts, throttles and checks revocations in one) stays in one slot only if every
-    app tags them the same way.
+    Every per-user key (counter, revocations, the pusher's rate bucket, Idempotency-Keys and
+    seen ids) shares the user's partition's slot with that partition's inboxes, so that a push
+    is one script in one round trip. Public, like the key functions below: every app tags a
+    user's keys the same way.
     """
-    return f"{{{user_id}}}"
+    return f"{partition_tag(partition_of(user_id))}:{user_id}"
 
 
 def token_revocation_key(*, user_id: str, jti: str) -> str:

@@ -219,17 +219,7 @@ def erasure_fail(*, erasure_id: str, reason: str) -> None:
     logger.error("erasure %s failed: %s", erasure_id, reason)
 
 
-# Compare-and-set on an erasure's record: `failed` becomes `running` once, however many
-# operators resume it at the same moment. Returns the erased user's id, or false.
-_ERASURE_RESUME_SCRIPT = StoreScript(
-    """
-local user_id = redis.call('HGET', KEYS[1], 'user_id')
-if redis.call('HGET', KEYS[1], 'status') ~= 'failed' or not user_id then return false end
-redis.call('HSET', KEYS[1], 'status', 'running')
-redis.call('HDEL', KEYS[1], 'finished', 'reason')
-return user_id
-"""
-)
+_ERASURE_RESUME_SCRIPT = StoreScript("erasure_resume")  # failed -> running, once
 
 
 def erasure_resume(*, erasure_id: str) -> bool:
@@ -244,22 +234,15 @@ def erasure_resume(*, erasure_id: str) -> bool:
     return True
 
 
-# Compare-and-set: a record deleted, or given another password, meanwhile is left alone (an
-# HSET on a deleted user's key would bring back a record with nothing but a hash).
-_PASSWORD_REHASH_SCRIPT = StoreScript(
-    """
-if redis.call('HGET', KEYS[1], 'password') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'password', ARGV[2])
-return 1
-"""
-)
+_PASSWORD_REHASH_SCRIPT = StoreScript("password_rehash")  # compare-and-set on the hash
 
 
 def user_password_rehash(*, user_id: str, password: str, stale_hash: str) -> bool:
     """Store `password` under the first hasher in place of `stale_hash`; False if it changed."""
     fresh_hash = make_password(password)
     script_args = [stale_hash, fresh_hash]
-    rehashed = bool(_PASSWORD_REHASH_SCRIPT(keys=[user_key(user_id)], args=script_args))
+    outcome = _PASSWORD_REHASH_SCRIPT(keys=[user_key(user_id)], args=script_args)
+    rehashed = outcome == "rehashed"
     if rehashed:
         logger.info("password hash upgraded", extra={"user_id": user_id})
     return rehashed
@@ -311,18 +294,7 @@ def _revocation_ttl(claims: Mapping[str, Any]) -> int:
     return max(int(claims["exp"]) - int(time.time()), 1)
 
 
-# Rotation with reuse detection (RFC 9700, 4.14.2), atomically. KEYS: the refresh token's
-# revocation key, its family's. ARGV: seconds until the token expires, the family key's TTL.
-# SET NX makes each refresh token single-use even when requests race with it; a token that
-# was already used (or logged out) means someone else holds a copy, so its family goes.
-_REFRESH_SCRIPT = StoreScript(
-    """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'family_revoked' end
-if redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then return 'rotated' end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
-return 'reused'
-"""
-)
+_REFRESH_SCRIPT = StoreScript("token_refresh")  # rotation with reuse detection
 
 
 def token_refresh(*, refresh: str) -> dict[str, Any]:
@@ -445,16 +417,7 @@ def api_key_delete(*, user_id: str, key_id: str) -> bool:
     return True
 
 
-# Only an existing record gets its "last used" time: a revoke or an erasure can delete the key
-# between the read and this write, and a plain HSET would bring back a hash with nothing but
-# last_used (no secret, no expiry) that would outlive the key for good.
-_LAST_USED_SCRIPT = StoreScript(
-    """
-if redis.call('HEXISTS', KEYS[1], 'secret_hash') == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'last_used', ARGV[1])
-return 1
-"""
-)
+_LAST_USED_SCRIPT = StoreScript("api_key_touch")  # only an existing record is touched
 
 
 def api_key_verify(*, key: str) -> dict[str, str] | None:

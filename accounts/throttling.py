@@ -19,36 +19,13 @@ from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRate
 from rest_framework.views import APIView
 
 from accounts.exceptions import InvalidCredentials
+from core.redis import StoreScript
 
 LOGIN_SCOPE = "login"
 LOGIN_ADDRESS_SCOPE = "login_address"
 
-# Atomic, so concurrent attempts cannot all slip under a limit. KEYS: one sorted set of
-# attempts per window. ARGV[1]: this attempt's id, then a limit and a window (ms) per key.
-# Returns 0 when the attempt fits every window (it is then counted in each), else the ms
-# until the fullest one has room again (and nothing is counted). Redis' clock, so that every
-# web process agrees.
-_RESERVE = """
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local wait = 0
-for i, key in ipairs(KEYS) do
-  local limit, window = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local count = redis.call('ZCARD', key)
-  if count >= limit then
-    local oldest = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
-    local frees = oldest[2] and tonumber(oldest[2]) + window or now + window
-    wait = math.max(wait, frees - now, 1)
-  end
-end
-if wait > 0 then return wait end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[1])
-  redis.call('PEXPIRE', key, ARGV[2 * i + 1])
-end
-return 0
-"""
+# Counts an attempt in every window, or answers the ms until the fullest has room again.
+_RESERVE = StoreScript("throttle_reserve")
 
 
 def _cache_redis() -> Redis:
@@ -117,7 +94,7 @@ class UserLoginThrottle(BaseThrottle):
         args: list[object] = [attempt.attempt_id]
         for _, limit, window_ms in windows:
             args += [limit, window_ms]
-        self._wait_ms = int(client.register_script(_RESERVE)(keys=attempt.keys, args=args))
+        self._wait_ms = int(_RESERVE(keys=list(attempt.keys), args=args, client=client))
         if self._wait_ms:
             return False
         request.login_attempt = attempt

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from core.queue import ItemFailure, inbox_shard
+from core.queue import ItemFailure, inbox_partition
 from tracker import tasks as tracker_tasks
 from validator import tasks as validator_tasks
 
@@ -26,17 +26,21 @@ def _slowed(handler: Handler) -> Handler:
     return handle
 
 
-def validator_inbox_drain(attempt: int = 0, shard: int = 0) -> int:
+def validator_inbox_drain(attempt: int = 0, partition: int = 0) -> int:
     """The validator's drain, slowed."""
-    box = inbox_shard("validator", shard)
+    box = inbox_partition("validator", partition)
     return box.drain(_slowed(validator_tasks._validate), attempt=attempt)
 
 
-def validator_retry_drain(attempt: int = 0, shard: int = 0) -> int:
+def validator_retry_drain(attempt: int = 0, partition: int = 0) -> int:
     """The retry drain, slowed."""
-    return inbox_shard("retry", shard).drain(_slowed(validator_tasks._retry), attempt=attempt)
+    return inbox_partition("retry", partition).drain(
+        _slowed(validator_tasks._retry), attempt=attempt
+    )
 
 
-def tracker_inbox_drain(attempt: int = 0, shard: int = 0) -> int:
+def tracker_inbox_drain(attempt: int = 0, partition: int = 0) -> int:
     """The tracker's drain, slowed."""
-    return inbox_shard("tracker", shard).drain(_slowed(tracker_tasks._handle), attempt=attempt)
+    return inbox_partition("tracker", partition).drain(
+        _slowed(tracker_tasks._handle), attempt=attempt
+    )

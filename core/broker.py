@@ -32,109 +32,13 @@ from django_q.conf import Conf, logger
 from django_q.signing import PickleSerializer, SignedPackage
 
 from core.contract import timestamp_format
-from core.redis import heartbeat_store, store
+from core.redis import StoreScript, heartbeat_store, store
 
-_NOW = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
-"""
-# KEYS: ready, delayed, reserved, tasks, deliveries, dead, reserved-at.
-# ARGV: max to take, visibility seconds, consumer id, max deliveries.
-_DEQUEUE = (
-    _NOW
-    + """
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('RPUSH', KEYS[1], id)
-end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
-for _, member in ipairs(expired) do
-  redis.call('ZREM', KEYS[3], member)
-  redis.call('HDEL', KEYS[7], member)
-  local id = string.match(member, '|(.*)$')
-  if redis.call('HEXISTS', KEYS[4], id) == 1 then
-    redis.call('LPUSH', KEYS[1], id)
-  end
-end
-local ids = redis.call('LPOP', KEYS[1], tonumber(ARGV[1]))
-if not ids then return {} end
-local out = {}
-for _, id in ipairs(ids) do
-  local task = redis.call('HGET', KEYS[4], id)
-  if task then
-    local deliveries = redis.call('HINCRBY', KEYS[5], id, 1)
-    if deliveries > tonumber(ARGV[4]) then
-      -- Handed out again and again, never acknowledged: set aside with its payload.
-      redis.call('RPUSH', KEYS[6], cjson.encode({id = id, task = task, deliveries = deliveries - 1,
-        error = 'delivered ' .. (deliveries - 1) .. ' times without an acknowledgement'}))
-      redis.call('HDEL', KEYS[4], id)
-      redis.call('HDEL', KEYS[5], id)
-    else
-      local member = ARGV[3] .. '|' .. id
-      redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), member)
-      redis.call('HSET', KEYS[7], member, now)
-      table.insert(out, member)
-      table.insert(out, task)
-    end
-  end
-end
-return out
-"""
-)
-# KEYS: reserved, reserved-at. ARGV: consumer id, visibility seconds, task timeout seconds.
-# Pushes this consumer's deadlines to now + visibility, but never past reservation + timeout +
-# visibility: a task its worker hangs on is redelivered even while the cluster lives.
-_EXTEND = (
-    _NOW
-    + """
-local prefix = ARGV[1] .. '|'
-local n = 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if string.sub(member, 1, string.len(prefix)) == prefix then
-    local since = tonumber(redis.call('HGET', KEYS[2], member) or now)
-    local vis = tonumber(ARGV[2])
-    local deadline = math.min(now + vis, since + tonumber(ARGV[3]) + vis)
-    redis.call('ZADD', KEYS[1], 'XX', deadline, member)
-    n = n + 1
-  end
-end
-return n
-"""
-)
-# KEYS: tasks, ready, delayed. ARGV: id, task, delay seconds.
-_ENQUEUE = (
-    _NOW
-    + """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local delay = tonumber(ARGV[3])
-if delay <= 0 then
-  redis.call('RPUSH', KEYS[2], ARGV[1])
-else
-  redis.call('ZADD', KEYS[3], now + delay, ARGV[1])
-end
-return 1
-"""
-)
-
-# KEYS: ready, reserved, tasks, reserved-at. ARGV: consumer id. Puts back what one consumer holds.
-_REQUEUE_CONSUMER = """
-local members = redis.call('ZRANGE', KEYS[2], 0, -1)
-local prefix = ARGV[1] .. '|'
-local n = 0
-for _, member in ipairs(members) do
-  if string.sub(member, 1, string.len(prefix)) == prefix then
-    redis.call('ZREM', KEYS[2], member)
-    redis.call('HDEL', KEYS[4], member)
-    local id = string.sub(member, string.len(prefix) + 1)
-    if redis.call('HEXISTS', KEYS[3], id) == 1 then
-      redis.call('LPUSH', KEYS[1], id)
-      n = n + 1
-    end
-  end
-end
-return n
-"""
+# Each moves tasks between the queue's keys atomically (core/lua/broker_*.lua).
+_DEQUEUE = StoreScript("broker_dequeue")
+_EXTEND = StoreScript("broker_extend")
+_ENQUEUE = StoreScript("broker_enqueue")
+_REQUEUE_CONSUMER = StoreScript("broker_requeue_consumer")
 
 
 class ReliableRedisBroker(Broker):
@@ -154,10 +58,6 @@ class ReliableRedisBroker(Broker):
         self.dead_key = f"{prefix}:dead"
         # Identifies this cluster's reservations, so a restarted cluster can hand them back.
         self.consumer_id = uuid.uuid4().hex
-        self._dequeue = self.connection.register_script(_DEQUEUE)
-        self._requeue_consumer = self.connection.register_script(_REQUEUE_CONSUMER)
-        self._extend = self.connection.register_script(_EXTEND)
-        self._enqueue = self.connection.register_script(_ENQUEUE)
 
     def __getstate__(self) -> tuple:
         return self.list_key, self._info, self.consumer_id
@@ -179,14 +79,16 @@ class ReliableRedisBroker(Broker):
     def enqueue_in(self, task: str, delay: float) -> str:
         """Store the task; it becomes ready `delay` seconds from now, by Redis's clock."""
         task_id = uuid.uuid4().hex
-        self._enqueue(
-            keys=[self.tasks_key, self.ready_key, self.delayed_key], args=[task_id, task, delay]
+        _ENQUEUE(
+            keys=[self.tasks_key, self.ready_key, self.delayed_key],
+            args=[task_id, task, delay],
+            client=self.connection,
         )
         return task_id
 
     def dequeue(self) -> list[tuple[str, str]] | None:
         """Reserve up to `bulk` tasks; sleep briefly when there is nothing to do."""
-        flat = self._dequeue(
+        flat = _DEQUEUE(
             keys=[
                 self.ready_key,
                 self.delayed_key,
@@ -202,6 +104,7 @@ class ReliableRedisBroker(Broker):
                 self.consumer_id,
                 settings.QUEUE_MAX_DELIVERIES,
             ],
+            client=self.connection,
         )
         if not flat:
             # No blocking pop is possible inside a script; a short sleep bounds the latency.
@@ -263,7 +166,7 @@ class ReliableRedisBroker(Broker):
 
     def reservations_extend(self) -> int:
         """Heartbeat: keep this cluster's reservations from expiring while it lives."""
-        return self._extend(
+        return _EXTEND(
             keys=[self.reserved_key, self.reserved_at_key],
             args=[self.consumer_id, settings.QUEUE_VISIBILITY_SECONDS, Conf.TIMEOUT],
             client=heartbeat_store(),
@@ -282,9 +185,10 @@ class ReliableRedisBroker(Broker):
 
     def requeue_consumer(self, consumer_id: str | None = None) -> int:
         """Return one consumer's reserved tasks to the front of the queue."""
-        return self._requeue_consumer(
+        return _REQUEUE_CONSUMER(
             keys=[self.ready_key, self.reserved_key, self.tasks_key, self.reserved_at_key],
             args=[consumer_id or self.consumer_id],
+            client=self.connection,
         )
 
     def queue_size(self) -> int:

@@ -1,6 +1,8 @@
 """Access to the Redis store that holds users, counters, revocations and the queue."""
 
 import functools
+import re
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -50,15 +52,29 @@ def _heartbeat_client(location: str) -> Redis:
     )
 
 
+# Every Lua script of the project is a file here, named after what it does.
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+# `-- include: <name>` on a line of its own is replaced by `<name>.lua` (the shared clock).
+_INCLUDE = re.compile(r"^-- include: (\w+)$", re.MULTILINE)
+
+
+def lua_source(name: str) -> str:
+    """The source of `core/lua/<name>.lua`, with its includes expanded."""
+    text = (LUA_DIR / f"{name}.lua").read_text()
+    return _INCLUDE.sub(lambda match: lua_source(match.group(1)), text)
+
+
 class StoreScript:
-    """A Lua script run by EVALSHA on the store's client of the moment.
+    """A Lua script of `core/lua/`, run by EVALSHA on the store's client of the moment.
 
     Not bound to the client that first loaded it: a script cached with an old client would
-    keep talking to that client's server after the settings point elsewhere.
+    keep talking to that client's server after the settings point elsewhere. Scripts answer
+    with named states (strings), never bare numbers.
     """
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.source = lua_source(name)
         self._script: Script | None = None
 
     def __call__(self, *, keys: list[str], args: list[Any], client: Redis | None = None) -> Any:

@@ -133,7 +133,8 @@ class MessagePushApi(APIView):
                 pattern=r"^[ -~]+$",
                 description="1 to 255 visible ASCII characters. Repeat within 24 h to get the "
                 "first response back, with no second message and no second count. The same "
-                "key with another message is a 422; while the first is still in flight, a 409.",
+                "key with another message is a 422. The push is one atomic script, so a repeat "
+                "never meets its first request half done.",
             ),
             OpenApiParameter(
                 "X-Request-ID",
@@ -146,10 +147,6 @@ class MessagePushApi(APIView):
             202: OutputSerializer,
             400: _VALIDATION_ERRORS,
             401: _UNAUTHORIZED,
-            409: OpenApiResponse(
-                ErrorSerializer,
-                description="The Idempotency-Key's first request is still being processed.",
-            ),
             413: OpenApiResponse(ErrorSerializer, description="The body is over 1 MB."),
             415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
             422: OpenApiResponse(

@@ -8,9 +8,6 @@ BATCH_OVER_BURST = "This batch holds more messages than your rate limit's burst 
 IDEMPOTENCY_KEY_REUSED = (
     "This Idempotency-Key was used with a different request body; use a new key for a new message."
 )
-IDEMPOTENCY_KEY_IN_FLIGHT = (
-    "A request with this Idempotency-Key is still being processed; retry shortly."
-)
 
 
 class IdempotencyKeyReused(exceptions.APIException):
@@ -19,14 +16,6 @@ class IdempotencyKeyReused(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = IDEMPOTENCY_KEY_REUSED
     default_code = "idempotency_key_reused"
-
-
-class IdempotencyKeyInFlight(exceptions.APIException):
-    """The first request with this Idempotency-Key has not finished yet."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = IDEMPOTENCY_KEY_IN_FLIGHT
-    default_code = "idempotency_key_in_flight"
 
 
 class IngestionThrottled(exceptions.Throttled):

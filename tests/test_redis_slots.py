@@ -31,7 +31,7 @@ SLOTS = 16384
 CROSS_SLOT = {
     # The login throttle counts per username and per client address at once; it runs on the
     # cache Redis, which stays one instance (docs/scaling.md).
-    throttling._RESERVE: "throttle windows of a username and of an address",
+    throttling._RESERVE.source: "throttle windows of a username and of an address",
     # An API key's record and the set of its owner's keys: the accounts store (users, keys,
     # revocations) is small and rarely written, and stays on one Redis (docs/scaling.md).
     "MULTI HSET SADD": "an API key's record and its owner's set",
@@ -154,7 +154,7 @@ def test_every_script_touches_one_slot_except_the_listed_ones(
     reached = (
         queue._COMMIT.source,
         queue._DEFER.source,
-        broker_module._ENQUEUE,
+        broker_module._ENQUEUE.source,
         pusher_services._PUSH,
         pusher_services._PUSH_BATCH,
         accounts_services._REFRESH_SCRIPT.source,

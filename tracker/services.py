@@ -426,13 +426,7 @@ def _bulk_delete(targets: Iterable[tuple[str, str]]) -> tuple[int, list[int]]:
     return sum(1 for status in statuses if status < 300), failed
 
 
-# KEYS[1]: one tail stream; ARGV[1]: its approximate cap; ARGV[2..]: the entries' JSON.
-_TAIL_APPEND = StoreScript("""
-for i = 2, #ARGV do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[i])
-end
-return #ARGV - 1
-""")
+_TAIL_APPEND = StoreScript("tail_append")
 
 
 def tail_stream_key(*, user_id: str | None) -> str:
@@ -601,7 +595,7 @@ def _erased_user_traces_delete(*, user_id: str) -> None:
     """Delete what Redis still holds of an erased user's messages.
 
     Their own live-tail stream, their entries in the admins' stream (everyone's documents),
-    and the dead-lettered items of theirs in every inbox shard, retired shards included.
+    and the dead-lettered items of theirs in every inbox partition.
     """
     client = store()
     client.delete(tail_stream_key(user_id=user_id))

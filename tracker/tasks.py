@@ -7,7 +7,7 @@ import redis.exceptions
 from django_q.tasks import async_task
 
 from accounts.services import ERASE_TASK, erasure_fail, erasure_finish, erasure_progress
-from core.queue import ItemFailure, async_task_in, backoff_seconds, inbox_shard, redis_now
+from core.queue import ItemFailure, async_task_in, backoff_seconds, inbox_partition, redis_now
 from tracker.services import (
     INBOX,
     EraseIncomplete,
@@ -23,10 +23,10 @@ def _handle(documents: list[dict[str, Any]]) -> list[ItemFailure]:
     return documents_track(documents=documents)
 
 
-def tracker_inbox_drain(attempt: int = 0, shard: int = 0) -> int:
-    """Index the next batch of documents from one shard of the tracker inbox; return how many
+def tracker_inbox_drain(attempt: int = 0, partition: int = 0) -> int:
+    """Index the next batch of documents from one partition of the tracker inbox; return how many
     were taken."""
-    return inbox_shard(INBOX, shard).drain(_handle, attempt=attempt)
+    return inbox_partition(INBOX, partition).drain(_handle, attempt=attempt)
 
 
 def messages_prune_daily() -> list[str]:

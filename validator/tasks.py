@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 
 from core.contract import payload_errors, retry_payload_errors
-from core.queue import ItemFailure, inbox, inbox_shard
+from core.queue import ItemFailure, inbox, inbox_partition
 from validator.services import (
     INBOX,
     RETRY_INBOX,
@@ -37,14 +37,14 @@ def _retry(payloads: list[dict[str, Any]]) -> list[ItemFailure]:
     return _checked(payloads, retry_payload_errors, messages_retry)
 
 
-def validator_inbox_drain(attempt: int = 0, shard: int = 0) -> int:
-    """Validate the next batch of pushed messages in one shard of the inbox."""
-    return inbox_shard(INBOX, shard).drain(_validate, attempt=attempt)
+def validator_inbox_drain(attempt: int = 0, partition: int = 0) -> int:
+    """Validate the next batch of pushed messages in one partition of the inbox."""
+    return inbox_partition(INBOX, partition).drain(_validate, attempt=attempt)
 
 
-def validator_retry_drain(attempt: int = 0, shard: int = 0) -> int:
-    """Run the second attempt for the messages whose 4 s wait is over, in one shard."""
-    return inbox_shard(RETRY_INBOX, shard).drain(_retry, attempt=attempt)
+def validator_retry_drain(attempt: int = 0, partition: int = 0) -> int:
+    """Run the second attempt for the messages whose 4 s wait is over, in one partition."""
+    return inbox_partition(RETRY_INBOX, partition).drain(_retry, attempt=attempt)
 
 
 def validator_retry(payloads: list[dict[str, Any]]) -> int:

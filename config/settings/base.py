@@ -245,11 +245,12 @@ QUEUE_RETRY_CAP_SECONDS = 10.0
 QUEUE_RETRY_MAX_SECONDS = env.int("QUEUE_RETRY_MAX_SECONDS", default=24 * 60 * 60)
 # A batch is cut at this many bytes, whatever its count: big messages on a slow node.
 QUEUE_BATCH_MAX_BYTES = 4 * 1024 * 1024
-# Each inbox is split into this many shards, each with its own lease and drain chain, so that
-# more queue workers (and clusters) drain in parallel. See docs/scaling.md.
-QUEUE_INBOX_SHARDS = env.int("QUEUE_INBOX_SHARDS", default=1)
-if not 1 <= QUEUE_INBOX_SHARDS <= 256:
-    raise ImproperlyConfigured("QUEUE_INBOX_SHARDS must be between 1 and 256.")
+# Users map to this many partitions; each partition's keys share one Redis Cluster slot, and
+# each partition of an inbox has its own lease and drain chain. Fixed for a deployment: the
+# first process records it in Redis, and another count is refused (docs/scaling.md).
+QUEUE_PARTITIONS = env.int("QUEUE_PARTITIONS", default=64)
+if not 1 <= QUEUE_PARTITIONS <= 1024:
+    raise ImproperlyConfigured("QUEUE_PARTITIONS must be between 1 and 1024.")
 # Batched hand-offs between services: inbox name -> the queue task that drains it.
 QUEUE_INBOXES = {
     "validator": "validator.tasks.validator_inbox_drain",

@@ -21,17 +21,13 @@ from itertools import islice
 import redis.exceptions
 from django.db import migrations
 
-from core.redis import store
+from core.redis import StoreScript, store
 
 CHUNK = 1_000
 Rename = Callable[[str], str | None]
 
 # A counter the new code started before this ran: the old value is added to it, atomically.
-_MERGE_COUNT = """
-local old = redis.call('GETDEL', KEYS[1])
-if old then redis.call('INCRBY', KEYS[2], old) end
-return 1
-"""
+_MERGE_COUNT = StoreScript("counter_merge")
 
 
 def _tagged(prefix: str) -> Rename:
@@ -80,7 +76,6 @@ def _move(match: str, rules: dict[str, Rename], *, drop_pending: bool = False) -
     queued its message) is dropped: the old code cannot read it, and a retry pushes anew.
     """
     client = store()
-    merge = client.register_script(_MERGE_COUNT)
     for chunk in _chunks(client.scan_iter(match=match, count=CHUNK)):
         moves = [(key, new) for key in chunk if (new := _rename_for(key, rules))]
         pipe = client.pipeline(transaction=False)
@@ -91,7 +86,7 @@ def _move(match: str, rules: dict[str, Rename], *, drop_pending: bool = False) -
             if isinstance(renamed, redis.exceptions.ResponseError):
                 continue  # expired since the scan ("no such key")
             if not renamed and key.startswith("pusher:count:"):
-                merge(keys=[key, new])
+                _MERGE_COUNT(keys=[key, new], args=[], client=client)
             elif not renamed:
                 client.delete(key)
             elif drop_pending and key.startswith("pusher:idem:"):

@@ -1,6 +1,5 @@
 """Erasing a user against the real Redis and Elasticsearch: at once, completely, and only them."""
 
-import json
 from io import StringIO
 
 import pytest
@@ -17,14 +16,15 @@ from accounts.selectors import (
 )
 from accounts.services import api_key_create
 from core.broker import ReliableRedisBroker
-from core.queue import inbox, inbox_shard
+from core.queue import inbox
 from core.redis import store
 from core.search import _clients as search_clients
 from core.search import es_client
+from tests.support.queue import drain, queued
 from tests.tracker.support import document, index, refresh
 from tracker import tasks as tracker_tasks
 from tracker.documents import index_alias
-from tracker.tasks import tracker_inbox_drain, user_messages_erase
+from tracker.tasks import user_messages_erase
 
 ME = "/api/auth/me/"
 PUSH = "/api/pusher/push/"
@@ -93,7 +93,7 @@ def test_erasing_yourself_refuses_your_credentials_at_once_and_deletes_your_mess
 
 def test_a_message_in_the_pipeline_at_erasure_is_never_tracked(auth_client, user):
     auth_client.post(PUSH, {"message": "in flight"}, format="json")
-    (payload,) = [json.loads(x) for x in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
+    (payload,) = queued("validator")
 
     auth_client.delete(ME, {"password": user["password"]}, format="json")
     late = {
@@ -104,7 +104,7 @@ def test_a_message_in_the_pipeline_at_erasure_is_never_tracked(auth_client, user
     }
     late.pop("random_number")
     inbox("tracker").append([late])
-    tracker_inbox_drain()
+    drain("tracker")
 
     assert _count(user["user_id"]) == 0
 

@@ -11,8 +11,8 @@ import accounts.services
 from accounts.exceptions import API_KEY_INVALID, API_KEY_NOT_HERE
 from accounts.selectors import api_key_get, api_key_key
 from accounts.services import API_KEY_PREFIX, api_key_create, api_key_verify, user_delete
-from core.queue import inbox_shard
 from core.redis import store
+from tests.support.queue import queued
 
 KEYS = "/api/auth/keys/"
 PUSH = "/api/pusher/push/"
@@ -29,7 +29,7 @@ def _with_key(key: str, *, header: str = "bearer") -> APIClient:
 
 
 def _queued() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
+    return queued("validator")
 
 
 def test_a_key_is_created_shown_once_and_listed_without_its_secret(auth_client, user):

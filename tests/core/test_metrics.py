@@ -13,8 +13,7 @@ from core.exceptions import REDIS_DOWN
 from core.metrics import METRICS_KEY, METRICS_TOKEN_MISSING, METRICS_TOKEN_WRONG
 from core.queue import inbox_for
 from core.redis import store
-from tracker.tasks import tracker_inbox_drain
-from validator.tasks import validator_inbox_drain
+from tests.support.queue import drain
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS_TOKEN = "metrics-" + "0123456789abcdef" * 3
@@ -54,8 +53,8 @@ def test_metrics_count_pushes_tracked_messages_and_queue_state(
             auth_client.post("/api/pusher/push/", {"message": f"m{n}"}, format="json").status_code
             == 202
         )
-    assert validator_inbox_drain() == 3  # run the two hops in-process, as a worker would
-    assert tracker_inbox_drain() == 3
+    assert drain("validator") == 3  # run the two hops in-process, as a worker would
+    assert drain("tracker") == 3
 
     response = api_client.get("/metrics")
 

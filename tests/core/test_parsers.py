@@ -5,8 +5,7 @@ import json
 import pytest
 
 from core.parsers import JSON_TOO_DEEP, NOT_NDJSON
-from core.queue import inbox_shard
-from core.redis import store
+from tests.support.queue import queued
 
 PUSH = "/api/pusher/push/"
 BATCH = "/api/pusher/push/batch/"
@@ -16,7 +15,7 @@ TOO_DEEP = "[" * 100_000
 
 
 def _queued() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
+    return queued("validator")
 
 
 @pytest.mark.parametrize("url", [PUSH, BATCH])

@@ -19,16 +19,15 @@ from accounts.selectors import (
     token_user_revocation_key,
 )
 from core.contract import MESSAGE_BLANK
-from core.queue import inbox_shard
 from core.redis import store
-from pusher import services as pusher_services
-from pusher.exceptions import IDEMPOTENCY_KEY_IN_FLIGHT, IDEMPOTENCY_KEY_REUSED
+from pusher.exceptions import IDEMPOTENCY_KEY_REUSED
+from tests.support.queue import queued
 
 PUSH = "/api/pusher/push/"
 
 
 def _queued() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
+    return queued("validator")
 
 
 def test_a_push_is_counted_and_queued_with_the_token_user(auth_client, user):
@@ -206,6 +205,7 @@ def test_the_counter_has_no_gaps_or_repeats_under_16_concurrent_clients(tokens, 
 
 def test_redis_down_is_a_503_and_nothing_is_counted_or_queued(auth_client, settings, user):
     real_store = store()
+    counter = request_counter_key(user_id=user["user_id"])
     store_settings = {**settings.CACHES["store"], "LOCATION": "redis://127.0.0.1:1/14"}
     settings.CACHES = {**settings.CACHES, "store": store_settings}
 
@@ -215,8 +215,8 @@ def test_redis_down_is_a_503_and_nothing_is_counted_or_queued(auth_client, setti
     assert response.json()["code"] == "dependency_unavailable"
     assert response["Retry-After"] == "5"
     # The push script itself failed: the Redis that was up saw no count and no message.
-    assert real_store.get(request_counter_key(user_id=user["user_id"])) is None
-    assert real_store.llen(inbox_shard("validator", 0).key) == 0
+    assert real_store.get(counter) is None
+    assert not real_store.keys("inbox:*")
 
 
 @pytest.mark.parametrize("message", [12345, True, ["a"], {"text": "a"}, None])
@@ -252,21 +252,6 @@ def test_a_reused_idempotency_key_with_another_message_is_a_422(auth_client, use
     assert [payload["user_message"] for payload in _queued()] == ["a"]
 
 
-def test_a_repeat_while_the_first_request_is_in_flight_is_a_409(auth_client, user):
-    first = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
-    # The first request's marker, as it stands between its script and its answer.
-    (stored,) = store().keys(f"pusher:idem:{{{user['user_id']}}}:*")
-    store().set(f"{stored}:flight", "1", ex=10)
-
-    again = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
-
-    assert (again.status_code, again.json()["detail"]) == (409, IDEMPOTENCY_KEY_IN_FLIGHT)
-    store().delete(f"{stored}:flight")
-    replay = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
-    assert replay.json() == first.json()
-    assert len(_queued()) == 1
-
-
 def test_concurrent_repeats_of_one_key_queue_one_message(tokens, user):
     results: list[int] = []
 
@@ -282,9 +267,8 @@ def test_concurrent_repeats_of_one_key_queue_one_message(tokens, user):
     for thread in threads:
         thread.join()
 
-    # Each answer is the first response (202) or "still in flight" (409), never a 2nd message.
-    assert set(results) <= {202, 409}
-    assert results.count(202) >= 1
+    # One atomic script per push: every answer is the first response, never a 2nd message.
+    assert results == [202] * 8
     assert request_count_get(user_id=user["user_id"]) == 1
     assert len(_queued()) == 1
 
@@ -293,7 +277,7 @@ def test_a_push_whose_wake_up_fails_is_still_accepted(auth_client, user, monkeyp
     def broker_down(*args, **kwargs):
         raise redis.exceptions.ConnectionError("the broker is unreachable")
 
-    monkeypatch.setattr("core.queue.async_task", broker_down)
+    monkeypatch.setattr("core.queue.inboxes.async_task", broker_down)
 
     response = auth_client.post(PUSH, {"message": "queued anyway"}, format="json")
 
@@ -343,54 +327,3 @@ def test_the_push_fast_path_answers_as_the_serializer_does(auth_client, message,
     assert response.status_code == status, response.content
     queued = _queued()
     assert [p["user_message"] for p in queued] == ([message] if status == 202 else [])
-
-
-@pytest.mark.usefixtures("queue_step_fails_once")
-def test_a_keyed_push_whose_queue_step_failed_is_queued_by_its_retry(auth_client, user):
-    failed = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
-    # Counted but not queued: the key is let go at once, so the retry need not wait.
-    assert (failed.status_code, _queued()) == (503, [])
-    retried = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
-    replayed = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
-
-    assert retried.status_code == 202
-    assert retried.json()["request_count"] == 1
-    assert replayed.json() == retried.json()
-    [queued] = _queued()
-    assert (queued["message_id"], queued["request_count"]) == (retried.json()["message_id"], 1)
-    assert request_count_get(user_id=user["user_id"]) == 1
-
-
-def test_a_retry_after_the_first_request_died_unconfirmed_queues_the_same_message(
-    auth_client, user, monkeypatch
-):
-    # The first request queues its message, then dies before marking its key queued; its
-    # in-flight marker expires.
-    release = pusher_services._key_release
-    monkeypatch.setattr(pusher_services, "_key_release", lambda *args, **kwargs: None)
-    first = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
-    monkeypatch.setattr(pusher_services, "_key_release", release)
-    (flight,) = store().keys(f"pusher:idem:{{{user['user_id']}}}:*:flight")
-    store().delete(flight)
-
-    retried = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
-    replayed = auth_client.post(PUSH, {"message": "a"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
-
-    assert retried.json() == replayed.json() == first.json()
-    # Queued again, as the same message: the tracker creates it once (tests/tracker).
-    assert [item["message_id"] for item in _queued()] == [first.json()["message_id"]] * 2
-    assert request_count_get(user_id=user["user_id"]) == 1
-
-
-@pytest.mark.usefixtures("queue_step_fails_once")
-def test_an_unkeyed_push_whose_queue_step_failed_is_a_503_and_its_retry_a_new_message(
-    auth_client,
-):
-    failed = auth_client.post(PUSH, {"message": "a"}, format="json")
-    retried = auth_client.post(PUSH, {"message": "a"}, format="json")
-
-    assert failed.status_code == 503
-    assert failed.json()["code"] == "dependency_unavailable"
-    # The failed request was counted (the count is of requests), and nothing of it queued.
-    assert retried.json()["request_count"] == 2
-    assert [item["request_count"] for item in _queued()] == [2]

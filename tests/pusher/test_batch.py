@@ -10,17 +10,17 @@ from accounts.selectors import request_count_get
 from core.contract import MESSAGE_BLANK, NOT_A_STRING, TEXT_NOT_STORABLE, TOO_MANY_MESSAGES
 from core.exceptions import REDIS_FULL, as_dependency_error
 from core.parsers import NOT_NDJSON
-from core.queue import inbox_shard
 from core.redis import store
 from pusher.exceptions import BATCH_OVER_BURST, INGESTION_THROTTLED
 from pusher.serializers import MESSAGE_ID_INVALID, MESSAGE_REQUIRED
+from tests.support.queue import queued
 
 BATCH = "/api/pusher/push/batch/"
 PUSH = "/api/pusher/push/"
 
 
 def _queued() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
+    return queued("validator")
 
 
 def _ndjson(*lines: str) -> bytes:
@@ -240,17 +240,3 @@ def test_text_no_store_can_hold_is_refused_alone(auth_client, text):
     assert (first["status"], first["errors"]) == ("rejected", [f"message: {TEXT_NOT_STORABLE}"])
     assert second["status"] == "queued"
     assert [payload["user_message"] for payload in _queued()] == ["fine"]
-
-
-@pytest.mark.usefixtures("queue_step_fails_once")
-def test_a_batch_whose_queue_step_failed_is_queued_by_its_retry(auth_client):
-    ids = [str(uuid.uuid4()) for _ in range(2)]
-    body = {"messages": [{"message": f"m{i}", "message_id": ids[i]} for i in range(2)]}
-
-    failed = auth_client.post(BATCH, body, format="json")
-    retried = auth_client.post(BATCH, body, format="json").json()
-
-    assert failed.status_code == 503
-    # The ids were not remembered, as their messages were not queued: not "duplicate" now.
-    assert [item["status"] for item in retried["items"]] == ["queued", "queued"]
-    assert [item["message_id"] for item in _queued()] == ids

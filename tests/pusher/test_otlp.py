@@ -14,8 +14,6 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from accounts.selectors import request_count_get
 from core.contract import MESSAGE_MAX_LENGTH, TEXT_NOT_STORABLE
-from core.queue import inbox_shard
-from core.redis import store
 from pusher import otlp
 from pusher.otlp import (
     ATTRIBUTE_MAX_LENGTH,
@@ -30,6 +28,7 @@ from pusher.otlp import (
     TOO_MANY_GROUPS,
     TOO_MANY_RECORDS,
 )
+from tests.support.queue import queued
 from tests.tracker.support import document, index
 
 LOGS = "/v1/logs"
@@ -39,7 +38,7 @@ SPAN = "eee19b7ec3c1b174"
 
 
 def _queued() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox_shard("validator", 0).key, 0, -1)]
+    return queued("validator")
 
 
 def _request(*records: LogRecord, service: str = "checkout") -> ExportLogsServiceRequest:

@@ -10,15 +10,16 @@ from django_q.signing import SignedPackage
 from accounts.selectors import ERASED_USERS_KEY, erasure_get, erasure_key
 from accounts.services import user_erase
 from core.broker import ReliableRedisBroker
-from core.queue import inbox, inbox_shard
+from core.queue import inbox, inbox_partition
 from core.redis import store
 from core.search import es_client
+from tests.support.queue import dead, drain
 from tests.tracker.support import document, index, refresh
 from tracker import services as tracker_services
 from tracker import tasks as tracker_tasks
 from tracker.documents import index_alias
 from tracker.services import messages_erase, tail_publish, tail_stream_key
-from tracker.tasks import ERASE_TASK, tracker_inbox_drain, user_messages_erase
+from tracker.tasks import ERASE_TASK, user_messages_erase
 
 pytestmark = pytest.mark.usefixtures("clean_index")
 
@@ -54,12 +55,12 @@ def test_a_message_still_in_the_pipeline_is_not_tracked_after_its_user_was_erase
     fine = document(user_id=other)
 
     inbox("tracker").append([late, fine])
-    assert tracker_inbox_drain() == 2
+    assert drain("tracker") == 2
 
     assert _count(erased) == 0
     assert _count(other) == 1
     # Dropped on purpose, not a failure: nothing to replay.
-    assert [json.loads(x) for x in store().lrange(inbox_shard("tracker", 0).dead_key, 0, -1)] == []
+    assert dead("tracker") == []
 
 
 def test_a_user_erased_while_their_batch_is_indexed_keeps_nothing_of_it(monkeypatch) -> None:
@@ -78,7 +79,7 @@ def test_a_user_erased_while_their_batch_is_indexed_keeps_nothing_of_it(monkeypa
     fine = {**document(user_id=other), "attempts": [], "random_numbers": []}
     inbox("tracker").append([late, fine])
 
-    assert tracker_inbox_drain() == 2
+    assert drain("tracker") == 2
 
     assert _count(erased) == 0
     assert _count(other) == 1
@@ -165,7 +166,6 @@ def test_an_erasure_that_cannot_reach_elasticsearch_retries_then_ends_failed(
 def test_erasure_leaves_none_of_the_users_documents_in_the_admin_stream_or_dead_letters(
     settings, monkeypatch
 ) -> None:
-    settings.QUEUE_INBOX_SHARDS = 2
     monkeypatch.setattr(tracker_services, "ERASE_SCAN_CHUNK", 2)  # several reads of each list
     gone, kept = str(uuid.uuid4()), str(uuid.uuid4())
     mentions = document(user_id=kept, user_message=f"about {gone}")
@@ -178,7 +178,7 @@ def test_erasure_leaves_none_of_the_users_documents_in_the_admin_stream_or_dead_
         document(user_id=gone),
     ]
     tail_publish(documents=published)
-    shards = [inbox_shard(name, n) for name in settings.QUEUE_INBOXES for n in range(2)]
+    shards = [inbox_partition(name, n) for name in settings.QUEUE_INBOXES for n in range(2)]
 
     def dead(item: object) -> str:
         return json.dumps({"item": item, "errors": ["refused"], "at": "t", "attempts": 1})

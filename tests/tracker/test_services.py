@@ -13,9 +13,10 @@ from rest_framework.exceptions import NotFound, ValidationError
 from core.contract import BULK_MAX_ITEMS, MESSAGE_BLANK, TOO_MANY_MESSAGES
 from core.logging import request_id_var
 from core.metrics import METRICS_KEY
-from core.queue import inbox, inbox_shard
+from core.queue import inbox, inbox_partition
 from core.redis import store
 from core.search import es_client
+from tests.support.queue import dead, drain
 from tests.tracker.support import T0, document, index, refresh
 from tracker.documents import index_alias
 from tracker.scope import Actor
@@ -28,7 +29,6 @@ from tracker.services import (
     messages_bulk,
     messages_index,
 )
-from tracker.tasks import tracker_inbox_drain
 
 pytestmark = pytest.mark.usefixtures("clean_index")
 
@@ -58,7 +58,7 @@ def _bulk(items: list, actor: Actor) -> dict:
 
 
 def _dead_letters() -> list[dict]:
-    return [json.loads(raw) for raw in store().lrange(inbox_shard("tracker", 0).dead_key, 0, -1)]
+    return dead("tracker")
 
 
 def test_track_fills_defaults_and_returns_the_stored_document(alice: Actor) -> None:
@@ -232,7 +232,7 @@ def _pipeline_document(**fields: object) -> dict:
 def test_inbox_drain_indexes_appended_documents() -> None:
     docs = [_pipeline_document(user_message=f"queued {i}") for i in range(5)]
     inbox("tracker").append(docs)
-    assert tracker_inbox_drain() == 5
+    assert drain("tracker") == 5
     assert inbox("tracker").size() == 0
     stored = message_get(actor=Actor(user_id=None, role="admin"), message_id=docs[0]["message_id"])
     assert stored["user_message"] == "queued 0"
@@ -243,9 +243,9 @@ def test_inbox_drain_indexes_appended_documents() -> None:
 def test_inbox_drain_twice_never_duplicates() -> None:
     docs = [_pipeline_document() for _ in range(3)]
     inbox("tracker").append(docs)
-    tracker_inbox_drain()
+    drain("tracker")
     inbox("tracker").append(docs)  # a redelivery after a worker died mid-batch
-    tracker_inbox_drain()
+    drain("tracker")
     assert _count() == 3
 
 
@@ -254,7 +254,7 @@ def test_inbox_drain_dead_letters_a_document_elasticsearch_refuses_and_indexes_t
     # Holds the contract, but a keyword over 32,766 bytes is an "immense term" to Lucene.
     refused = _pipeline_document(request_id="x" * 40_000)
     inbox("tracker").append([good, refused])
-    assert tracker_inbox_drain() == 2
+    assert drain("tracker") == 2
     assert _count() == 1
     (entry,) = _dead_letters()
     assert entry["item"] == refused
@@ -271,10 +271,10 @@ def test_inbox_drain_dead_letters_a_document_elasticsearch_refuses_and_indexes_t
 )
 def test_inbox_drain_dead_letters_items_that_break_the_contract(poison: object, error: str) -> None:
     good = [_pipeline_document(user_message=f"good {i}") for i in range(3)]
-    store().rpush(inbox_shard("tracker", 0).key, json.dumps(poison))
+    store().rpush(inbox_partition("tracker", 0).key, json.dumps(poison))
     inbox("tracker").append(good)
 
-    assert tracker_inbox_drain() == 4
+    assert drain("tracker") == 4
 
     assert _count() == 3  # the poison never becomes a document nobody can see
     (entry,) = _dead_letters()
@@ -284,10 +284,10 @@ def test_inbox_drain_dead_letters_items_that_break_the_contract(poison: object, 
 
 
 def test_inbox_drain_dead_letters_an_item_that_is_not_json() -> None:
-    store().rpush(inbox_shard("tracker", 0).key, "this is not json")
+    store().rpush(inbox_partition("tracker", 0).key, "this is not json")
     inbox("tracker").append([_pipeline_document()])
 
-    assert tracker_inbox_drain() == 2
+    assert drain("tracker") == 2
 
     assert _count() == 1
     (entry,) = _dead_letters()
@@ -298,7 +298,7 @@ def test_inbox_drain_dead_letters_an_item_that_is_not_json() -> None:
 
 def test_inbox_drain_keeps_the_batch_while_elasticsearch_is_down(es_down: None) -> None:
     inbox("tracker").append([_pipeline_document() for _ in range(4)])
-    assert tracker_inbox_drain() == 0
+    assert drain("tracker") == 0
     assert inbox("tracker").size() == 4
     assert _dead_letters() == []
 
@@ -369,7 +369,7 @@ def test_inbox_drain_never_replaces_another_users_message_with_a_reused_id() -> 
     forged = _pipeline_document(message_id=theirs["message_id"], user_message="overwrite")
 
     inbox("tracker").append([forged])
-    tracker_inbox_drain()
+    drain("tracker")
 
     assert _stored(theirs["message_id"])["user_message"] == "theirs"
     (entry,) = _dead_letters()
@@ -379,10 +379,10 @@ def test_inbox_drain_never_replaces_another_users_message_with_a_reused_id() -> 
 def test_inbox_drain_counts_a_redelivered_message_as_tracked_not_failed() -> None:
     doc = _pipeline_document(user_message="first copy")
     inbox("tracker").append([doc])
-    tracker_inbox_drain()
+    drain("tracker")
 
     inbox("tracker").append([{**doc, "user_message": "second copy"}])  # same id, same user
-    tracker_inbox_drain()
+    drain("tracker")
 
     assert _stored(doc["message_id"])["user_message"] == "first copy"  # tracked once
     assert _dead_letters() == []
@@ -397,7 +397,7 @@ def test_inbox_drain_dead_letters_a_lone_surrogate_alone(field: str, kind: str) 
     poison = _pipeline_document(**{field: "a\ud800b"})
     inbox("tracker").append([good[0], poison, *good[1:]])
 
-    assert tracker_inbox_drain() == 4
+    assert drain("tracker") == 4
 
     assert _count() == 3
     (entry,) = _dead_letters()
@@ -423,19 +423,19 @@ def test_inbox_drain_keeps_the_batch_when_elasticsearch_refuses_the_id_lookup_fo
     # A redelivered batch: its documents are stored already, so the drain looks their owners up.
     docs = [_pipeline_document() for _ in range(3)]
     inbox("tracker").append(docs)
-    tracker_inbox_drain()
+    drain("tracker")
     inbox("tracker").append(docs)
 
     def overloaded(**kwargs: object) -> None:
         raise _refused_for_now(429)
 
     monkeypatch.setattr(es_client(), "mget", overloaded)
-    assert tracker_inbox_drain() == 0
+    assert drain("tracker") == 0
 
     # Kept whole, like an outage, and not counted as a take that could set it aside.
     assert inbox("tracker").size() == 3
     assert _dead_letters() == []
-    assert not store().exists(inbox_shard("tracker", 0).takes_key)
+    assert not store().exists(inbox_partition("tracker", 0).takes_key)
 
 
 def test_inbox_drain_retries_a_conflict_whose_stored_copy_cannot_be_read(
@@ -451,7 +451,7 @@ def test_inbox_drain_retries_a_conflict_whose_stored_copy_cannot_be_read(
 
     monkeypatch.setattr(es_client(), "mget", shard_unavailable)
     inbox("tracker").append([forged])
-    tracker_inbox_drain()
+    drain("tracker")
 
     # Neither dropped as "already tracked" nor set aside: asked again later.
     assert inbox("tracker").deferred() == 1

@@ -9,8 +9,9 @@ from django.utils.module_loading import import_string
 from django_q.signing import SignedPackage
 
 from core.broker import ReliableRedisBroker
-from core.queue import inbox, inbox_shard, redis_now
+from core.queue import inbox, redis_now
 from core.redis import store
+from tests.support.queue import dead, drain, queued
 from tests.support.waiting import wait_for
 from tests.validator.sources import draws_clear, draws_queue
 from validator import services, tasks
@@ -42,12 +43,13 @@ def _staged(message_id: str, first: int) -> dict:
 
 
 def _tracked() -> list[dict]:
-    return [json.loads(item) for item in store().lrange(inbox_shard("tracker", 0).key, 0, -1)]
+    return queued("tracker")
 
 
 def _waiting() -> list[tuple[dict, float]]:
     """What waits in the retry inbox, with its due time, earliest first."""
-    entries = store().zrange(inbox_shard("retry", 0).later_key, 0, -1, withscores=True)
+    key = inbox("retry").for_user(USER_ID).later_key
+    entries = store().zrange(key, 0, -1, withscores=True)
     return [(json.loads(member), due) for member, due in entries]
 
 
@@ -163,14 +165,14 @@ def test_one_drain_yields_direct_now_and_retried_and_failed_after_their_wait(
     queued_draws(attempt=2, numbers=[7, 20])  # the retry batch holds M2, then M3
     inbox("validator").append([_payload(M1, 7), _payload(M2, 10), _payload(M3, 30)])
 
-    assert tasks.validator_inbox_drain() == 3
+    assert drain("validator") == 3
 
     assert inbox("validator").size() == 0
     # Only M1 reached the tracker; M2 and M3 wait in the retry inbox, not in a ready task.
     [direct] = _tracked()
     assert (direct["message_id"], direct["category"]) == (M1, "Direct")
     assert [entry["item"]["message_id"] for entry, _ in _waiting()] == [M2, M3]
-    assert tasks.validator_retry_drain() == 0  # not due yet: nothing is handed out early
+    assert drain("retry") == 0  # not due yet: nothing is handed out early
 
     wait_for(tasks.validator_retry_drain, timeout=5)
 
@@ -216,7 +218,7 @@ def test_a_drain_redelivered_before_its_trim_repeats_the_same_documents(queued_d
     settings.VALIDATOR_RETRY_DELAY_SECONDS = 0.3
     # Second draws in delivery order; a redelivered retry that drew afresh would swap them.
     queued_draws(attempt=2, numbers=[7, 20, 20, 7])
-    box = inbox_shard("validator", 0)
+    box = inbox("validator").for_user(USER_ID)
     box.append([_payload(M1, 7), _payload(M2, 10), _payload(M3, 30)])
     # A worker ran the handler on the batch, then died before trimming it.
     batch = [json.loads(item) for item in store().lrange(box.key, 0, -1)]
@@ -224,11 +226,11 @@ def test_a_drain_redelivered_before_its_trim_repeats_the_same_documents(queued_d
     assert box.size() == 3
 
     # The redelivered drain reads the same items, handles them again, and trims them.
-    assert tasks.validator_inbox_drain() == 3
+    assert drain("validator") == 3
     assert box.size() == 0
     # Both passes deferred M2 and M3; the retry inbox holds each once per pass at most.
     assert {entry["item"]["message_id"] for entry, _ in _waiting()} == {M2, M3}
-    wait_for(lambda: [tasks.validator_retry_drain()] and inbox("retry").deferred() == 0, timeout=8)
+    wait_for(lambda: [drain("retry")] and inbox("retry").deferred() == 0, timeout=8)
 
     docs = _tracked()
     assert {(doc["message_id"], doc["category"], tuple(doc["random_numbers"])) for doc in docs} == {
@@ -243,11 +245,10 @@ def test_a_drain_redelivered_before_its_trim_repeats_the_same_documents(queued_d
 
 def _assert_dead_lettered_alone(name: str, poison: dict, error: str) -> None:
     """Inbox `name` was emptied and its dead letter holds `poison` alone, with `error`."""
-    box = inbox_shard(name, 0)
-    (entry,) = [json.loads(raw) for raw in store().lrange(box.dead_key, 0, -1)]
+    (entry,) = dead(name)
     assert entry["item"] == poison
     assert any(error in text for text in entry["errors"])
-    assert box.size() == box.deferred() == 0
+    assert inbox(name).size() == inbox(name).deferred() == 0
 
 
 @pytest.mark.parametrize(
@@ -263,7 +264,7 @@ def test_a_payload_that_breaks_the_contract_is_dead_lettered_and_the_rest_valida
 ) -> None:
     inbox("validator").append([_payload(M1, 7), poison, _payload(M3, 9)])
 
-    assert tasks.validator_inbox_drain() == 3
+    assert drain("validator") == 3
 
     assert [document["message_id"] for document in _tracked()] == [M1, M3]
     _assert_dead_lettered_alone("validator", poison, error)
@@ -283,7 +284,7 @@ def test_a_retry_that_breaks_the_contract_is_dead_lettered_and_the_rest_retried(
     scripted.setenv("RANDOM_ATTEMPT_2", "7")
     inbox("retry").append([_staged(M1, 10), poison, _staged(M3, 20)])
 
-    assert tasks.validator_retry_drain() == 3
+    assert drain("retry") == 3
 
     assert [document["message_id"] for document in _tracked()] == [M1, M3]
     _assert_dead_lettered_alone("retry", poison, error)

@@ -1,0 +1,506 @@
+"""Inboxes: how one service hands messages to another, in batches, through django-q2.
+
+An inbox (`Inbox`) is `QUEUE_PARTITIONS` partitions. A partition's inbox (`InboxPartition`)
+is a Redis list that producers append to, plus one drain chain of queue tasks that takes up
+to `batch_size` items at a time under the partition's lease. Items leave the list only after
+the handler returned, so a killed worker loses nothing: the items are read again, and every
+handler downstream is idempotent by `message_id`.
+
+Beside the list, a partition keeps:
+
+- `later`, a sorted set of items due at a time: items deferred on purpose (the validator's 4 s
+  retry) and items the handler could not handle yet (Elasticsearch overloaded), retried with
+  capped exponential backoff and jitter, only they and not their whole batch;
+- `dead`, its dead letter (`core.queue.deadletters`).
+
+A handler returns the items it could not handle as `ItemFailure`s, or raises `DrainRetry`, the
+queue's one retry signal, when its dependency is down as a whole: the batch then stays where it
+is and one chain retries with backoff, however long the outage. This module knows nothing of
+the services behind the handlers.
+
+Items go to their user's partition (`user_id`), so a user's messages stay in order and every
+key a script touches carries one partition's hash tag: one Redis Cluster slot.
+"""
+
+import hashlib
+import json
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django_q.tasks import async_task
+
+from core.contract import timestamp_format
+from core.queue.deadletters import DeadLetters
+from core.queue.partitions import partition_count, partition_of, partition_tag
+from core.queue.scheduling import Lease, async_task_in, backoff_seconds, redis_now
+from core.redis import StoreScript, store
+
+logger = logging.getLogger(__name__)
+
+_APPEND = StoreScript("inbox_append_items")
+_DEFER = StoreScript("inbox_defer")
+_SCHEDULE_EARLIEST = StoreScript("inbox_schedule_earliest")
+_COMMIT = StoreScript("inbox_commit")
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """An item the handler could not handle: its index in the batch, why, and if later may work."""
+
+    index: int
+    errors: list[str]
+    retryable: bool
+
+
+Handler = Callable[[list[dict[str, Any]]], list[ItemFailure] | None]
+
+
+class DrainRetry(Exception):
+    """Raised by an inbox handler when its dependency is down: keep the batch, try later.
+
+    Any other exception propagates: the task stays unacknowledged and the broker redelivers it
+    a bounded number of times (a Redis outage is handled that way).
+    """
+
+
+NOT_A_LATER_MEMBER = "not a deferred entry: a JSON object with item, attempt and since"
+
+
+def _is_later_member(value: Any) -> bool:
+    """Whether `value` has the shape of a `later` member: {item, attempt, since}."""
+    return (
+        type(value) is dict
+        and "item" in value
+        and type(value.get("attempt")) is int
+        and type(value.get("since")) in (int, float)
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _encoded(item: Any) -> str:
+    return json.dumps(item, separators=(",", ":"))
+
+
+def _wake_in(reply: list[str]) -> float | None:
+    """The seconds until a drain must be scheduled, from a scheduling script's named state."""
+    return float(reply[1]) if reply[0] == "wake_in" else None
+
+
+@dataclass
+class _Taken:
+    """One item of a batch: its text as stored, where it came from, and its retry history."""
+
+    text: str
+    deferred: bool
+    item: Any = None
+    attempt: int = 0
+    since: float = 0.0
+
+
+class InboxPartition(DeadLetters):
+    """One partition of an inbox: a Redis list producers append to, drained in batches by one
+    queue task at a time."""
+
+    ARMED_TTL_SECONDS = 30
+    LEASE_MS = Lease.LEASE_MS
+
+    def __init__(self, name: str, task: str, batch_size: int = 500, partition: int = 0) -> None:
+        self.name = name
+        self.task = task
+        self.batch_size = batch_size
+        self.partition = partition
+        self.label = f"{name}:{partition}"
+        # The partition's hash tag ({p<n>}) puts every key here in its one Redis Cluster slot,
+        # beside the per-user keys of the users it holds.
+        self.key = f"inbox:{partition_tag(partition)}:{name}"
+        self.armed_key = f"{self.key}:armed"
+        self.lock_key = f"{self.key}:lock"
+        self.retrying_key = f"{self.key}:retrying"
+        self.recheck_key = f"{self.key}:recheck"
+        self.later_key = f"{self.key}:later"
+        self.wake_key = f"{self.key}:wake"
+        self.takes_key = f"{self.key}:takes"
+        self.dead_key = f"{self.key}:dead"
+        self.counts_key = f"{self.key}:counts"
+
+    # --- Producers --------------------------------------------------------------------------
+    def append(self, items: list[dict[str, Any]]) -> None:
+        """Add items and make sure a drain task is on its way."""
+        if items and self.append_encoded([_encoded(item) for item in items]):
+            self.wake()
+
+    def append_encoded(self, encoded: list[str], *, count_as: str = "") -> bool:
+        """Add JSON-encoded items in one atomic script; True if this call armed the drain.
+
+        The caller wakes an armed drain (`wake`), as it sees fit. `count_as` names a field of
+        the partition's counts that adds the items.
+        """
+        keys = [self.key, self.armed_key, self.counts_key]
+        return _APPEND(keys=keys, args=[self.ARMED_TTL_SECONDS, count_as, *encoded]) == "armed"
+
+    def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
+        """Add items that become due `delay` seconds from now; no worker waits for them."""
+        if not items:
+            return
+        since = redis_now()
+        members = [self._later_member(item, attempt=0, since=since) for item in items]
+        wake_in = _wake_in(_DEFER(keys=[self.later_key, self.wake_key], args=[delay, *members]))
+        if wake_in is not None:
+            async_task_in(wake_in, self.task, partition=self.partition)
+
+    def wake(self) -> None:
+        """Enqueue a drain task now."""
+        async_task(self.task, partition=self.partition)
+
+    # --- Sizes ------------------------------------------------------------------------------
+    def size(self) -> int:
+        """Items waiting in the partition's list."""
+        return store().llen(self.key)
+
+    def deferred(self) -> int:
+        """Items waiting for their due time (deferred on purpose or retried)."""
+        return store().zcard(self.later_key)
+
+    # --- The drain --------------------------------------------------------------------------
+    def drain(self, handler: Handler, attempt: int = 0) -> int:
+        """Hand one batch to `handler`; re-enqueue the drain while items remain.
+
+        Returns how many items were taken. `handler` returns the items it could not handle,
+        or raises `DrainRetry` to keep the whole batch for a later attempt with backoff.
+        """
+        lease = Lease(self.lock_key, self.label)
+        if not lease.acquire():
+            self._recheck_after_lease()
+            return 0
+        try:
+            with lease.heartbeat():
+                taken = self._drain_batch(handler, lease.token)
+        except DrainRetry as exc:
+            self._retry_chain(exc, attempt)
+            return 0
+        finally:
+            # Always: a lease kept after a failure would stall the partition until it expires.
+            lease.release()
+        store().delete(self.retrying_key)
+        self._after_drain()
+        return taken
+
+    def _recheck_after_lease(self) -> None:
+        """Come back once when the held lease would lapse, in case its holder died.
+
+        A live holder looks for more work itself when it finishes. Spinning here would churn
+        queue tasks for as long as it runs, so there is one recheck per lease period at most.
+        """
+        redis = store()
+        remaining_ms = max(redis.pttl(self.lock_key), 0) + 100
+        if redis.set(self.recheck_key, "1", nx=True, px=remaining_ms):
+            async_task_in(remaining_ms / 1000, self.task, partition=self.partition)
+
+    def _take(self, now: float) -> list[_Taken]:
+        """The next batch: due deferred items first, then the list's head, capped by bytes."""
+        pipe = store().pipeline(transaction=False)
+        pipe.zrangebyscore(self.later_key, "-inf", now, start=0, num=self.batch_size)
+        pipe.lrange(self.key, 0, self.batch_size - 1)
+        due, head = pipe.execute()
+        head = head[: max(self.batch_size - len(due), 0)]
+        batch, size = [], 0
+        for text, deferred in [*((t, True) for t in due), *((t, False) for t in head)]:
+            size += len(text)
+            if batch and size > settings.QUEUE_BATCH_MAX_BYTES:
+                break
+            batch.append(_Taken(text=text, deferred=deferred))
+        return batch
+
+    def _count_takes(self, batch: list[_Taken]) -> list[int]:
+        """How often each item has been taken without its drain finishing (this time included)."""
+        pipe = store().pipeline(transaction=False)
+        for taken in batch:
+            pipe.hincrby(self.takes_key, _digest(taken.text), 1)
+        return pipe.execute()
+
+    def _parse(self, taken: _Taken, takes: int) -> list[str]:
+        """Fill in `taken`'s item and history; return why it cannot be handled, if so."""
+        try:
+            value = json.loads(taken.text)
+        except ValueError as exc:
+            taken.item = taken.text
+            return [f"not JSON: {exc}"]
+        if taken.deferred:
+            if not _is_later_member(value):
+                # Not a member this module wrote (an old format, a hand-made ZADD): reading it
+                # would raise, and fail every drain of the inbox, so it is set aside whole.
+                taken.item = value
+                return [NOT_A_LATER_MEMBER]
+            taken.attempt, taken.since = value["attempt"], value["since"]
+            value = value["item"]
+        taken.item = value
+        if type(value) is not dict:
+            return ["not a JSON object"]
+        if takes > settings.QUEUE_ITEM_MAX_TAKES:
+            # Its drains keep dying (a worker killed mid-batch, a handler past the task's
+            # timeout): a bounded number of tries, then it is set aside.
+            return [f"taken {takes - 1} times without its drain finishing"]
+        return []
+
+    def _drain_batch(self, handler: Handler, token: str) -> int:
+        now = redis_now()
+        batch = self._take(now)
+        if not batch:
+            return 0
+        dead: list[tuple[_Taken, list[str]]] = []
+        ready: list[_Taken] = []
+        for taken, takes in zip(batch, self._count_takes(batch), strict=True):
+            errors = self._parse(taken, takes)
+            if errors:
+                dead.append((taken, errors))
+            else:
+                ready.append(taken)
+        try:
+            failures = handler([taken.item for taken in ready]) if ready else None
+        except DrainRetry:
+            # This drain finished (its dependency is down): these takes were not deaths, and
+            # counting them would set the batch aside after a few retries of an outage.
+            store().hdel(self.takes_key, *{_digest(taken.text) for taken in ready})
+            raise
+        later = []
+        for failure in failures or ():
+            taken = ready[failure.index]
+            since = taken.since if taken.deferred and taken.attempt else now
+            if failure.retryable and now - since < settings.QUEUE_RETRY_MAX_SECONDS:
+                attempt = taken.attempt + 1
+                member = self._later_member(taken.item, attempt=attempt, since=since)
+                later.append((now + backoff_seconds(attempt), member))
+            else:
+                dead.append((taken, failure.errors))
+        self._commit(token, batch, later, dead, now)
+        return len(batch)
+
+    @staticmethod
+    def _later_member(item: Any, *, attempt: int, since: float) -> str:
+        return _encoded({"item": item, "attempt": attempt, "since": since})
+
+    def _commit(
+        self,
+        token: str,
+        batch: list[_Taken],
+        later: list[tuple[float, str]],
+        dead: list[tuple[_Taken, list[str]]],
+        now: float,
+    ) -> None:
+        at = timestamp_format(now)
+        entries = [
+            json.dumps({"item": t.item, "errors": e, "at": at, "attempts": t.attempt + 1})
+            for t, e in dead
+        ]
+        removed = [taken.text for taken in batch if taken.deferred]
+        trim = len(batch) - len(removed)
+        args: list[Any] = [token, trim, len(removed), len(later), *removed]
+        for score, member in later:
+            args += [score, member]
+        state = _COMMIT(
+            keys=[self.lock_key, self.key, self.later_key, self.dead_key], args=[*args, *entries]
+        )
+        if state == "lease_lost":
+            # Nothing removed: the next drain takes the batch again (handlers are idempotent).
+            logger.warning("Inbox %s: lease lost before the commit; the batch stays", self.label)
+            return
+        store().hdel(self.takes_key, *{_digest(taken.text) for taken in batch})
+        if dead:
+            logger.error(
+                "Inbox %s: %d item(s) dead-lettered in %s; first: %s",
+                self.label,
+                len(dead),
+                self.dead_key,
+                # An error can quote the whole item; the dead letter keeps it, the log a preview.
+                str(dead[0][1])[:300],
+            )
+        if later:
+            logger.warning("Inbox %s: %d item(s) to retry later", self.label, len(later))
+
+    def _retry_chain(self, exc: DrainRetry, attempt: int) -> None:
+        """Keep the batch and come back after a backoff: one chain, however long the outage."""
+        delay = backoff_seconds(attempt + 1)
+        redis = store()
+        # While these keys live, producers and the wake schedule start no second chain. A drain
+        # from outside the chain (attempt 0: a producer's wake, a redelivery) that meets the
+        # same outage leaves the batch to the chain already waiting.
+        ttl = int(delay) + self.ARMED_TTL_SECONDS
+        if not redis.set(self.retrying_key, "1", ex=ttl, nx=attempt == 0):
+            logger.info("Inbox %s: %s; its retry chain is already waiting", self.label, exc)
+            return
+        redis.set(self.armed_key, "1", ex=ttl)
+        logger.warning("Inbox %s: %s; retrying in %.1fs", self.label, exc, delay)
+        async_task_in(delay, self.task, attempt=attempt + 1, partition=self.partition)
+
+    def _due_now(self) -> bool:
+        pipe = store().pipeline(transaction=False)
+        pipe.llen(self.key)
+        pipe.zcount(self.later_key, "-inf", redis_now())
+        return any(pipe.execute())
+
+    def _after_drain(self) -> None:
+        """Wake the next drain while work is due; schedule one for the earliest deferred item."""
+        redis = store()
+        if self._due_now():
+            redis.set(self.armed_key, "1", ex=self.ARMED_TTL_SECONDS)
+            self.wake()
+            return
+        redis.delete(self.armed_key)
+        # An append between the check and the DEL saw the flag set and did not wake anyone.
+        if self._due_now() and redis.set(self.armed_key, "1", nx=True, ex=self.ARMED_TTL_SECONDS):
+            self.wake()
+        self.schedule_earliest()
+
+    def schedule_earliest(self) -> None:
+        """Make sure a drain runs when the earliest deferred item becomes due."""
+        wake_in = _wake_in(_SCHEDULE_EARLIEST(keys=[self.later_key, self.wake_key], args=[]))
+        if wake_in is not None:
+            async_task_in(wake_in, self.task, partition=self.partition)
+
+    def rescue(self) -> bool:
+        """Wake a drain if work is due and none can be on its way; True when one was woken.
+
+        A drain task can vanish with the queue that held it (a purged queue, a Redis that lost
+        its last second of writes, a task whose signature no longer verifies). No drain runs
+        while the lease is held (the holder looks for more work itself) or while a retry chain
+        waits out its backoff, so an outage never multiplies the chains.
+        """
+        redis = store()
+        if redis.exists(self.lock_key, self.retrying_key):
+            return False
+        if not self._due_now():
+            self.schedule_earliest()  # nothing due yet: a drain comes when the first item is
+            return False
+        redis.set(self.armed_key, "1", ex=self.ARMED_TTL_SECONDS)
+        self.wake()
+        return True
+
+
+def _by_partition(items: Iterable[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Items grouped by their user's partition, in order (an item without a user: partition 0).
+
+    A drain's output is one group, as its input held one partition's users.
+    """
+    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        user_id = item.get("user_id")
+        groups[partition_of(user_id) if isinstance(user_id, str) else 0].append(item)
+    return groups
+
+
+class Inbox:
+    """An inbox, every partition of it: producers append through it, operators count and
+    replay."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.partitions = [inbox_partition(name, n) for n in range(partition_count())]
+
+    def for_user(self, user_id: str) -> InboxPartition:
+        """The partition holding `user_id`'s items: always the same one."""
+        return self.partitions[partition_of(user_id)]
+
+    def append(self, items: list[dict[str, Any]]) -> None:
+        """Add items to their users' partitions, and make sure those drain."""
+        for number, group in _by_partition(items).items():
+            self.partitions[number].append(group)
+
+    def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
+        """Add items that become due `delay` seconds from now, to their users' partitions."""
+        for number, group in _by_partition(items).items():
+            self.partitions[number].defer(group, delay=delay)
+
+    def _sum(self, command: str, key: str) -> int:
+        """One Redis command summed over every partition, in one round trip."""
+        pipe = store().pipeline(transaction=False)
+        for part in self.partitions:
+            getattr(pipe, command)(getattr(part, key))
+        return sum(pipe.execute())
+
+    def size(self) -> int:
+        """Items waiting in the lists of all partitions."""
+        return self._sum("llen", "key")
+
+    def deferred(self) -> int:
+        """Items waiting for their due time, in all partitions."""
+        return self._sum("zcard", "later_key")
+
+    def dead_letters(self) -> int:
+        """Items kept in the dead letters of all partitions."""
+        return self._sum("llen", "dead_key")
+
+    def counts(self) -> Counter[str]:
+        """What appends counted (`count_as`), summed over every partition."""
+        pipe = store().pipeline(transaction=False)
+        for part in self.partitions:
+            pipe.hgetall(part.counts_key)
+        total: Counter[str] = Counter()
+        for fields in pipe.execute():
+            total.update({field: int(value) for field, value in fields.items()})
+        return total
+
+    def dead_entries(self, *, start: int = 0, count: int = 100) -> list[dict[str, Any]]:
+        """Dead-letter entries from position `start`, partition after partition, oldest first
+        in each."""
+        entries: list[dict[str, Any]] = []
+        for part in self.partitions:
+            if len(entries) >= count:
+                break
+            held = part.dead_letters()
+            if start >= held:
+                start -= held
+                continue
+            entries += part.dead_entries(start=start, count=count - len(entries))
+            start = 0
+        return entries
+
+    def dead_replay(self, *, count: int | None = None) -> int:
+        """Put up to `count` (default all) dead-lettered items back, partition by partition."""
+        replayed = 0
+        for part in self.partitions:
+            left = None if count is None else count - replayed
+            if left is not None and left <= 0:
+                break
+            if part.dead_letters():
+                replayed += part.dead_replay(count=left)
+        return replayed
+
+    def dead_remove(self, match: Callable[[Any], bool], *, chunk: int = 1_000) -> int:
+        """Delete the dead letters `match` picks in every partition; return how many."""
+        return sum(part.dead_remove(match, chunk=chunk) for part in self.partitions)
+
+    def dead_purge(self) -> int:
+        """Delete every dead-lettered item of every partition; return how many there were."""
+        return sum(part.dead_purge() for part in self.partitions)
+
+    def rescue(self) -> bool:
+        """Rescue every partition (see `InboxPartition.rescue`); True when any drain was woken."""
+        # A list, not a generator: every partition is rescued, not only those before the first.
+        return any([part.rescue() for part in self.partitions])
+
+
+def inbox(name: str) -> Inbox:
+    """The inbox registered under `name` in settings.QUEUE_INBOXES, with all its partitions."""
+    return Inbox(name)
+
+
+def inbox_partition(name: str, partition: int) -> InboxPartition:
+    """One partition of the inbox `name`: what a drain task works on (the others not built)."""
+    return InboxPartition(name, settings.QUEUE_INBOXES[name], partition=partition)
+
+
+def inbox_for_user(name: str, user_id: str) -> InboxPartition:
+    """The partition of the inbox `name` that holds `user_id`'s items, alone: the push's."""
+    return inbox_partition(name, partition_of(user_id))
+
+
+def inboxes_wake() -> list[str]:
+    """Rescue every inbox whose drain task was lost; a django-q2 schedule runs it every minute."""
+    return [name for name in settings.QUEUE_INBOXES if inbox(name).rescue()]
