@@ -1,8 +1,8 @@
 """P1's yardstick: the push's work done by hand in a minimal DRF view.
 
-JWT verification with PyJWT, Redis INCR, RPUSH of a JSON payload, and a 202 JSON answer:
-no authentication class, no serializers, no revocation check, no idempotency, no inbox.
-SPEC's anchor for such a view on this kind of machine is about 1,360 requests/s.
+JWT verification with PyJWT, then one Redis round trip: a script that checks the token's
+revocation key, INCRs and RPUSHes (core/lua/bench_reference_push.lua); then a 202 JSON answer.
+No authentication class, no serializers, no idempotency, no rate limit, no inbox.
 """
 
 import json
@@ -16,7 +16,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.redis import store
+from core.redis import StoreScript
+
+_REFERENCE_PUSH = StoreScript("bench_reference_push")
+
+
+def reference_keys(user_id: str, jti: str) -> list[str]:
+    """The revocation key, counter and queue of the reference, under one hash tag."""
+    tag = f"{{bench:{user_id}}}"
+    return [f"bench:revoked:{tag}:{jti}", f"bench:count:{tag}", f"bench:reference:{tag}"]
 
 
 class ReferencePushApi(APIView):
@@ -37,17 +45,18 @@ class ReferencePushApi(APIView):
             message = request.data["message"]
         except (jwt.InvalidTokenError, KeyError, TypeError):
             return Response({"detail": "bad request"}, status=400)
-        redis = store()
         user_id = claims["user_id"]
-        count = redis.incr(f"bench:count:{user_id}")
         payload = {
             "message_id": str(uuid.uuid4()),
             "user_id": user_id,
             "user_message": message,
-            "request_count": count,
             "random_number": 1 + secrets.randbelow(60),
             "created_time": datetime.now(UTC).isoformat(),
         }
-        redis.rpush("bench:reference:queue", json.dumps(payload))
-        body = {"message_id": payload["message_id"], "user_id": user_id, "request_count": count}
+        state, *count = _REFERENCE_PUSH(
+            keys=reference_keys(user_id, claims["jti"]), args=[json.dumps(payload)]
+        )
+        if state == "revoked":
+            return Response({"detail": "revoked"}, status=401)
+        body = {"message_id": payload["message_id"], "user_id": user_id, "request_count": count[0]}
         return Response(body, status=202)

@@ -52,16 +52,22 @@ def _heartbeat_client(location: str) -> Redis:
     )
 
 
-# Every Lua script of the project is a file here, named after what it does.
+# Every Lua script of the project is a file here, named after what it does; `include/` holds
+# the snippets scripts share (the clock, the token bucket, an inbox append).
 LUA_DIR = Path(__file__).resolve().parent / "lua"
-# `-- include: <name>` on a line of its own is replaced by `<name>.lua` (the shared clock).
+# `-- include: <name>` on a line of its own is replaced by `include/<name>.lua`.
 _INCLUDE = re.compile(r"^-- include: (\w+)$", re.MULTILINE)
 
 
+def _expanded(path: Path) -> str:
+    return _INCLUDE.sub(
+        lambda match: _expanded(LUA_DIR / "include" / f"{match.group(1)}.lua"), path.read_text()
+    )
+
+
 def lua_source(name: str) -> str:
-    """The source of `core/lua/<name>.lua`, with its includes expanded."""
-    text = (LUA_DIR / f"{name}.lua").read_text()
-    return _INCLUDE.sub(lambda match: lua_source(match.group(1)), text)
+    """The source of the script `core/lua/<name>.lua`, with its includes expanded."""
+    return _expanded(LUA_DIR / f"{name}.lua")
 
 
 class StoreScript:

@@ -69,7 +69,7 @@ REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 REDIS_CACHE_URL=redis://127.0.0.1:$REDIS_PORT/1
 ELASTICSEARCH_URL=$(for n in 1 2 3; do printf 'http://127.0.0.1:920%s,' "$n"; done | sed 's/,$//')
 TRACKER_INDEX_REPLICAS=1
-QUEUE_INBOX_SHARDS=8
+QUEUE_PARTITIONS=64
 EOF
   ) && mv "$ENV_FILE.tmp" "$ENV_FILE"
 }

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 
 from core.exceptions import REDIS_DOWN
 from core.metrics import METRICS_KEY, METRICS_TOKEN_MISSING, METRICS_TOKEN_WRONG
-from core.queue import inbox_for
+from core.queue import partition_of
 from core.redis import store
 from tests.support.queue import drain
 
@@ -135,18 +135,17 @@ def test_metrics_with_redis_away_are_a_503_not_a_500(api_client, settings):
     assert response["Retry-After"] == "5"
 
 
-def test_pushes_are_summed_over_every_shard_and_the_count_from_before_them(
-    api_client, client_for, make_user, settings
+def test_pushes_are_summed_over_every_partition_and_the_count_from_before_them(
+    api_client, client_for, make_user
 ):
-    settings.QUEUE_INBOX_SHARDS = 4
-    store().hset(METRICS_KEY, "pushes", 5)  # counted in one hash before per-shard counts
-    users = [make_user(f"shards{n:02d}") for n in range(6)]
+    store().hset(METRICS_KEY, "pushes", 5)  # counted in one hash before per-partition counts
+    users = [make_user(f"parts{n:02d}") for n in range(6)]
     for user in users:
         assert (
             client_for(user).post("/api/pusher/push/", {"message": "m"}, format="json").status_code
             == 202
         )
-    assert len({inbox_for("validator", user["user_id"]).shard for user in users}) > 1
+    assert len({partition_of(user["user_id"]) for user in users}) > 1
 
     text = api_client.get("/metrics").content.decode()
 

@@ -192,7 +192,7 @@ def _cluster_topology() -> dict[str, Any]:
         "qcluster": len(queues[1].split()),
         **{
             name: re.search(rf"^{name}=(\S+)$", script, re.M)[1]
-            for name in ("TRACKER_INDEX_REPLICAS", "QUEUE_INBOX_SHARDS")
+            for name in ("TRACKER_INDEX_REPLICAS", "QUEUE_PARTITIONS")
         },
     }
 
@@ -206,7 +206,7 @@ def test_make_cluster_runs_the_topology_compose_describes() -> None:
         "qcluster": services["qcluster"]["deploy"]["replicas"],
         **{
             name: re.search(rf"^{name}=(\S+)$", example, re.M)[1]
-            for name in ("TRACKER_INDEX_REPLICAS", "QUEUE_INBOX_SHARDS")
+            for name in ("TRACKER_INDEX_REPLICAS", "QUEUE_PARTITIONS")
         },
     }
 

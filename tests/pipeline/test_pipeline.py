@@ -178,19 +178,18 @@ def test_one_request_id_runs_through_pusher_validator_and_tracker_logs(
     assert len(mine) == 3  # attempt 1, attempt 2, tracked
 
 
-def test_sharded_inboxes_drained_by_two_clusters_track_every_message_once(
-    qcluster, clean_index, settings, push, user
+def test_partitioned_inboxes_drained_by_two_clusters_track_every_message_once(
+    qcluster, clean_index, push, user
 ):
-    settings.QUEUE_INBOX_SHARDS = 4
-    # Queued before any cluster runs: the push puts them all in the user's shard.
-    sent = [push(f"sharded {n}")["message_id"] for n in range(600)]
+    # Queued before any cluster runs: the push puts them all in the user's partition.
+    sent = [push(f"partitioned {n}")["message_id"] for n in range(600)]
     validator = inbox("validator")
-    assert [shard.size() for shard in validator.shards].count(600) == 1
-    assert validator.shard_for(user["user_id"]).size() == 600
+    assert [part.size() for part in validator.partitions].count(600) == 1
+    assert validator.for_user(user["user_id"]).size() == 600
 
-    for _ in range(2):  # two clusters: each shard's lease keeps every drain to one at a time
-        qcluster(QUEUE_INBOX_SHARDS="4")
-    sent += [push(f"sharded live {n}")["message_id"] for n in range(400)]
+    for _ in range(2):  # two clusters: each partition's lease keeps its drains to one at a time
+        qcluster()
+    sent += [push(f"partitioned live {n}")["message_id"] for n in range(400)]
 
     wait_tracked(1000, timeout=120)
     docs = tracked_documents()
