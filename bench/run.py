@@ -598,7 +598,6 @@ def corpus_reset() -> None:
 def p5_load(user_ids: list[str]) -> int:
     """Make sure the indices hold the P5_DOCS corpus documents over two years of months; return
     the count."""
-    es = es_client()
     have = corpus_count()
     missing = P5_DOCS - have
     if missing <= 0:
