@@ -174,7 +174,7 @@ def test_one_drain_yields_direct_now_and_retried_and_failed_after_their_wait(
     assert [entry["item"]["message_id"] for entry, _ in _waiting()] == [M2, M3]
     assert drain("retry") == 0  # not due yet: nothing is handed out early
 
-    wait_for(tasks.validator_retry_drain, timeout=5)
+    wait_for(lambda: drain("retry"), timeout=5)
 
     docs = {doc["message_id"]: doc for doc in _tracked()}
     assert {message_id: doc["category"] for message_id, doc in docs.items()} == {
