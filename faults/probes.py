@@ -34,6 +34,37 @@ INBOX_TASKS = {
     "tracker": "tracker.tasks.tracker_inbox_drain",
 }
 
+# Each inbox is this many partitions (settings.QUEUE_PARTITIONS; the private stack runs the
+# default), its keys tagged `{p<n>}` (core/queue/partitions.py).
+PARTITIONS = 64
+
+
+def inbox_key(inbox: str, partition: int = 0, suffix: str = "") -> str:
+    """One key of one partition of `inbox`: its list, or `suffix` (later, dead, lock...)."""
+    return f"inbox:{{p{partition}}}:{inbox}" + (f":{suffix}" if suffix else "")
+
+
+def inbox_keys(inbox: str, suffix: str = "") -> list[str]:
+    """That key of every partition of `inbox`."""
+    return [inbox_key(inbox, n, suffix) for n in range(PARTITIONS)]
+
+
+def inbox_total(command: str, inbox: str, suffix: str = "") -> int:
+    """A sizing command (llen, zcard) summed over every partition of `inbox`."""
+    pipe = redis_db(0).pipeline(transaction=False)
+    for key in inbox_keys(inbox, suffix):
+        getattr(pipe, command)(key)
+    return sum(pipe.execute())
+
+
+def inbox_read(command: str, inbox: str, suffix: str = "", *args: Any) -> list[bytes]:
+    """A reading command (lrange, zrange...) over every partition of `inbox`, concatenated."""
+    pipe = redis_db(0).pipeline(transaction=False)
+    for key in inbox_keys(inbox, suffix):
+        getattr(pipe, command)(key, *args)
+    return [value for values in pipe.execute() for value in values]
+
+
 # While Elasticsearch is down or still recovering its shards, a count is "not yet", not a failure.
 _ES_NOT_YET = (elastic_transport.TransportError, elasticsearch.ApiError)
 
@@ -131,13 +162,13 @@ def indexed_versions(message_ids: list[str]) -> dict[str, int]:
 
 def dead_letters(inbox: str) -> list[dict[str, Any]]:
     """The entries of one inbox's dead letter (item, errors, at, attempts), oldest first."""
-    return [json.loads(raw) for raw in redis_db(0).lrange(f"inbox:{{{inbox}:0}}:dead", 0, -1)]
+    return [json.loads(raw) for raw in inbox_read("lrange", inbox, "dead", 0, -1)]
 
 
 def dead_letter_counts() -> dict[str, int]:
     """How many items each inbox's dead letter holds, and how many tasks the broker set aside."""
     client = redis_db(0)
-    counts = {inbox: client.llen(f"inbox:{{{inbox}:0}}:dead") for inbox in INBOX_TASKS}
+    counts = {inbox: inbox_total("llen", inbox, "dead") for inbox in INBOX_TASKS}
     return {**counts, "broker": client.llen(QUEUE_DEAD)}
 
 

@@ -18,6 +18,8 @@ from faults.probes import (
     categories_of,
     dead_letter_counts,
     delivery_tally,
+    inbox_keys,
+    inbox_total,
     queue_tasks,
     record,
     redis_db,
@@ -38,8 +40,8 @@ DEFER_SECONDS = 3
 READY_SECONDS = 120
 TRACKED_WITHIN_SECONDS = 30
 # Set by a push while a drain is on its way; a push that finds it set enqueues nothing.
-VALIDATOR_ARMED = "inbox:{validator:0}:armed"
-# The flag's own TTL (core.queue.Inbox.ARMED_TTL_SECONDS) and then some.
+VALIDATOR_ARMED = inbox_keys("validator", "armed")
+# The flag's own TTL (core.queue.InboxPartition.ARMED_TTL_SECONDS) and then some.
 IDLE_SECONDS = 45
 
 
@@ -58,7 +60,7 @@ def _signed_with(key: str) -> int:
 
 def _idle() -> bool:
     """No task queued and no validator drain owed, so the next push must enqueue one."""
-    return queue_tasks() == 0 and not redis_db(0).exists(VALIDATOR_ARMED)
+    return queue_tasks() == 0 and not redis_db(0).exists(*VALIDATOR_ARMED)
 
 
 def test_retries_waiting_through_a_secret_key_rotation_are_all_tracked(
@@ -72,13 +74,13 @@ def test_retries_waiting_through_a_secret_key_rotation_are_all_tracked(
 
         replies = [api.push(user, f"rotation {n}") for n in range(MESSAGES)]
         wait_for(
-            lambda: redis_db(0).zcard("inbox:{retry:0}:later") == MESSAGES,
+            lambda: inbox_total("zcard", "retry", "later") == MESSAGES,
             DEFER_SECONDS,
             "every message waiting in the retry inbox",
             interval=0.01,
         )
         stack.kill("queue")
-        waiting = redis_db(0).zcard("inbox:{retry:0}:later")
+        waiting = inbox_total("zcard", "retry", "later")
         old_signed = _signed_with(SECRET_KEY)
 
         stack.restart(web=ROTATED, queue=ROTATED)

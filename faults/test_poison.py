@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from faults.api import Accounts, Api
-from faults.probes import dead_letters, delivery_tally, record, redis_db
+from faults.probes import dead_letters, delivery_tally, inbox_key, record, redis_db
 from faults.stack import Stack
 from tests.support.waiting import wait_for
 
@@ -111,13 +111,13 @@ def _poison_write(poison: dict[str, dict[str, Any]], now: float) -> None:
     """RPUSH into the validator's and tracker's lists; ZADD into the retry's due-time set."""
     client = redis_db(0)
     for inbox in ("validator", "tracker"):
-        client.rpush(f"inbox:{{{inbox}:0}}", *(_text(item) for item, _ in poison[inbox].values()))
+        client.rpush(inbox_key(inbox), *(_text(item) for item, _ in poison[inbox].values()))
     members = {}
     for kind, (item, _) in poison["retry"].items():
         wrapped = kind in ("missing field", "wrong type", "refused by Elasticsearch")
         entry = {"item": item, "attempt": 0, "since": now} if wrapped else item
         members[_text(entry)] = now  # due now
-    client.zadd("inbox:{retry:0}:later", members)
+    client.zadd(inbox_key("retry", suffix="later"), members)
 
 
 def _identity(item: Any) -> str:

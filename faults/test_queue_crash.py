@@ -15,7 +15,16 @@ import json
 import time
 
 from faults.api import Accounts, Api, PushLoad
-from faults.probes import QUEUE_RESERVED, delivery_tally, indexed_versions, record, redis_db
+from faults.probes import (
+    QUEUE_RESERVED,
+    delivery_tally,
+    inbox_keys,
+    inbox_read,
+    inbox_total,
+    indexed_versions,
+    record,
+    redis_db,
+)
 from faults.stack import Stack
 from tests.support.waiting import wait_for
 
@@ -26,16 +35,15 @@ KILL_AFTER = MESSAGES // 2
 RECOVERY_MAX_SECONDS = 10
 TALLY_SECONDS = 60
 
-_LEASES = ("inbox:{validator:0}:lock", "inbox:{retry:0}:lock", "inbox:{tracker:0}:lock")
-_RETRY_LATER = "inbox:{retry:0}:later"
+_LEASES = [key for inbox in ("validator", "retry", "tracker") for key in inbox_keys(inbox, "lock")]
 
 
 def _in_flight() -> dict[str, int]:
     """Work the cluster had not finished: inbox items, drain leases, and tasks by state."""
     client = redis_db(0)
     return {
-        "validator_inbox": client.llen("inbox:{validator:0}"),
-        "tracker_inbox": client.llen("inbox:{tracker:0}"),
+        "validator_inbox": inbox_total("llen", "validator"),
+        "tracker_inbox": inbox_total("llen", "tracker"),
         "drain_leases": client.exists(*_LEASES),
         "reserved": client.zcard(QUEUE_RESERVED),
         "ready": client.llen("q:{faults}:ready"),
@@ -47,7 +55,7 @@ def _waiting_out_the_rule(message_ids: list[str]) -> set[str]:
     """Which of `message_ids` wait in the retry inbox for a due time still to come."""
     client = redis_db(0)
     seconds, micros = client.time()
-    members = client.zrangebyscore(_RETRY_LATER, seconds + micros / 1e6, "+inf")
+    members = inbox_read("zrangebyscore", "retry", "later", seconds + micros / 1e6, "+inf")
     waiting = {json.loads(member)["item"]["message_id"] for member in members}
     return waiting.intersection(message_ids)
 

@@ -10,7 +10,7 @@ loss, not a killed process, could lose), and each is tracked exactly once.
 import time
 
 from faults.api import Account, Accounts, Api, PushLoad
-from faults.probes import delivery_tally, record, redis_db
+from faults.probes import delivery_tally, inbox_total, record, redis_db
 from faults.stack import Stack
 from tests.support.waiting import wait_for
 
@@ -22,14 +22,13 @@ PUSHES_BEFORE_KILL = 200
 KILLED_SECONDS = 3
 # A drain task lost with the connection is started again by the every-minute wake schedule.
 KILL_RECOVERY_SECONDS = 120
-VALIDATOR_INBOX = "inbox:{validator:0}"
 QUEUE_TASKS = "q:{faults}:tasks"
 
 
 def _queued() -> dict[str, int]:
     """What waits in Redis: messages in the validator inbox, tasks in the broker."""
     client = redis_db(0)
-    return {"inbox": client.llen(VALIDATOR_INBOX), "tasks": client.hlen(QUEUE_TASKS)}
+    return {"inbox": inbox_total("llen", "validator"), "tasks": client.hlen(QUEUE_TASKS)}
 
 
 def test_state_and_queued_messages_survive_a_redis_restart(

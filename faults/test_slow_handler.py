@@ -22,6 +22,7 @@ from faults.probes import (
     dead_letter_counts,
     dead_letters,
     delivery_tally,
+    inbox_read,
     indexed_versions,
     record,
     redis_db,
@@ -128,8 +129,8 @@ def test_a_handler_slower_than_the_task_timeout_is_set_aside_after_bounded_takes
     still_queued = [
         text
         for text in [
-            *client.lrange("inbox:{tracker:0}", 0, -1),
-            *client.zrange("inbox:{tracker:0}:later", 0, -1),
+            *inbox_read("lrange", "tracker", "", 0, -1),
+            *inbox_read("zrange", "tracker", "later", 0, -1),
         ]
         if any(message_id.encode() in text for message_id in ids)
     ]

@@ -14,8 +14,8 @@ from faults.probes import (
     dead_letter_counts,
     delivery_tally,
     es,
+    inbox_total,
     record,
-    redis_db,
 )
 from faults.stack import INDEX_ALIAS, Stack
 from tests.support.waiting import wait_for
@@ -41,7 +41,7 @@ def test_a_write_block_dead_letters_nothing_and_everything_is_tracked_after(
     dead_before = dead_letter_counts()
 
     def waiting_retry() -> int:
-        return redis_db(0).zcard("inbox:{tracker:0}:later")
+        return inbox_total("zcard", "tracker", "later")
 
     with PushLoad(api, users, MESSAGES, PUSH_SECONDS, label="write-block") as load:
         wait_for(lambda: load.sent >= PUSHES_BEFORE_BLOCK, 30, "first pushes")
