@@ -1,7 +1,7 @@
 """Settings for `make bench`: the local stack plus the P1 reference view and a forcing switch."""
 
 from config.settings.local import *  # noqa: F403
-from config.settings.local import LOGGING, Q_CLUSTER, QUEUE_INBOXES, env
+from config.settings.local import LOGGING, Q_CLUSTER, env
 
 ROOT_URLCONF = "bench.urls"
 DEBUG = False
@@ -17,12 +17,3 @@ Q_CLUSTER["name"] = "bench"
 INGEST_RATE_PER_SECOND = 1_000_000.0
 INGEST_BURST = 1_000_000
 
-
-def slowed(inboxes: dict[str, str]) -> dict[str, str]:
-    """The same inboxes drained by bench/slow.py's tasks, whose batches cost a fixed few ms more."""
-    return {name: f"bench.slow.{task.rpartition('.')[2]}" for name, task in inboxes.items()}
-
-
-# S1 runs queue clusters with BENCH_HANDLER_DELAY_MS set (bench/scale.py).
-if env.int("BENCH_HANDLER_DELAY_MS", default=0):
-    QUEUE_INBOXES = slowed(QUEUE_INBOXES)
