@@ -9,12 +9,14 @@ The `*_errors` functions check an item as it leaves an inbox: an item that break
 contract goes to that inbox's dead letter instead of reaching Elasticsearch half-formed.
 """
 
-import uuid
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from django.conf import settings
 
 # --- Categories ----------------------------------------------------------------------------
@@ -129,6 +131,25 @@ CARRIED_FIELDS = tuple(
 
 
 # --- Formats -------------------------------------------------------------------------------
+def json_encode(value: Any) -> str:
+    """`value` as compact JSON: orjson, several times faster than the standard library on the
+    pipeline's hot paths, which falls back to it for what orjson refuses (a lone surrogate, an
+    integer past 64 bits), so that such an item still travels and is judged by the contract."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"))
+
+
+def json_decode(text: str | bytes) -> Any:
+    """Parse JSON as `json_encode` writes it; raises ValueError when it is not JSON."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # What orjson refuses but JSON allows ("\ud800"): the contract then names the field.
+        return json.loads(text)
+
+
 def date_format(value: datetime) -> str:
     """Write `value` the way messages store times: ISO 8601 in UTC with a `Z`."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -186,14 +207,13 @@ def is_encodable(value: str) -> bool:
 
 
 # --- Checks at an inbox's exit -------------------------------------------------------------
+# What uuid.UUID accepts, minus its braces and "urn:uuid:" forms (ids are written plain), as a
+# compiled pattern: a regular-expression match costs a fifth of building a UUID, on every hop.
+_UUID = re.compile(r"[0-9a-f]{8}(-?[0-9a-f]{4}){3}-?[0-9a-f]{12}", re.IGNORECASE)
+
+
 def _is_uuid(value: Any) -> bool:
-    if type(value) is not str:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    return type(value) is str and _UUID.fullmatch(value) is not None
 
 
 def _is_datetime(value: Any) -> bool:

@@ -15,7 +15,7 @@ from django.conf import settings
 from accounts.authentication import UncheckedClaims
 from accounts.exceptions import TokenRevoked
 from accounts.selectors import request_counter_key, user_tag
-from core.contract import date_format
+from core.contract import date_format, json_encode
 from core.queue import InboxPartition, inbox_for_user
 from core.randomness import random_number
 from core.redis import StoreScript, store
@@ -136,10 +136,10 @@ def message_push(
             *_rate(),
             box.ARMED_TTL_SECONDS,
             IDEMPOTENCY_TTL_SECONDS,
-            json.dumps(message),
+            json_encode(message),
             int(token is not None),
             _fingerprint(user_message) if idempotency_key else "",
-            json.dumps(answer) if idempotency_key else "",
+            json_encode(answer) if idempotency_key else "",
         ],
     )
     _refused(state, *rest[:1])
@@ -210,7 +210,7 @@ def messages_push_batch(
         seen = [_seen_key(user_id, item.message_id) if item.message_id else "" for _, item in valid]
         args: list[Any] = [rate, burst, box.ARMED_TTL_SECONDS, SEEN_TTL_SECONDS, int(bool(token))]
         for key, payload in zip(seen, payloads, strict=True):
-            args += [int(bool(key)), json.dumps(payload)]
+            args += [int(bool(key)), json_encode(payload)]
         state, *rest = _push_batch_script(
             keys=[*_script_keys(user_id, box, token), *filter(None, seen)], args=args
         )

@@ -19,6 +19,7 @@ import redis.client
 from redis.commands.core import Script
 
 from accounts import services as accounts_services
+from bench import reference as bench_reference
 from core import broker as broker_module
 from core.queue import inbox, inboxes_wake
 from core.redis import LUA_DIR, lua_source, store
@@ -126,6 +127,10 @@ def _scenario(api_client, settings, make_user) -> None:
     broker.dequeue()
     broker.reservations_extend()
     broker.requeue_consumer()
+    # P1's yardstick (make bench), on its own keys.
+    bench_reference._REFERENCE_PUSH(
+        keys=bench_reference.reference_keys(user["user_id"], "jti"), args=['{"m":1}']
+    )
     # The upgrade to partitions, on a counter both layouts hold.
     store().set(f"pusher:count:{{{user['user_id']}}}", 1)
     importlib.import_module("pusher.migrations.0002_partitioned_keys")._forwards(None, None)

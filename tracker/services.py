@@ -28,6 +28,7 @@ from core.contract import (
     TOO_MANY_MESSAGES,
     date_format,
     document_errors,
+    json_encode,
 )
 from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
 from core.logging import request_id_var
@@ -443,7 +444,7 @@ def tail_publish(*, documents: list[dict[str, Any]]) -> None:
     """
     if not documents:
         return
-    entries = [json.dumps(document, separators=(",", ":")) for document in documents]
+    entries = [json_encode(document) for document in documents]
     streams: dict[tuple[str, int], list[str]] = defaultdict(list)
     for document, entry in zip(documents, entries, strict=True):
         mine = (tail_stream_key(user_id=document["user_id"]), settings.TAIL_STREAM_MAXLEN)

@@ -23,7 +23,6 @@ key a script touches carries one partition's hash tag: one Redis Cluster slot.
 """
 
 import hashlib
-import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -33,7 +32,7 @@ from typing import Any
 from django.conf import settings
 from django_q.tasks import async_task
 
-from core.contract import timestamp_format
+from core.contract import json_decode, json_encode, timestamp_format
 from core.queue.deadletters import DeadLetters
 from core.queue.partitions import partition_count, partition_of, partition_tag
 from core.queue.scheduling import Lease, async_task_in, backoff_seconds, redis_now
@@ -45,6 +44,7 @@ _APPEND = StoreScript("inbox_append_items")
 _DEFER = StoreScript("inbox_defer")
 _SCHEDULE_EARLIEST = StoreScript("inbox_schedule_earliest")
 _COMMIT = StoreScript("inbox_commit")
+_TAKE = StoreScript("inbox_take")
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,8 @@ def _is_later_member(value: Any) -> bool:
 
 
 def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-
-
-def _encoded(item: Any) -> str:
-    return json.dumps(item, separators=(",", ":"))
+    """An item's field in the takes hash: its SHA-1, as the take script's `redis.sha1hex`."""
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
 def _wake_in(reply: list[str]) -> float | None:
@@ -133,7 +130,7 @@ class InboxPartition(DeadLetters):
     # --- Producers --------------------------------------------------------------------------
     def append(self, items: list[dict[str, Any]]) -> None:
         """Add items and make sure a drain task is on its way."""
-        if items and self.append_encoded([_encoded(item) for item in items]):
+        if items and self.append_encoded([json_encode(item) for item in items]):
             self.wake()
 
     def append_encoded(self, encoded: list[str], *, count_as: str = "") -> bool:
@@ -203,32 +200,21 @@ class InboxPartition(DeadLetters):
         if redis.set(self.recheck_key, "1", nx=True, px=remaining_ms):
             async_task_in(remaining_ms / 1000, self.task, partition=self.partition)
 
-    def _take(self, now: float) -> list[_Taken]:
-        """The next batch: due deferred items first, then the list's head, capped by bytes."""
-        pipe = store().pipeline(transaction=False)
-        pipe.zrangebyscore(self.later_key, "-inf", now, start=0, num=self.batch_size)
-        pipe.lrange(self.key, 0, self.batch_size - 1)
-        due, head = pipe.execute()
-        head = head[: max(self.batch_size - len(due), 0)]
-        batch, size = [], 0
-        for text, deferred in [*((t, True) for t in due), *((t, False) for t in head)]:
-            size += len(text)
-            if batch and size > settings.QUEUE_BATCH_MAX_BYTES:
-                break
-            batch.append(_Taken(text=text, deferred=deferred))
-        return batch
-
-    def _count_takes(self, batch: list[_Taken]) -> list[int]:
-        """How often each item has been taken without its drain finishing (this time included)."""
-        pipe = store().pipeline(transaction=False)
-        for taken in batch:
-            pipe.hincrby(self.takes_key, _digest(taken.text), 1)
-        return pipe.execute()
+    def _take(self) -> tuple[float, list[_Taken], list[int]]:
+        """The next batch, by Redis's clock: due deferred items first, then the list's head,
+        capped by count and bytes; and how often each was taken (this time included)."""
+        now, due, head, takes = _TAKE(
+            keys=[self.key, self.later_key, self.takes_key],
+            args=[self.batch_size, settings.QUEUE_BATCH_MAX_BYTES],
+        )
+        batch = [_Taken(text=text, deferred=True) for text in due]
+        batch += [_Taken(text=text, deferred=False) for text in head]
+        return float(now), batch, takes
 
     def _parse(self, taken: _Taken, takes: int) -> list[str]:
         """Fill in `taken`'s item and history; return why it cannot be handled, if so."""
         try:
-            value = json.loads(taken.text)
+            value = json_decode(taken.text)
         except ValueError as exc:
             taken.item = taken.text
             return [f"not JSON: {exc}"]
@@ -250,13 +236,12 @@ class InboxPartition(DeadLetters):
         return []
 
     def _drain_batch(self, handler: Handler, token: str) -> int:
-        now = redis_now()
-        batch = self._take(now)
+        now, batch, counts = self._take()
         if not batch:
             return 0
         dead: list[tuple[_Taken, list[str]]] = []
         ready: list[_Taken] = []
-        for taken, takes in zip(batch, self._count_takes(batch), strict=True):
+        for taken, takes in zip(batch, counts, strict=True):
             errors = self._parse(taken, takes)
             if errors:
                 dead.append((taken, errors))
@@ -284,7 +269,7 @@ class InboxPartition(DeadLetters):
 
     @staticmethod
     def _later_member(item: Any, *, attempt: int, since: float) -> str:
-        return _encoded({"item": item, "attempt": attempt, "since": since})
+        return json_encode({"item": item, "attempt": attempt, "since": since})
 
     def _commit(
         self,
@@ -296,7 +281,7 @@ class InboxPartition(DeadLetters):
     ) -> None:
         at = timestamp_format(now)
         entries = [
-            json.dumps({"item": t.item, "errors": e, "at": at, "attempts": t.attempt + 1})
+            json_encode({"item": t.item, "errors": e, "at": at, "attempts": t.attempt + 1})
             for t, e in dead
         ]
         removed = [taken.text for taken in batch if taken.deferred]
@@ -304,14 +289,11 @@ class InboxPartition(DeadLetters):
         args: list[Any] = [token, trim, len(removed), len(later), *removed]
         for score, member in later:
             args += [score, member]
-        state = _COMMIT(
-            keys=[self.lock_key, self.key, self.later_key, self.dead_key], args=[*args, *entries]
-        )
-        if state == "lease_lost":
+        keys = [self.lock_key, self.key, self.later_key, self.dead_key, self.takes_key]
+        if _COMMIT(keys=keys, args=[*args, *entries]) == "lease_lost":
             # Nothing removed: the next drain takes the batch again (handlers are idempotent).
             logger.warning("Inbox %s: lease lost before the commit; the batch stays", self.label)
             return
-        store().hdel(self.takes_key, *{_digest(taken.text) for taken in batch})
         if dead:
             logger.error(
                 "Inbox %s: %d item(s) dead-lettered in %s; first: %s",

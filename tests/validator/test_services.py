@@ -14,7 +14,7 @@ from core.redis import store
 from tests.support.queue import dead, drain, queued
 from tests.support.waiting import wait_for
 from tests.validator.sources import draws_clear, draws_queue
-from validator import services, tasks
+from validator import services
 
 RETRY_DRAIN = "validator.tasks.validator_retry_drain"
 # Ids that hold to the message contract, so items pass any check at the inboxes' exits.
