@@ -446,9 +446,9 @@ def tail_publish(*, documents: list[dict[str, Any]]) -> None:
         return
     entries = [json_encode(document) for document in documents]
     streams: dict[tuple[str, int], list[str]] = defaultdict(list)
+    maxlen = settings.TAIL_STREAM_MAXLEN
     for document, entry in zip(documents, entries, strict=True):
-        mine = (tail_stream_key(user_id=document["user_id"]), settings.TAIL_STREAM_MAXLEN)
-        streams[mine].append(entry)
+        streams[(tail_stream_key(user_id=document["user_id"]), maxlen)].append(entry)
     streams[(tail_stream_key(user_id=None), settings.TAIL_ADMIN_STREAM_MAXLEN)] = entries
     try:
         # One script call per stream, not one command per entry: a 1,000-message bulk cost a

@@ -18,6 +18,14 @@ def queued(name: str) -> list[Any]:
     return [json.loads(raw) for held in pipe.execute() for raw in held]
 
 
+def waiting(name: str) -> list[tuple[Any, float]]:
+    """The deferred entries of inbox `name` with their due times, partition after partition."""
+    pipe = store().pipeline(transaction=False)
+    for part in inbox(name).partitions:
+        pipe.zrange(part.later_key, 0, -1, withscores=True)
+    return [(json.loads(member), due) for held in pipe.execute() for member, due in held]
+
+
 def dead(name: str) -> list[Any]:
     """The dead-letter entries of inbox `name`, partition after partition."""
     return inbox(name).dead_entries(count=1_000_000)

@@ -11,7 +11,7 @@ from django_q.signing import SignedPackage
 from core.broker import ReliableRedisBroker
 from core.queue import inbox, redis_now
 from core.redis import store
-from tests.support.queue import dead, drain, queued
+from tests.support.queue import dead, drain, queued, waiting
 from tests.support.waiting import wait_for
 from tests.validator.sources import draws_clear, draws_queue
 from validator import services
@@ -48,9 +48,7 @@ def _tracked() -> list[dict]:
 
 def _waiting() -> list[tuple[dict, float]]:
     """What waits in the retry inbox, with its due time, earliest first."""
-    key = inbox("retry").for_user(USER_ID).later_key
-    entries = store().zrange(key, 0, -1, withscores=True)
-    return [(json.loads(member), due) for member, due in entries]
+    return waiting("retry")
 
 
 def _task(task_id: str) -> dict:
