@@ -18,16 +18,14 @@ queue's one retry signal, when its dependency is down as a whole: the batch then
 is and one chain retries with backoff, however long the outage. This module knows nothing of
 the services behind the handlers.
 
-The push queues on its user's partition, so a user's messages stay in order and the push is one
-script with the user's keys; the later hops put each batch, whole, in the partition of its
-first message id. Every key a script touches carries one partition's hash tag: one Redis
-Cluster slot.
+Items go to their user's partition (`user_id`), so a user's messages stay in order and every
+key a script touches carries one partition's hash tag: one Redis Cluster slot.
 """
 
 import hashlib
 import logging
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -368,6 +366,20 @@ class InboxPartition(DeadLetters):
         return True
 
 
+def _by_partition(items: Iterable[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Items grouped by their user's partition, in order (an item without a user: partition 0).
+
+    A drain's output is one group, as its input held one partition's users. All of a user's
+    work stays in one partition, so an outage keeps one retry chain per partition that holds
+    work, however long it lasts (R1).
+    """
+    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        user_id = item.get("user_id")
+        groups[partition_of(user_id) if isinstance(user_id, str) else 0].append(item)
+    return groups
+
+
 class Inbox:
     """An inbox, every partition of it: producers append through it, operators count and
     replay."""
@@ -380,26 +392,15 @@ class Inbox:
         """The partition holding `user_id`'s items: always the same one."""
         return self.partitions[partition_of(user_id)]
 
-    def for_batch(self, items: list[dict[str, Any]]) -> InboxPartition:
-        """The one partition a batch goes to, whole: its first message id's.
-
-        The push must queue on its user's partition (one script with the user's keys); the
-        later hops need not, so a drain's output stays one batch (one bulk for the next hop)
-        and one busy user's batches still spread over the partitions and their drains. A
-        redelivered batch lands in the same partition again.
-        """
-        key = str(items[0].get("message_id", "")) if items else ""
-        return self.partitions[partition_of(key)]
-
     def append(self, items: list[dict[str, Any]]) -> None:
-        """Add a batch of items to one partition, and make sure it drains."""
-        if items:
-            self.for_batch(items).append(items)
+        """Add items to their users' partitions, and make sure those drain."""
+        for number, group in _by_partition(items).items():
+            self.partitions[number].append(group)
 
     def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
-        """Add a batch of items that become due `delay` seconds from now, to one partition."""
-        if items:
-            self.for_batch(items).defer(items, delay=delay)
+        """Add items that become due `delay` seconds from now, to their users' partitions."""
+        for number, group in _by_partition(items).items():
+            self.partitions[number].defer(group, delay=delay)
 
     def _sum(self, command: str, key: str) -> int:
         """One Redis command summed over every partition, in one round trip."""

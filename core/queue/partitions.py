@@ -44,10 +44,9 @@ def _count_check(count: int, location: str) -> None:
         )
 
 
-def partition_of(key: str) -> int:
-    """The partition of `key` (a user id; a batch's first message id): a stable hash (CRC32),
-    the same in every process."""
-    return zlib.crc32(key.encode()) % partition_count()
+def partition_of(user_id: str) -> int:
+    """The partition of `user_id`: a stable hash (CRC32), the same in every process."""
+    return zlib.crc32(user_id.encode()) % partition_count()
 
 
 def partition_tag(partition: int) -> str:

@@ -2,6 +2,7 @@
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -362,22 +363,21 @@ def four_partitions(broker) -> list[InboxPartition]:
     return inbox("tracker").partitions[:4]
 
 
-def test_each_batch_goes_whole_to_its_first_message_ids_partition(broker):
-    batches = [[{"message_id": f"m{n}.{i}"} for i in range(5)] for n in range(12)]
+def test_items_go_to_their_users_partition_in_order(broker):
+    users = [str(uuid.uuid4()) for _ in range(6)]
+    items = [{"user_id": users[n % 6], "n": n} for n in range(30)]
 
-    for batch in batches:
-        inbox("tracker").append(batch)
+    inbox("tracker").append(items)
 
-    held = {
-        box.partition: [json.loads(raw) for raw in store().lrange(box.key, 0, -1)]
-        for box in inbox("tracker").partitions
-    }
-    for batch in batches:  # whole, in its first id's partition (a redelivery lands there too)
-        partition = partition_of(batch[0]["message_id"])
-        start = held[partition].index(batch[0])
-        assert held[partition][start : start + 5] == batch
-    busy = {n for n, group in held.items() if group}
-    assert len(busy) > 1  # and the batches spread
+    for user_id in users:
+        box = inbox("tracker").for_user(user_id)
+        held = [json.loads(raw) for raw in store().lrange(box.key, 0, -1)]
+        assert [item for item in held if item["user_id"] == user_id] == [
+            item for item in items if item["user_id"] == user_id
+        ]
+        assert box.partition == partition_of(user_id)
+    busy = {partition_of(user_id) for user_id in users}
+    assert len(busy) > 1  # and users spread over the partitions
     task = "tracker.tasks.tracker_inbox_drain"
     assert _queued_drains(broker) == sorted((task, n) for n in busy)
 
