@@ -44,9 +44,13 @@ def _count_check(count: int, location: str) -> None:
         )
 
 
-def partition_of(user_id: str) -> int:
-    """The partition of `user_id`: a stable hash (CRC32), the same in every process."""
-    return zlib.crc32(user_id.encode()) % partition_count()
+def partition_of(user_id: str, count: int | None = None) -> int:
+    """The partition of `user_id`: a stable hash (CRC32), the same in every process.
+
+    `count` is `partition_count()`, read once by callers that place many items: a Django
+    setting costs microseconds a read, more than the hash.
+    """
+    return zlib.crc32(user_id.encode()) % (count or partition_count())
 
 
 def partition_tag(partition: int) -> str:
