@@ -16,4 +16,3 @@ Q_CLUSTER["name"] = "bench"
 # user may by default (5,000 messages/s).
 INGEST_RATE_PER_SECOND = 1_000_000.0
 INGEST_BURST = 1_000_000
-

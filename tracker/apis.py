@@ -34,10 +34,10 @@ from core.serializers import (
 )
 from core.streaming import off_the_loop
 from tracker.exports import CONTENT_TYPES, FORMATS, NDJSON, export_lines
+from tracker.query import Q_MAX_LENGTH, QUERY_MAX_LENGTH, QUERY_MAX_TERMS
 from tracker.selectors import (
     PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX,
-    Q_MAX_LENGTH,
     STATS_DEFAULT_DAYS,
     message_get,
     messages_export,
@@ -91,6 +91,7 @@ _ES_DOWN = OpenApiResponse(
 def message_filters(params: dict[str, Any]) -> dict[str, Any]:
     """Search's filters from validated query parameters, as the selectors take them."""
     return {
+        "query": params.get("query", ""),
         "q": params.get("q", ""),
         "category": params.get("category") or None,
         "date_from": params.get("from"),
@@ -181,7 +182,29 @@ class MessageBulkApi(APIView):
         return Response(report)
 
 
-class MessageFiltersSerializer(serializers.Serializer):
+class QuerySerializer(serializers.Serializer):
+    """The `query` parameter every read takes (tracker.query)."""
+
+    query = StrictCharField(
+        required=False,
+        allow_blank=True,
+        # Its length and syntax are checked by the parser, which names the position.
+        trim_whitespace=False,
+        help_text=(
+            "Lucene syntax, ANDed with the other filters: words and phrases are substrings of "
+            "the message; fields category, severity (level), service, trace_id, span_id, "
+            "message_id, request_id, user_id (admins), created_time (ranges, date math), "
+            "message and attributes.<key>; AND, OR, NOT, -, +, ( ). Terms side by side are "
+            f"ANDed. At most {QUERY_MAX_LENGTH:,} characters and {QUERY_MAX_TERMS} terms; "
+            "refusals name the position."
+        ),
+    )
+
+    class Meta:
+        ref_name = "MessageQuery"
+
+
+class MessageFiltersSerializer(QuerySerializer):
     """Which messages a search or a live tail shows: the filters the two share."""
 
     q = StrictCharField(
@@ -344,7 +367,7 @@ class StatsApi(APIView):
 
     key_scopes = {"GET": "read"}
 
-    class InputSerializer(FromToSerializer):
+    class InputSerializer(FromToSerializer, QuerySerializer):
         date_from = QueryDateTimeField(
             required=False,
             help_text=f"Start; default {STATS_DEFAULT_DAYS} days before `to`. No offset: in `tz`.",
@@ -416,6 +439,7 @@ class StatsApi(APIView):
             interval=params["interval"],
             tz=params["tz"],
             user_id=_optional_str(params.get("user_id")),
+            query=params.get("query", ""),
         )
         return Response(self.OutputSerializer(stats).data)
 

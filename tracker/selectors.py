@@ -16,16 +16,12 @@ from core.contract import CATEGORIES, date_format
 from core.exceptions import DependencyUnavailable
 from core.search import es_client
 from tracker.documents import index_alias, index_month, indices_behind_alias
-from tracker.grams import grams_query
-from tracker.scope import ActorLike, scope_allows, scope_user_id
+from tracker.query import messages_filter, to_es
+from tracker.scope import ActorLike, scope_allows
 
 PAGE_SIZE_DEFAULT = 50
 PAGE_SIZE_MAX = 500
 PAGE_SIZE_INVALID = f"page_size must be between 1 and {PAGE_SIZE_MAX}."
-# A phrase of trigrams costs time in proportion to its length on every candidate message;
-# at a million messages a 256-character worst case (repetitive, common text) takes ~0.3 s.
-Q_MAX_LENGTH = 256
-Q_TOO_LONG = f"q is at most {Q_MAX_LENGTH} characters."
 BAD_CURSOR = "This cursor is invalid or has been tampered with."
 FROM_AFTER_TO = "from must not be later than to."
 MESSAGE_NOT_FOUND = "No message with this id."
@@ -98,15 +94,6 @@ def _check_order(date_from: datetime | None, date_to: datetime | None) -> None:
         raise _invalid("from", FROM_AFTER_TO)
 
 
-def _created_between(date_from: datetime | None, date_to: datetime | None) -> dict[str, Any]:
-    bounds = {}
-    if date_from is not None:
-        bounds["gte"] = date_format(date_from)
-    if date_to is not None:
-        bounds["lte"] = date_format(date_to)
-    return {"range": {"created_time": bounds}}
-
-
 def _cursor_dump(sort_values: list[Any]) -> str:
     # Signed, so a client can neither forge a position nor smuggle a query into search_after.
     return signing.dumps(sort_values, salt=_CURSOR_SALT)
@@ -130,41 +117,15 @@ def _cursor_load(cursor: str) -> list[Any]:
 def _filtered(
     *,
     actor: ActorLike,
-    q: str = "",
-    category: str | None = None,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
-    user_id: str | None = None,
-    service: str | None = None,
-    severity_min: int | None = None,
-    attribute: str | None = None,
-    trace_id: str | None = None,
+    **filters: Any,
 ) -> Search:
-    """The search's filters, in `actor`'s scope: shared by search, export and erasure."""
-    if q and len(q) > Q_MAX_LENGTH:
-        raise _invalid("q", Q_TOO_LONG)
+    """The search's filters (tracker.query.messages_filter), in `actor`'s scope."""
     date_from, date_to = _aware(date_from, UTC), _aware(date_to, UTC)
     _check_order(date_from, date_to)
-    owner = scope_user_id(actor=actor, user_id=user_id)
-    search = _search()
-    if owner:
-        search = search.filter("term", user_id=owner)
-    if category:
-        search = search.filter("term", category=category)
-    if date_from or date_to:
-        search = search.filter(_created_between(date_from, date_to))
-    if service:
-        search = search.filter("term", service_name=service)
-    if severity_min:
-        search = search.filter("range", severity_number={"gte": severity_min})
-    if attribute:
-        search = search.filter("term", attributes=attribute)
-    if trace_id:
-        search = search.filter("term", trace_id=trace_id.lower())
-    text = grams_query(q or "")
-    if text:
-        search = search.filter(text)
-    return search
+    where = messages_filter(actor=actor, date_from=date_from, date_to=date_to, **filters)
+    return _search().filter(to_es(where))
 
 
 def messages_search(
@@ -176,10 +137,9 @@ def messages_search(
 ) -> dict[str, Any]:
     """One page of matching messages, newest first: `{count, next_cursor, results}`.
 
-    Filters: `q` a case-insensitive substring of the message; `category`; `date_from` and
-    `date_to` (naive bounds are UTC); `user_id` (admins); `service`, `severity_min`,
-    `attribute` ("key:value") and `trace_id` (hex) for OpenTelemetry logs. The cursor walks
-    any depth with `search_after` (no 10,000-hit window).
+    Filters: those of tracker.query.messages_filter (`query`, `q`, `category`, ...), with
+    naive `date_from` and `date_to` read as UTC. The cursor walks any depth with
+    `search_after` (no 10,000-hit window).
     """
     if not 1 <= page_size <= PAGE_SIZE_MAX:
         raise _invalid("page_size", PAGE_SIZE_INVALID)
@@ -227,11 +187,12 @@ def stats_by_category_and_date(
     interval: str = "day",
     tz: str = "UTC",
     user_id: str | None = None,
+    query: str = "",
 ) -> dict[str, Any]:
     """Messages per category in each `interval` bucket from `date_from` to `date_to`, in `tz`.
 
     Every bucket in the range is present, zeros included. Naive bounds are read in `tz`; the
-    defaults are the last 30 days.
+    defaults are the last 30 days. `query` narrows the messages counted (tracker.query).
     """
     if interval not in INTERVALS:
         raise _invalid("interval", UNKNOWN_INTERVAL)
@@ -243,11 +204,11 @@ def stats_by_category_and_date(
     # Elasticsearch refuses (400) past search.max_buckets; refuse earlier with a clear message.
     if (date_to - date_from) / shortest + 2 > MAX_BUCKETS:
         raise _invalid("interval", TOO_MANY_BUCKETS)
-    owner = scope_user_id(actor=actor, user_id=user_id)
+    where = messages_filter(
+        actor=actor, date_from=date_from, date_to=date_to, user_id=user_id, query=query
+    )
     lo, hi = date_format(date_from), date_format(date_to)
-    search = _search().filter(_created_between(date_from, date_to)).extra(size=0)
-    if owner:
-        search = search.filter("term", user_id=owner)
+    search = _search().filter(to_es(where)).extra(size=0)
     search.aggs.bucket(
         "dates",
         "date_histogram",

@@ -57,8 +57,6 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import (
     APIException,
     AuthenticationFailed,
-    ErrorDetail,
-    ValidationError,
 )
 from rest_framework.request import Request
 
@@ -66,9 +64,8 @@ from accounts.authentication import ApiKeyGrant
 from accounts.selectors import api_key_key, api_key_live, token_revocation_keys
 from accounts.tokens import RedisTokenUser
 from core.redis import store
-from tracker.grams import gram_fold
+from tracker.query import Filter, matches, messages_filter
 from tracker.scope import ActorLike, scope_user_id
-from tracker.selectors import Q_MAX_LENGTH, Q_TOO_LONG
 from tracker.services import tail_stream_key
 
 logger = logging.getLogger(__name__)
@@ -140,15 +137,10 @@ def searchable_delay() -> float:
 
 @dataclass(frozen=True)
 class TailFilters:
-    """What a stream delivers: search's filters, applied to each document as it passes."""
+    """What a stream delivers: search's filters (tracker.query), applied to each document."""
 
     owner: str | None  # the user followed; None: everyone (admins only)
-    needle: str = ""  # `q` folded as search folds it; "" matches every message
-    category: str | None = None
-    service: str | None = None
-    severity_min: int | None = None
-    attribute: str | None = None
-    trace_id: str | None = None  # lower case, as stored
+    where: Filter
 
     @property
     def stream(self) -> str:
@@ -156,44 +148,19 @@ class TailFilters:
         return tail_stream_key(user_id=self.owner)
 
     def matches(self, document: Mapping[str, Any]) -> bool:
-        """Whether search with the same filters would find `document` (same folding of `q`)."""
-        return (
-            (self.owner is None or document.get("user_id") == self.owner)
-            and (self.category is None or document.get("category") == self.category)
-            and (self.service is None or document.get("service_name") == self.service)
-            and (
-                # Search skips a severity_min of 0 too: every message passes.
-                not self.severity_min or (document.get("severity_number") or 0) >= self.severity_min
-            )
-            and (self.attribute is None or self.attribute in (document.get("attributes") or ()))
-            and (self.trace_id is None or document.get("trace_id") == self.trace_id)
-            and (not self.needle or self.needle in gram_fold(document.get("user_message", "")))
-        )
+        """Whether search with the same filters would find `document`."""
+        return matches(self.where, document)
 
 
-def tail_filters(
-    *,
-    actor: ActorLike,
-    q: str = "",
-    category: str | None = None,
-    user_id: str | None = None,
-    service: str | None = None,
-    severity_min: int | None = None,
-    attribute: str | None = None,
-    trace_id: str | None = None,
-) -> TailFilters:
-    """The filters of a stream for `actor`, with search's limits and scope rule (403, 400)."""
-    if q and len(q) > Q_MAX_LENGTH:
-        raise ValidationError({"q": [ErrorDetail(Q_TOO_LONG, code="invalid")]})
+def tail_filters(*, actor: ActorLike, user_id: str | None = None, **filters: Any) -> TailFilters:
+    """The filters of a stream for `actor`, with search's limits and scope rule (403, 400).
+
+    `filters` are messages_filter's (`query`, `q`, `category`, ...); date math in `query`
+    counts from the moment the stream opens.
+    """
     return TailFilters(
         owner=scope_user_id(actor=actor, user_id=user_id),
-        # A blank q matches everything in search too.
-        needle=gram_fold(q) if q.strip() else "",
-        category=category or None,
-        service=service or None,
-        severity_min=severity_min,
-        attribute=attribute or None,
-        trace_id=trace_id.lower() if trace_id else None,
+        where=messages_filter(actor=actor, user_id=user_id, **filters),
     )
 
 

@@ -20,12 +20,12 @@ from core.contract import (
 )
 from core.exceptions import ELASTICSEARCH_DOWN
 from tests.tracker.support import T0, document, index, minutes, refresh
+from tracker.query import Q_TOO_LONG
 from tracker.scope import OUT_OF_SCOPE
 from tracker.selectors import (
     BAD_CURSOR,
     MESSAGE_NOT_FOUND,
     PAGE_SIZE_INVALID,
-    Q_TOO_LONG,
     UNKNOWN_TZ,
 )
 

@@ -12,6 +12,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from core.exceptions import DependencyUnavailable
 from tests.tracker.support import T0, document, index, minutes
 from tracker.grams import gram_fold
+from tracker.query import Q_MAX_LENGTH, Q_TOO_LONG
 from tracker.scope import OUT_OF_SCOPE, Actor
 from tracker.selectors import (
     BAD_CURSOR,
@@ -19,8 +20,6 @@ from tracker.selectors import (
     INDEX_MISSING,
     MESSAGE_NOT_FOUND,
     PAGE_SIZE_INVALID,
-    Q_MAX_LENGTH,
-    Q_TOO_LONG,
     TOO_MANY_BUCKETS,
     UNKNOWN_INTERVAL,
     UNKNOWN_TZ,

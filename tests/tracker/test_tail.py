@@ -62,6 +62,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TAIL = "/api/tracker/messages/tail/"
 TICKET = "/api/tracker/messages/tail/ticket/"
 MESSAGES = "/api/tracker/messages/"
+# Issue 26's example: the same query narrows search, stats, export and the tail.
+ISSUE_QUERY = 'severity:error AND service:checkout AND attributes.http.status:500 AND NOT "health"'
 EXPORT = "/api/tracker/messages/export/"
 KEEPALIVE_SECONDS = 1
 # Generous deadlines: an event leaves ~1.1 s after it is tracked (once it is searchable).
@@ -313,6 +315,17 @@ OTLP = {"service_name": "checkout", "severity_number": 17, "severity_text": "ERR
             [("eu", {"attributes": ["region:eu", "a:b"]}), ("us", {"attributes": ["region:us"]})],
             ["eu"],
             id="attribute",
+        ),
+        pytest.param(
+            {"query": ISSUE_QUERY},
+            [
+                ("payment failed", {**OTLP, "attributes": ["http.status:500"]}),
+                ("GET /health failed", {**OTLP, "attributes": ["http.status:500"]}),
+                ("payment failed, 502", {**OTLP, "attributes": ["http.status:502"]}),
+                ("payment info", {**OTLP, "severity_text": "INFO"}),
+            ],
+            ["payment failed"],
+            id="query",
         ),
     ],
 )
