@@ -401,7 +401,10 @@ class ApiKeysApi(APIView):
         scopes = serializers.ListField(
             child=serializers.JSONField(allow_null=True),
             allow_empty=False,
-            help_text="push: push, batch push and OTLP; read: the tracker's reads.",
+            help_text=(
+                "push: push, batch push and OTLP; read: the tracker's reads; alerts: the "
+                "alerts API (rules, channels, history)."
+            ),
         )
         expires_in_days = serializers.IntegerField(
             required=False, min_value=1, max_value=API_KEY_EXPIRY_MAX_DAYS

@@ -361,7 +361,7 @@ def tokens_revoke(*, access_claims: Mapping[str, Any], refresh: str | None = Non
 
 # --- API keys -----------------------------------------------------------------------------
 API_KEY_PREFIX = "plk_"  # recognisable, so that secret scanners can spot a leaked key
-SCOPES = ("push", "read")
+SCOPES = ("push", "read", "alerts")
 API_KEY_NAME_MAX_LENGTH = 100
 API_KEY_EXPIRY_MAX_DAYS = 3650
 

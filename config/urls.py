@@ -1,4 +1,4 @@
-"""Root URL configuration: the four apps, health probes and the API schema pages."""
+"""Root URL configuration: the apps, health probes and the API schema pages."""
 
 from django.urls import include, path, re_path
 from drf_spectacular.views import (
@@ -21,6 +21,7 @@ urlpatterns = [
     path("v1/logs", OtlpLogsApi.as_view(), name="otlp-logs"),
     path("api/pusher/", include("pusher.urls")),
     path("api/tracker/", include("tracker.urls")),
+    path("api/alerts/", include("alerts.urls")),
     path("dashboard/", include("dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script from this URL (?script) instead of

@@ -2,8 +2,10 @@
 
 The layers, from the bottom: `core` (plumbing and the message contract), then `accounts`, then
 the three services `pusher`, `validator` and `tracker`, which talk to each other only through
-inbox and task names, never by import. `dashboard` is a page on top of the API. `config` wires
-everything together and may import anything.
+inbox and task names, never by import. `alerts` sits on top of the tracker: it reads the query
+language and counts, and hears of tracked messages through the tracker's signal, which the
+tracker sends without knowing who listens. `dashboard` is a page on top of the API. `config`
+wires everything together and may import anything.
 """
 
 import ast
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("core", "accounts", "pusher", "validator", "tracker", "dashboard")
+APPS = ("core", "accounts", "pusher", "validator", "tracker", "alerts", "dashboard")
 
 # What each app may import among the project's apps (itself always).
 ALLOWED = {
@@ -23,6 +25,7 @@ ALLOWED = {
     "pusher": {"core", "accounts"},
     "validator": {"core"},
     "tracker": {"core", "accounts"},
+    "alerts": {"core", "accounts", "tracker"},
     "dashboard": {"core"},
 }
 # Libraries of a service that the queue must not know: a handler raises DrainRetry instead.

@@ -42,6 +42,7 @@ from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
 from tracker.selectors import MESSAGE_NOT_FOUND, hits_scan
 from tracker.serializers import CheckedMessage
+from tracker.signals import documents_tracked
 
 logger = logging.getLogger(__name__)
 
@@ -441,6 +442,8 @@ def tail_publish(*, documents: list[dict[str, Any]]) -> None:
     Elasticsearch stays the record: the streams only notify, and are capped (approximately)
     at settings.TAIL_STREAM_MAXLEN entries per user. A failure here loses a notification,
     never a message, so it is logged and the batch stands.
+
+    The same documents then go to whoever listens to `documents_tracked` (alert rules).
     """
     if not documents:
         return
@@ -458,6 +461,14 @@ def tail_publish(*, documents: list[dict[str, Any]]) -> None:
             _TAIL_APPEND(keys=[key], args=[maxlen, *data])
     except redis.exceptions.RedisError as exc:
         logger.warning("Could not announce %d document(s) on the tail: %s", len(documents), exc)
+    _tracked_announce(documents)
+
+
+def _tracked_announce(documents: list[dict[str, Any]]) -> None:
+    # send_robust: a listener's failure is logged, never fails the batch that was tracked.
+    for receiver, result in documents_tracked.send_robust(sender=None, documents=documents):
+        if isinstance(result, Exception):
+            logger.warning("%s failed on %d document(s): %s", receiver, len(documents), result)
 
 
 def months_expired(*, now: datetime | None = None) -> list[str]:

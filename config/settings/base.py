@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "pusher",
     "validator",
     "tracker",
+    "alerts",
     "dashboard",
 ]
 
@@ -172,6 +173,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets are both called `type` (a channel's and a condition's): named here.
+    "ENUM_NAME_OVERRIDES": {
+        "AlertChannelTypeEnum": "alerts.models.ChannelType",
+        "AlertConditionTypeEnum": "alerts.models.ConditionType",
+    },
 }
 
 # --- Security headers and probes ----------------------------------------------------------
@@ -275,6 +281,38 @@ TAIL_SEARCHABLE_MARGIN_SECONDS = 0.1
 # Where the pusher and the validator draw their numbers; tests point it at a scripted source.
 VALIDATOR_RANDOM_SOURCE = env("VALIDATOR_RANDOM_SOURCE", default="core.randomness.draw_number")
 VALIDATOR_RETRY_DELAY_SECONDS = 4.0
+
+# --- Alerts ------------------------------------------------------------------------------
+# Webhook targets on loopback, private, link-local or metadata addresses are refused (SSRF)
+# unless this is on: for tests and on-premises receivers.
+ALERT_ALLOW_PRIVATE_TARGETS = env.bool("ALERT_ALLOW_PRIVATE_TARGETS", default=False)
+# A hanging receiver holds a queue worker at most this long per attempt.
+ALERT_DELIVERY_TIMEOUT_SECONDS = env.float("ALERT_DELIVERY_TIMEOUT_SECONDS", default=5.0)
+# Retries wait 10 s, 20 s, 40 s ... (each at most an hour); the last attempt's failure is a
+# dead letter (an Event with outcome "dead"): about 85 minutes after the first.
+ALERT_DELIVERY_MAX_ATTEMPTS = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=10)
+ALERT_DELIVERY_RETRY_SECONDS = 10.0
+ALERT_DELIVERY_RETRY_CAP_SECONDS = 3600.0
+# `any` rules: matches within this many seconds go out as one notification.
+ALERT_GROUP_SECONDS = env.float("ALERT_GROUP_SECONDS", default=2.0)
+# How long a process keeps its list of `any` rules before reading it again.
+ALERT_RULES_CACHE_SECONDS = env.float("ALERT_RULES_CACHE_SECONDS", default=5.0)
+# `count` rules are evaluated this often (a self-rescheduling queue task, kept alive by a
+# django-q2 schedule every minute).
+ALERT_EVALUATE_SECONDS = env.float("ALERT_EVALUATE_SECONDS", default=10.0)
+# Where a notification's link points: the dashboard with the rule's query.
+ALERT_LINK_BASE_URL = env("ALERT_LINK_BASE_URL", default="http://127.0.0.1:8000")
+# History older than this is deleted once a minute.
+ALERT_EVENTS_RETENTION_DAYS = env.int("ALERT_EVENTS_RETENTION_DAYS", default=30)
+# Email channels go through Django's email backend, configured here.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = ALERT_DELIVERY_TIMEOUT_SECONDS
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="logger@localhost")
 
 # --- Static files ------------------------------------------------------------------------
 STATIC_URL = "/static/"

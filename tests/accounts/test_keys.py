@@ -197,4 +197,4 @@ def test_a_scope_that_is_not_a_known_string_is_a_400_with_a_list_of_messages(aut
     response = auth_client.post(KEYS, {"name": "x", "scopes": [scope]}, format="json")
 
     assert response.status_code == 400
-    assert response.json() == {"scopes": ["Every scope must be one of: push, read."]}
+    assert response.json() == {"scopes": ["Every scope must be one of: push, read, alerts."]}

@@ -1,0 +1,1 @@
+"""Alerts: rules over the query language that notify webhook and email channels."""

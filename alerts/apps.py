@@ -1,0 +1,33 @@
+"""App config for the alerts app."""
+
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    """Rules over tracked messages, and the channels they notify."""
+
+    name = "alerts"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Hear of tracked messages (for `any` rules) and add the alerts' gauges to /metrics."""
+        from alerts.evaluation import documents_match
+        from alerts.models import Outcome, RuleState
+        from alerts.selectors import deliveries_by_outcome, rules_by_state
+        from core.metrics import gauge_register
+        from tracker.signals import documents_tracked
+
+        documents_tracked.connect(documents_match, dispatch_uid="alerts.documents_match")
+        # core's gauges carry no labels: one gauge per state and per outcome instead.
+        for state in RuleState.values:
+            gauge_register(
+                f"logger_alert_rules_{state}",
+                f"Alert rules now in state {state}.",
+                lambda state=state: rules_by_state().get(state, 0),
+            )
+        for outcome in Outcome.values:
+            gauge_register(
+                f"logger_alert_deliveries_{outcome}",
+                f"Alert delivery attempts that ended {outcome}, since the metrics were reset.",
+                lambda outcome=outcome: deliveries_by_outcome().get(outcome, 0),
+            )
