@@ -22,6 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 from rest_framework.exceptions import ValidationError
@@ -31,7 +32,7 @@ from alerts.delivery import SAMPLES_MAX, sample_of
 from alerts.models import ConditionType, Event, Rule, RuleState
 from alerts.notifications import rule_notify, rule_transition
 from core.queue import async_task_in
-from core.redis import store
+from core.redis import StoreScript, store
 from tracker.query import Filter, matches, query_parse
 from tracker.scope import Actor
 from tracker.selectors import messages_search
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 FLUSH_TASK = "alerts.tasks.alerts_group_flush"
 EVALUATE_TASK = "alerts.tasks.alerts_evaluate"
 CHAIN_KEY = "alerts:evaluate:chain"
+# Ends the chain only if it is this one (another may have started meanwhile).
+_CHAIN_END = StoreScript("lease_release")
 # Held matches of a rule nobody flushes (its flush task lost) go after a day.
 _HELD_SECONDS = 24 * 60 * 60
 # A flush marker outlives its flush's due time by this much: if the task was lost, the next
@@ -249,11 +252,23 @@ def _chain_ttl() -> int:
     return int(3 * settings.ALERT_EVALUATE_SECONDS) + 30
 
 
+def _chain_needed() -> bool:
+    """Whether any rule needs the schedule: a `count` rule, or an `any` rule still firing."""
+    count = Q(condition_type=ConditionType.COUNT)
+    firing = Q(condition_type=ConditionType.ANY, state=RuleState.FIRING)
+    return Rule.objects.filter(count | firing).exists()
+
+
 def evaluate_chain_step(*, token: str) -> bool:
     """One link of the evaluation chain: evaluate, then schedule the next; False if another
     chain holds the key (this one then ends)."""
     current = store().get(CHAIN_KEY)
     if current not in (None, token):
+        return False
+    if not _chain_needed():
+        # No rule to evaluate: the chain ends rather than keep a queue task waiting for ever
+        # (an idle queue stays empty). A count rule's save or the minute's wake starts it.
+        _CHAIN_END(keys=[CHAIN_KEY], args=[token])
         return False
     store().set(CHAIN_KEY, token, ex=_chain_ttl())
     try:
@@ -268,6 +283,8 @@ def evaluate_chain_wake() -> bool:
     """Start the evaluation chain unless one runs; prune old history. True if it started."""
     cutoff = timezone.now() - timedelta(days=settings.ALERT_EVENTS_RETENTION_DAYS)
     Event.objects.filter(at__lt=cutoff).delete()
+    if not _chain_needed():
+        return False
     token = uuid.uuid4().hex
     if not store().set(CHAIN_KEY, token, nx=True, ex=_chain_ttl()):
         return False

@@ -46,7 +46,25 @@ def test_testing_a_channel_reports_the_outcome(receiver) -> None:
     assert _call("test", str(channel.pk)) == "ok: True status: 200 error: -\n"
 
 
+def test_no_chain_runs_while_no_rule_needs_one() -> None:
+    baker.make(Rule, condition_type="any")  # an ok `any` rule is matched in process
+
+    assert evaluate_chain_wake() is False
+    assert queued_tasks(EVALUATE_TASK) == []
+
+
+def test_a_chain_ends_once_its_last_count_rule_is_gone() -> None:
+    rule = baker.make(Rule, condition_type="count", threshold=1)
+    assert evaluate_chain_wake() is True
+    [(_, task, _)] = queued_tasks(EVALUATE_TASK)
+    rule.delete()
+
+    assert evaluate_chain_step(token=task["kwargs"]["token"]) is False
+    assert store().get(CHAIN_KEY) is None
+
+
 def test_the_wake_starts_one_chain_and_a_stale_chain_stops() -> None:
+    baker.make(Rule, condition_type="count", threshold=1)
     assert evaluate_chain_wake() is True
     assert evaluate_chain_wake() is False  # one runs already
     [(_, task, _)] = queued_tasks(EVALUATE_TASK)
