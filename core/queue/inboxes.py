@@ -467,9 +467,24 @@ class Inbox:
         return sum(part.dead_purge() for part in self.partitions)
 
     def rescue(self) -> bool:
-        """Rescue every partition (see `InboxPartition.rescue`); True when any drain was woken."""
+        """Rescue every partition (see `InboxPartition.rescue`); True when any drain was woken.
+
+        The partitions' state is read in one round trip; only those holding work are rescued
+        one by one, so an idle deployment's minute wake costs a pipeline per inbox.
+        """
+        pipe = store().pipeline(transaction=False)
+        for part in self.partitions:
+            pipe.exists(part.lock_key, part.retrying_key)
+            pipe.llen(part.key)
+            pipe.zcard(part.later_key)
+        held = pipe.execute()
+        busy = [
+            part
+            for n, part in enumerate(self.partitions)
+            if not held[3 * n] and (held[3 * n + 1] or held[3 * n + 2])
+        ]
         # A list, not a generator: every partition is rescued, not only those before the first.
-        return any([part.rescue() for part in self.partitions])
+        return any([part.rescue() for part in busy])
 
 
 def inbox(name: str) -> Inbox:
