@@ -52,10 +52,9 @@ _RULE_400 = OpenApiResponse(
         "AlertRuleValidationError",
         "name",
         "query",
-        "condition",
-        "channels",
         "repeat_s",
         "muted_until",
+        nested=("condition", "channels"),
     ),
     description="Invalid input, as `{field: [messages]}` (or a limit, as `{detail, code}`).",
 )

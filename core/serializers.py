@@ -45,12 +45,20 @@ def validation_messages(detail: Any, field: str | None = None) -> list[str]:
     return [f"{field}: {detail}"]
 
 
-def field_errors_schema(name: str, *fields: str) -> serializers.Serializer:
-    """Document DRF's `{field: [messages]}` validation error body for `fields`."""
-    return inline_serializer(
-        name=name,
-        fields={
-            field: serializers.ListField(child=serializers.CharField(), required=False)
-            for field in fields
-        },
-    )
+def field_errors_schema(
+    name: str, *fields: str, nested: tuple[str, ...] = ()
+) -> serializers.Serializer:
+    """Document DRF's `{field: [messages]}` validation error body for `fields`.
+
+    A `nested` field (an object's, a list's) may instead hold its parts' errors, by name or by
+    position (`{"threshold": [...]}`, `{"1": [...]}`), so its schema is any JSON.
+    """
+    shapes: dict[str, serializers.Field] = {
+        field: serializers.ListField(child=serializers.CharField(), required=False)
+        for field in fields
+    }
+    for field in nested:
+        shapes[field] = serializers.JSONField(
+            required=False, help_text="[messages], or its parts' errors by name or position."
+        )
+    return inline_serializer(name=name, fields=shapes)
