@@ -165,7 +165,7 @@ SPECTACULAR_SETTINGS = {
         "Push messages, watch them pass an asynchronous validator, and search them in "
         "Elasticsearch. Log in at /api/auth/login/, then authorize with the access token."
     ),
-    "VERSION": "1.0.0",
+    "VERSION": "0.3.0",  # keep in step with pyproject.toml and CHANGELOG.md
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its pages are public: a stale token in the browser must not 401 them.
     "SERVE_AUTHENTICATION": [],
