@@ -24,6 +24,7 @@ characters, and `user_id` from anyone but an admin.
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import InvalidOperation
 
 from django.utils import timezone
 from luqum import tree
@@ -67,6 +68,9 @@ TOO_LONG = f"query too long at position {QUERY_MAX_LENGTH}: at most {QUERY_MAX_L
 TOO_MANY_TERMS = "term {count} at position {pos}: at most " + f"{QUERY_MAX_TERMS} terms"
 SYNTAX_ERROR = "unexpected {found} at position {pos}: a word, a phrase, field:value or ( )"
 UNSUPPORTED = "{what} at position {pos}: {why}"
+BAD_MODIFIER = (
+    "'^' or '~' at position {pos}: boosts, fuzzy and proximity searches are not supported"
+)
 UNKNOWN_FIELD = "unknown field {field!r} at position {pos}: one of {known}"
 ADMIN_FIELD = "field 'user_id' at position {pos}: only an admin may filter by user"
 NESTED_FIELD = "field {field!r} at position {pos}: a field inside another field's value"
@@ -330,6 +334,12 @@ def _syntax_error(text: str, exc: ParseError) -> ValidationError:
     return _refuse(SYNTAX_ERROR.format(found=repr(token), pos=int(position)))
 
 
+def _modifier_position(text: str) -> int:
+    """Where the first unescaped `^` or `~` is (0 when there is none to point at)."""
+    found = re.search(r"(?<!\\)[\^~]", text)
+    return found.start() if found else 0
+
+
 def query_parse(text: str, *, admin: bool, now: datetime | None = None) -> Filter:
     """The filters `text` (Lucene syntax) asks for; ValidationError (400) when refused.
 
@@ -344,6 +354,9 @@ def query_parse(text: str, *, admin: bool, now: datetime | None = None) -> Filte
         parsed = luqum_parse(text)
     except ParseError as exc:
         raise _syntax_error(text, exc) from exc
+    except (InvalidOperation, ValueError) as exc:
+        # luqum reads the number after `^` or `~` itself and fails on one like "." or "1.2.3".
+        raise _refuse(BAD_MODIFIER.format(pos=_modifier_position(text))) from exc
     now = now or timezone.now()
     # Milliseconds, as Elasticsearch keeps them: `now` means the same instant to both.
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)

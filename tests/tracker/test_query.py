@@ -11,6 +11,7 @@ from tests.tracker.support import T0, document, index, minutes
 from tracker.datemath import DATE_INVALID, datemath_resolve, epoch_ms
 from tracker.query import (
     ADMIN_FIELD,
+    BAD_MODIFIER,
     BAD_VALUE,
     INNER_WILDCARD,
     KNOWN_FIELDS,
@@ -82,6 +83,10 @@ def _refusal(text: str, *, admin: bool = False) -> str:
         ("x" * 1001, TOO_LONG),
         (" ".join(["w"] * (QUERY_MAX_TERMS + 1)), TOO_MANY_TERMS.format(count=31, pos=60)),
         ("NOT " * 21 + "a", TOO_DEEP.format(pos=80)),
+        # Numbers luqum cannot read after ^ and ~ (schemathesis found the first).
+        ("a^.", BAD_MODIFIER.format(pos=1)),
+        ("x:y^1.2.3", BAD_MODIFIER.format(pos=3)),
+        ('"a b"~.', BAD_MODIFIER.format(pos=5)),
     ],
 )
 def test_a_refusal_names_what_where_and_what_was_expected(text: str, expected: str) -> None:
