@@ -27,6 +27,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import django
+import elasticsearch.helpers as es_helpers
 import httpx
 import urllib3
 
@@ -586,13 +587,22 @@ def corpus_count() -> int:
 
 
 def corpus_reset() -> None:
-    """Delete every document that is not the corpus's: what earlier runs and benchmarks added."""
+    """Delete every document that is not the corpus's: what earlier runs and benchmarks added.
+
+    By scroll and bulk deletes: the integ-test Elasticsearch has no `_delete_by_query` (it
+    lives in the reindex module).
+    """
     es = es_client()
     es.indices.refresh(index=index_alias())
     extra = {"bool": {"must_not": [{"term": {"request_id": CORPUS_REQUEST_ID}}]}}
-    deleted = es.delete_by_query(
-        index=index_alias(), query=extra, conflicts="proceed", refresh=True, slices="auto"
-    )["deleted"]
+    hits = es_helpers.scan(
+        es, index=index_alias(), query={"query": extra}, _source=False, size=5000
+    )
+    deletes = ({"_op_type": "delete", "_index": h["_index"], "_id": h["_id"]} for h in hits)
+    deleted, _ = es_helpers.bulk(
+        es, deletes, chunk_size=5000, stats_only=True, raise_on_error=False
+    )
+    es.indices.refresh(index=index_alias())
     log(f"corpus: removed {deleted} documents added by earlier runs; {tracked_count()} remain")
 
 
@@ -1147,7 +1157,7 @@ def _summaries(r: dict) -> dict[str, tuple[str, str]]:
             lambda x: f"{x['value']} s; others {x['others_before']:,} -> {x['others_after']:,}",
         ),
         "S1": (
-            "drain, 2 queue clusters vs 1, each held to 0.5 core (cgroup)",
+            "drain, 2 queue clusters vs 1, each held to 0.2 core (cgroup)",
             lambda x: (
                 f"{x['value']} ("
                 + ", ".join(f"{r['two']} vs {r['one']}" for r in x["rounds"])
