@@ -374,10 +374,9 @@ def _by_partition(items: Iterable[dict[str, Any]]) -> dict[int, list[dict[str, A
     work, however long it lasts (R1).
     """
     groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    count = partition_count()
     for item in items:
         user_id = item.get("user_id")
-        groups[partition_of(user_id, count) if isinstance(user_id, str) else 0].append(item)
+        groups[partition_of(user_id) if isinstance(user_id, str) else 0].append(item)
     return groups
 
 

@@ -14,6 +14,8 @@ import zlib
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from core.redis import store
 
@@ -21,11 +23,22 @@ from core.redis import store
 PARTITIONS_KEY = "queue:partitions"
 
 
+@functools.cache
 def partition_count() -> int:
-    """The number of partitions; raises ImproperlyConfigured if Redis recorded another."""
+    """The number of partitions; raises ImproperlyConfigured if Redis recorded another.
+
+    Cached: every per-user key's name needs it (a push names six), and reading Django settings
+    costs more than the hash. A changed setting (tests) forgets it.
+    """
     count = settings.QUEUE_PARTITIONS
     _count_check(count, settings.CACHES["store"]["LOCATION"])
     return count
+
+
+@receiver(setting_changed)
+def _partition_count_forget(*, setting: str, **_: object) -> None:
+    if setting in ("QUEUE_PARTITIONS", "CACHES"):
+        partition_count.cache_clear()
 
 
 @functools.cache
@@ -44,13 +57,9 @@ def _count_check(count: int, location: str) -> None:
         )
 
 
-def partition_of(user_id: str, count: int | None = None) -> int:
-    """The partition of `user_id`: a stable hash (CRC32), the same in every process.
-
-    `count` is `partition_count()`, read once by callers that place many items: a Django
-    setting costs microseconds a read, more than the hash.
-    """
-    return zlib.crc32(user_id.encode()) % (count or partition_count())
+def partition_of(user_id: str) -> int:
+    """The partition of `user_id`: a stable hash (CRC32), the same in every process."""
+    return zlib.crc32(user_id.encode()) % partition_count()
 
 
 def partition_tag(partition: int) -> str:
