@@ -44,6 +44,11 @@ def inbox_key(inbox: str, partition: int = 0, suffix: str = "") -> str:
     return f"inbox:{{p{partition}}}:{inbox}" + (f":{suffix}" if suffix else "")
 
 
+def partition_of(user_id: str) -> int:
+    """The partition of `user_id`, as core/queue/partitions.py computes it."""
+    return zlib.crc32(user_id.encode()) % PARTITIONS
+
+
 def inbox_keys(inbox: str, suffix: str = "") -> list[str]:
     """That key of every partition of `inbox`."""
     return [inbox_key(inbox, n, suffix) for n in range(PARTITIONS)]

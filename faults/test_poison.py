@@ -3,9 +3,10 @@
 Items of four kinds (and, for the retry inbox, an entry in an old format) are written straight
 into the private Redis, the way a bug, a deploy or an operator could leave them: not JSON, a
 missing field, a wrong type, and a document Elasticsearch refuses (a `request_id` keyword over
-its 32,766-byte limit). Then another user pushes 10 messages, each of which passes through all
-three inboxes (the first draw is scripted to 10, so every one waits out the retry). All 10
-are tracked within 30 s, and each poison item sits in the dead letter where it failed.
+its 32,766-byte limit), in the partition of a user who then pushes 10 messages, so that the
+poison sits ahead of them. Each message passes through all three inboxes (the first draw is
+scripted to 10, so every one waits out the retry). All 10 are tracked within 30 s, and each
+poison item sits in the dead letter where it failed.
 `manage.py deadletters replay` puts the poison back through the drains, which re-validate it
 and dead-letter it again; `purge` then leaves the stack clean.
 """
@@ -17,7 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from faults.api import Accounts, Api
-from faults.probes import dead_letters, delivery_tally, inbox_key, record, redis_db
+from faults.probes import (
+    dead_letters,
+    delivery_tally,
+    inbox_key,
+    partition_of,
+    record,
+    redis_db,
+)
 from faults.stack import Stack
 from tests.support.waiting import wait_for
 
@@ -107,17 +115,22 @@ def _text(item: Any) -> str:
     return item if isinstance(item, str) else json.dumps(item)
 
 
-def _poison_write(poison: dict[str, dict[str, Any]], now: float) -> None:
-    """RPUSH into the validator's and tracker's lists; ZADD into the retry's due-time set."""
+def _poison_write(poison: dict[str, dict[str, Any]], now: float, partition: int) -> None:
+    """RPUSH into the validator's and tracker's lists; ZADD into the retry's due-time set.
+
+    Nothing wakes the drains here: the next push into `partition` does, as for any item.
+    """
     client = redis_db(0)
     for inbox in ("validator", "tracker"):
-        client.rpush(inbox_key(inbox), *(_text(item) for item, _ in poison[inbox].values()))
+        client.rpush(
+            inbox_key(inbox, partition), *(_text(item) for item, _ in poison[inbox].values())
+        )
     members = {}
     for kind, (item, _) in poison["retry"].items():
         wrapped = kind in ("missing field", "wrong type", "refused by Elasticsearch")
         entry = {"item": item, "attempt": 0, "since": now} if wrapped else item
         members[_text(entry)] = now  # due now
-    client.zadd(inbox_key("retry", suffix="later"), members)
+    client.zadd(inbox_key("retry", partition, suffix="later"), members)
 
 
 def _identity(item: Any) -> str:
@@ -166,11 +179,11 @@ def test_poison_in_every_inbox_is_dead_lettered_and_blocks_nothing(
     stack: Stack, api: Api, accounts: Accounts, all_retried: None
 ) -> None:
     assert _dead_identities(stack) == {inbox: Counter() for inbox in INBOXES}
+    user = accounts.create("pn")
     now, created = _now()
     poison = _poison(created)
-    _poison_write(poison, now)
+    _poison_write(poison, now, partition_of(user.user_id))
 
-    user = accounts.create("pn")
     replies = [api.push(user, f"after the poison {n}") for n in range(MESSAGES)]
     ids = [reply.data["message_id"] for reply in replies if reply.status == 202]
     tally = delivery_tally(ids, [user.user_id], TRACKED_WITHIN_SECONDS)
