@@ -1,14 +1,18 @@
-"""Fixtures of the alerts tests: a real HTTP receiver on a loopback port, and the queue."""
+"""Fixtures of the alerts tests: a real HTTP receiver and a real SMTP server on loopback ports."""
 
+import email
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.utils.module_loading import import_string
 from django_q.signing import SignedPackage
 
@@ -64,6 +68,39 @@ def receiver(settings) -> Iterator[Receiver]:
     yield holder
     server.shutdown()
     server.server_close()
+
+
+@dataclass
+class Mailbox:
+    """What a real SMTP server received: one parsed message per DATA, with its envelope."""
+
+    port: int
+    messages: list[tuple[list[str], Message]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(settings) -> Iterator[Mailbox]:
+    """aiosmtpd on a loopback port, and Django's SMTP backend pointed at it."""
+    mailbox = Mailbox(port=free_port())
+    controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mailbox.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield mailbox
+    controller.stop()
 
 
 def queued_tasks(func: str | None = None) -> list[tuple[str, dict[str, Any], float | None]]:

@@ -1,4 +1,4 @@
-"""Deliveries to a real HTTP receiver: signature, retries, dead letters, SSRF, email, test."""
+"""Deliveries to real receivers (HTTP and SMTP): signature, retries, dead letters, SSRF, test."""
 
 import hashlib
 import hmac
@@ -11,7 +11,7 @@ from model_bakery import baker
 from alerts.delivery import SIGNATURE_HEADER, notification_build
 from alerts.models import Channel, Event, Rule
 from alerts.notifications import DELIVERY_TASK, rule_notify
-from tests.alerts.conftest import queued_tasks, run_queued
+from tests.alerts.conftest import free_port, queued_tasks, run_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -166,6 +166,35 @@ def test_an_email_channel_sends_through_djangos_backend() -> None:
     assert sent.subject == "[FIRING] checkout errors: 2 new matching messages"
     assert "checkout timeout" in sent.body
     assert "/dashboard/?query=" in sent.body
+
+
+def test_an_email_reaches_a_real_smtp_server(smtp_server) -> None:
+    channel = baker.make(Channel, type="email", to="ops@example.com", url="")
+    rule = _rule(channel.user_id, channel)
+    sample = {"created_time": "2026-01-01T00:00:00Z", "user_message": "checkout timeout"}
+
+    rule_notify(rule=rule, state="firing", count=3, samples=[sample])
+    run_queued(DELIVERY_TASK)
+
+    ((recipients, message),) = smtp_server.messages
+    assert recipients == ["ops@example.com"]
+    assert message["Subject"] == "[FIRING] checkout errors: 3 new matching messages"
+    assert "checkout timeout" in message.get_payload(decode=True).decode()
+    assert _deliveries(rule) == [(1, "delivered", None)]
+
+
+def test_an_smtp_server_that_refuses_is_retried_later(smtp_server, settings) -> None:
+    settings.EMAIL_PORT = free_port()
+    channel = baker.make(Channel, type="email", to="ops@example.com", url="")
+    rule = _rule(channel.user_id, channel)
+
+    rule_notify(rule=rule, state="firing", count=1, samples=[])
+    run_queued(DELIVERY_TASK)
+
+    assert _deliveries(rule) == [(1, "failed", None)]
+    ((_, _, due),) = queued_tasks(DELIVERY_TASK)
+    assert due is not None and due > time.time()
+    assert smtp_server.messages == []
 
 
 def test_a_muted_rule_sends_nothing() -> None:
