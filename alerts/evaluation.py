@@ -1,7 +1,9 @@
 """Evaluating rules: `any` rules as messages are tracked, `count` rules on a schedule.
 
 `any` rules are matched in process with the query's own predicate (tracker.query.matches): no
-Elasticsearch query per message. Each process keeps the parsed rules for a few seconds. A
+Elasticsearch query per message. Each process keeps the parsed rules, and reads them again when
+a rule was saved anywhere (a version number in Redis, one GET per tracked batch) or after a few
+seconds (an owner's role may change). A
 match is held in Redis per rule (a count and the latest samples), and the first match of a
 group queues a flush a couple of seconds later, so a burst goes out as one notification.
 
@@ -25,6 +27,7 @@ from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
+from redis.exceptions import RedisError
 from rest_framework.exceptions import ValidationError
 
 from accounts.selectors import user_get
@@ -49,6 +52,8 @@ _HELD_SECONDS = 24 * 60 * 60
 # A flush marker outlives its flush's due time by this much: if the task was lost, the next
 # match after it lapses starts a new group and a new flush.
 _FLUSH_MARK_SLACK_SECONDS = 30
+# Raised at every rule change, so that every process reads the rules again at its next batch.
+RULES_VERSION_KEY = "alerts:rules:version"
 
 
 def _held_keys(rule_id: str) -> tuple[str, str, str]:
@@ -75,6 +80,7 @@ class _RuleSet:
     by_owner: dict[str, list[ActiveRule]] = field(default_factory=dict)
     admin: list[ActiveRule] = field(default_factory=list)
     expires: float = 0.0
+    version: bytes | None = None
 
     def for_document(self, document: dict[str, Any]) -> Iterable[ActiveRule]:
         """The rules whose owner may read `document`: its owner's, and every admin's."""
@@ -114,14 +120,22 @@ def _rules_load() -> _RuleSet:
     return loaded
 
 
+def _rules_version() -> bytes | None:
+    try:
+        return store().get(RULES_VERSION_KEY)
+    except RedisError:
+        return _rules.version  # as it was: tracking must not wait for alerts
+
+
 def rules_any_active() -> _RuleSet:
-    """This process's `any` rules, read again every ALERT_RULES_CACHE_SECONDS."""
+    """This process's `any` rules: read again after a change anywhere, or every few seconds."""
     global _rules
     now = time.monotonic()
-    if now < _rules.expires:
+    version = _rules_version()
+    if now < _rules.expires and version == _rules.version:
         return _rules
     with _rules_lock:
-        if now < _rules.expires:
+        if now < _rules.expires and version == _rules.version:
             return _rules
         try:
             loaded = _rules_load()
@@ -130,13 +144,20 @@ def rules_any_active() -> _RuleSet:
             logger.warning("Alert rules could not be read: %s", exc)
             loaded = _rules
         loaded.expires = now + settings.ALERT_RULES_CACHE_SECONDS
+        loaded.version = version
         _rules = loaded
     return _rules
 
 
 def rules_cache_clear() -> None:
-    """Forget this process's rules: the next match reads them again (after a change)."""
+    """Forget this process's rules: the next match reads them again."""
     _rules.expires = 0.0
+
+
+def rules_changed() -> None:
+    """A rule was saved or deleted: every process reads the rules again at its next batch."""
+    store().incr(RULES_VERSION_KEY)
+    rules_cache_clear()
 
 
 def documents_match(*, documents: list[dict[str, Any]], **_: Any) -> int:

@@ -10,7 +10,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException
 
 from alerts.delivery import AttemptResult, channel_send, notification_build
-from alerts.evaluation import rules_cache_clear
+from alerts.evaluation import rules_changed
 from alerts.models import Channel, ConditionType, Rule, RuleState
 from alerts.notifications import rule_state_record
 
@@ -86,7 +86,7 @@ def _rule_save(rule: Rule, channels: list[Channel] | None) -> Rule:
         if channels is not None:
             rule.channels.set(channels)
     rule_state_record(rule_id=str(rule.pk), state=rule.state)
-    rules_cache_clear()  # this process sees the change at once; others within seconds
+    rules_changed()
     if rule.condition_type == ConditionType.COUNT:
         # A fresh installation's chain starts now, not at the next minute's schedule.
         async_task(WAKE_TASK)
@@ -125,7 +125,7 @@ def rule_delete(*, rule: Rule) -> None:
     """Delete a rule and its history."""
     rule_state_record(rule_id=str(rule.pk), state=None)
     rule.delete()
-    rules_cache_clear()
+    rules_changed()
 
 
 def rule_mute(*, rule: Rule, until: datetime | None) -> Rule:

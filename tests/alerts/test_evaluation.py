@@ -6,9 +6,16 @@ import pytest
 from django.utils import timezone
 from model_bakery import baker
 
-from alerts.evaluation import FLUSH_TASK, rules_cache_clear, rules_evaluate
+from alerts.evaluation import (
+    FLUSH_TASK,
+    RULES_VERSION_KEY,
+    rules_any_active,
+    rules_cache_clear,
+    rules_evaluate,
+)
 from alerts.models import Channel, Event, Rule
 from alerts.notifications import DELIVERY_TASK
+from core.redis import store
 from tests.alerts.conftest import queued_tasks, run_queued
 from tests.tracker.support import document, refresh
 from tracker.services import documents_track
@@ -40,6 +47,17 @@ def _states(rule: Rule) -> list[str]:
         .order_by("at", "id")
         .values_list("state", flat=True)
     )
+
+
+def test_a_rule_saved_in_another_process_is_seen_at_the_next_batch(user, receiver) -> None:
+    assert rules_any_active().by_owner == {}  # read, and kept for a few seconds
+    rule = _rule(user, receiver, query="checkout", condition_type="any")
+    assert rules_any_active().by_owner == {}  # still the kept list
+
+    store().incr(RULES_VERSION_KEY)  # what the other process's rules_changed() does
+
+    (active,) = rules_any_active().by_owner[user["user_id"]]
+    assert active.rule_id == str(rule.pk)
 
 
 def test_an_any_rule_fires_once_for_a_burst_of_matching_messages(user, receiver) -> None:
