@@ -24,7 +24,7 @@ help:
 	@echo "make cluster-faults  SIGKILL an ES node, a web and a queue cluster of make cluster during 5,000 pushes"
 	@echo "make e2e      make up, then newman, schemathesis and Swagger UI in headless Chromium"
 	@echo "make faults   outage, restart, crash and security tests on a private stack"
-	@echo "make bench    SPEC's benchmarks P1-P12, M1 and S1 (restarts the stack)"
+	@echo "make bench    the performance targets P1-P15, M1 and S1 (restarts the stack)"
 	@echo "make lint     ruff check and format check, shellcheck over the shell scripts"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
@@ -88,7 +88,8 @@ lint: venv
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
 	shellcheck -x $$(git ls-files '*.sh') .ci/run
 
-# Benchmarks (SPEC "Targets"): restarts the stack with bench.settings, runs bench/run.py.
+# Benchmarks (the performance targets, docs/benchmarks.md): restarts the stack with
+# bench.settings, runs bench/run.py.
 bench: venv services
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	@scripts/stack.sh down

@@ -1,1 +1,1 @@
-"""Benchmarks for SPEC's targets P1-P5 and M1 (`make bench`)."""
+"""Benchmarks for the performance targets P1-P15, M1 and S1 (`make bench`)."""

@@ -161,7 +161,7 @@ def main() -> int:
         )
         say(
             f"{'FAILED' if strict else 'WARNING'}: no known vulnerability found, but not "
-            f"audited: {unaudited} (see above, and the README's 'Dependency audit')"
+            f"audited: {unaudited} (see above, and docs/development.md, 'Dependency audit')"
         )
         return 1 if strict else 0
     say("PASSED: no known vulnerability")
