@@ -42,7 +42,7 @@ from tests.support.waiting import wait_for
 from tests.tracker.support import T0, document, index, minutes
 from tracker.documents import index_alias
 from tracker.scope import OUT_OF_SCOPE, Actor
-from tracker.services import documents_track, tail_stream_key
+from tracker.services import documents_track
 from tracker.tail import (
     CLIENT_NAME_PREFIX,
     END_EXPIRED,
@@ -55,6 +55,7 @@ from tracker.tail import (
     TailNotServedHere,
     searchable_delay,
     tail_filters,
+    tail_stream_key,
     tail_ticket_issue,
 )
 
