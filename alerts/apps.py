@@ -10,14 +10,18 @@ class AlertsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Hear of tracked messages (for `any` rules) and add the alerts' gauges to /metrics."""
+        """Hear of tracked messages (for `any` rules), drop a removed user's rules and channels,
+        and add the alerts' gauges to /metrics."""
+        from accounts.services import user_removal_hook_register
         from alerts.evaluation import documents_match
         from alerts.models import Outcome, RuleState
         from alerts.selectors import deliveries_by_outcome, rules_by_state
+        from alerts.services import user_alerts_delete
         from core.metrics import gauge_register
         from tracker.signals import documents_tracked
 
         documents_tracked.connect(documents_match, dispatch_uid="alerts.documents_match")
+        user_removal_hook_register(user_alerts_delete)
         # core's gauges carry no labels: one gauge per state and per outcome instead.
         for state in RuleState.values:
             gauge_register(

@@ -133,3 +133,19 @@ def rule_mute(*, rule: Rule, until: datetime | None) -> Rule:
     rule.muted_until = until
     rule.save(update_fields=["muted_until"])
     return rule
+
+
+def user_alerts_delete(*, user_id: str) -> int:
+    """Delete a removed user's rules (with their history) and channels; return how many rules.
+
+    Registered with accounts' user removal (see AlertsConfig.ready): a deleted user's rules
+    must not go on reading what is left, nor notify anyone.
+    """
+    rule_ids = [str(pk) for pk in Rule.objects.filter(user_id=user_id).values_list("pk", flat=True)]
+    for rule_id in rule_ids:
+        rule_state_record(rule_id=rule_id, state=None)
+    Rule.objects.filter(user_id=user_id).delete()
+    Channel.objects.filter(user_id=user_id).delete()
+    if rule_ids:
+        rules_changed()
+    return len(rule_ids)

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from model_bakery import baker
 
-from accounts.services import api_key_create
+from accounts.services import api_key_create, user_delete
 from alerts.models import Channel, Event, Rule
 from alerts.serializers import THRESHOLD_REQUIRED, UNKNOWN_CHANNELS
 from alerts.targets import URL_REFUSED
@@ -209,3 +209,20 @@ def test_a_channel_built_by_bakery_is_listed_for_its_owner_only(auth_client, use
     baker.make(Channel, user_id=str(uuid.uuid4()), type="email", to="b@example.com")
 
     assert [c["to"] for c in auth_client.get(CHANNELS).json()] == ["a@example.com"]
+
+
+def test_a_deleted_users_rules_and_channels_go_with_them(make_user) -> None:
+    gone, kept = make_user("gone002"), make_user("kept002")
+    for owner in (gone, kept):
+        channel = baker.make(Channel, user_id=owner["user_id"], type="email", to="a@example.com")
+        rule = baker.make(Rule, user_id=owner["user_id"], name="r", query="x", window_s=60)
+        rule.channels.set([channel])
+        Event.objects.create(rule=rule, kind="state", state="firing")
+
+    user_delete(username=gone["username"])
+
+    assert not Rule.objects.filter(user_id=gone["user_id"]).exists()
+    assert not Channel.objects.filter(user_id=gone["user_id"]).exists()
+    assert Rule.objects.filter(user_id=kept["user_id"]).count() == 1
+    assert Channel.objects.filter(user_id=kept["user_id"]).count() == 1
+    assert Event.objects.count() == 1  # the kept rule's history only
