@@ -25,7 +25,7 @@ help:
 	@echo "make e2e      make up, then newman, schemathesis and Swagger UI in headless Chromium"
 	@echo "make faults   outage, restart, crash and security tests on a private stack"
 	@echo "make bench    SPEC's benchmarks P1-P12, M1 and S1 (restarts the stack)"
-	@echo "make lint     ruff check and format check, shellcheck over the shell scripts"
+	@echo "make lint     ruff check and format check, mypy, shellcheck over the shell scripts"
 	@echo "make lock     regenerate the locks requirements/*.txt (with hashes) from requirements/*.in"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
@@ -85,6 +85,7 @@ faults: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	@command -v shellcheck >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
 	shellcheck -x $$(git ls-files '*.sh') .ci/run

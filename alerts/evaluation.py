@@ -78,7 +78,9 @@ class _RuleSet:
 
     def for_document(self, document: dict[str, Any]) -> Iterable[ActiveRule]:
         """The rules whose owner may read `document`: its owner's, and every admin's."""
-        yield from self.by_owner.get(document.get("user_id"), ())
+        owner = document.get("user_id")
+        if isinstance(owner, str):
+            yield from self.by_owner.get(owner, ())
         yield from self.admin
 
 
