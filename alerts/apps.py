@@ -1,6 +1,14 @@
 """App config for the alerts app."""
 
+import functools
+from collections.abc import Callable
+
 from django.apps import AppConfig
+
+
+def _count_of(counts: Callable[[], dict[str, int]], name: str) -> float:
+    """One entry of a count read at scrape time (0 when absent)."""
+    return counts().get(name, 0)
 
 
 class AlertsConfig(AppConfig):
@@ -27,11 +35,11 @@ class AlertsConfig(AppConfig):
             gauge_register(
                 f"logger_alert_rules_{state}",
                 f"Alert rules now in state {state}.",
-                lambda state=state: rules_by_state().get(state, 0),
+                functools.partial(_count_of, rules_by_state, state),
             )
         for outcome in Outcome.values:
             gauge_register(
                 f"logger_alert_deliveries_{outcome}",
                 f"Alert delivery attempts that ended {outcome}, since the metrics were reset.",
-                lambda outcome=outcome: deliveries_by_outcome().get(outcome, 0),
+                functools.partial(_count_of, deliveries_by_outcome, outcome),
             )

@@ -80,11 +80,13 @@ class _RuleSet:
     by_owner: dict[str, list[ActiveRule]] = field(default_factory=dict)
     admin: list[ActiveRule] = field(default_factory=list)
     expires: float = 0.0
-    version: bytes | None = None
+    version: str | None = None
 
     def for_document(self, document: dict[str, Any]) -> Iterable[ActiveRule]:
         """The rules whose owner may read `document`: its owner's, and every admin's."""
-        yield from self.by_owner.get(document.get("user_id"), ())
+        owner = document.get("user_id")
+        if isinstance(owner, str):
+            yield from self.by_owner.get(owner, ())
         yield from self.admin
 
 
@@ -120,7 +122,7 @@ def _rules_load() -> _RuleSet:
     return loaded
 
 
-def _rules_version() -> bytes | None:
+def _rules_version() -> str | None:
     try:
         return store().get(RULES_VERSION_KEY)
     except RedisError:

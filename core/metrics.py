@@ -3,14 +3,21 @@
 import hmac
 from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_q.brokers import get_broker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
+from core.broker import ReliableRedisBroker
 from core.contract import CATEGORIES
 from core.exceptions import DEPENDENCY_RETRY_AFTER, as_dependency_error, not_found
 from core.queue import inbox
@@ -37,7 +44,7 @@ def metrics_incr(**amounts: float) -> None:
 class PipelineCollector(Collector):
     """Reads the counters and queue sizes from Redis at scrape time."""
 
-    def collect(self) -> Iterator:
+    def collect(self) -> Iterator[Metric]:
         """Yield the pipeline's metric families."""
         raw = Counter({k: float(v) for k, v in store().hgetall(METRICS_KEY).items()})
         for name in settings.QUEUE_INBOXES:
@@ -57,7 +64,8 @@ class PipelineCollector(Collector):
             count_value=raw.get("es_bulk_count", 0),
             sum_value=raw.get("es_bulk_seconds", 0),
         )
-        broker = get_broker()
+        # The broker the settings name (Q_CLUSTER["broker_class"]): ours, with a delayed set.
+        broker = cast(ReliableRedisBroker, get_broker())
         depth = GaugeMetricFamily("logger_queue_depth", "Queue tasks by state.", labels=["state"])
         depth.add_metric(["ready"], broker.queue_size())
         depth.add_metric(["reserved"], broker.lock_size())

@@ -157,6 +157,7 @@ def _item(
     if len(message) > MESSAGE_MAX_LENGTH:
         message, extra["truncated"] = message[:MESSAGE_MAX_LENGTH], True
     errors = []
+    value: str | None  # each loop's field value below
     if (problem := message_text_error(message)) is not None:
         errors.append(EMPTY_BODY if problem == MESSAGE_BLANK else f"message: {problem}")
     for name, value, size in (

@@ -24,7 +24,7 @@ die() { printf '[e2e] ERROR: %s\n' "$*" >&2; exit 1; }
 stamp=.venv/.e2e-installed
 if [ ! -f "$stamp" ] || [ -n "$(find requirements -name '*.txt' -newer "$stamp")" ]; then
   say "installing requirements/e2e.txt into .venv"
-  "$PY" -m pip install --quiet -r requirements/e2e.txt
+  "$PY" -m pip install --quiet --require-hashes -r requirements/e2e.txt
   touch "$stamp"
 fi
 apt_install() {

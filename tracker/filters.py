@@ -113,7 +113,7 @@ class Wildcard(Filter):
             part if i in self.wildcards else re.sub(r"([*?\\])", r"\\\1", part)
             for i, part in enumerate(self.parts)
         )
-        query = {"value": pattern}
+        query: dict[str, str | bool] = {"value": pattern}
         if self.case_insensitive:
             query["case_insensitive"] = True
         return {"wildcard": {self.field: query}}

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import InvalidOperation
+from typing import Any
 
 from django.utils import timezone
 from luqum import tree
@@ -293,7 +294,7 @@ class _Builder:
         high_chars = self._bound(high) if high is not None else None
         if field.kind == "date":
             return self._date_range(node, low_op, low_chars, high_op, high_chars)
-        bounds = {}
+        bounds: dict[str, Any] = {}
         if low_chars is not None:
             bounds[low_op] = self._number(low, low_chars)
         if high_chars is not None:

@@ -6,6 +6,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.version import project_version
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = BASE_DIR / "var"
 
@@ -159,13 +161,16 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_BULK_BODY_BYTES = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BULK_BODY_BYTES + 1
 
+# pyproject.toml holds the one version; the schema and /readyz show it.
+PROJECT_VERSION = project_version()
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Python Logger API",
     "DESCRIPTION": (
         "Push messages, watch them pass an asynchronous validator, and search them in "
         "Elasticsearch. Log in at /api/auth/login/, then authorize with the access token."
     ),
-    "VERSION": "0.3.0",  # keep in step with pyproject.toml and CHANGELOG.md
+    "VERSION": PROJECT_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its pages are public: a stale token in the browser must not 401 them.
     "SERVE_AUTHENTICATION": [],

@@ -8,7 +8,7 @@ Each entry is `{item, errors, at, attempts}`. Operators list, replay and purge t
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from redis.client import Pipeline
 
@@ -51,11 +51,14 @@ class DeadLetters:
         """
         # WATCH: an entry dead-lettered meanwhile must not be trimmed away unreplayed; then the
         # read is simply done again (during an incident, entries keep arriving).
+        # redis-py types the callable as returning nothing; value_from_callable returns its value.
         replayed = store().transaction(
-            lambda pipe: self._dead_move(pipe, count), self.dead_key, value_from_callable=True
+            lambda pipe: self._dead_move(pipe, count),  # type: ignore[arg-type]
+            self.dead_key,
+            value_from_callable=True,
         )
         self.rescue()
-        return replayed
+        return cast(int, replayed)
 
     def _dead_move(self, pipe: Pipeline, count: int | None) -> int:
         """In a WATCHed transaction: move the oldest dead letters back to the list."""
@@ -99,4 +102,4 @@ class DeadLetters:
         pipe.llen(self.dead_key)
         pipe.delete(self.dead_key)
         count, _ = pipe.execute()
-        return count
+        return int(count)
