@@ -50,10 +50,13 @@ def test_the_page_is_html_served_without_login(response):
     html = response.content.decode()
     for element in ('id="login-form"', 'id="chart"', 'id="search-form"', 'id="more"'):
         assert element in html
-    # The script stacks the bars in this order, and the legend and totals name each one.
+    # The script stacks the category bars in this order, and names them in the legend.
     assert 'data-categories="Direct Retried Failed"' in html
-    for category in ("Direct", "Retried", "Failed"):
-        assert f'id="total-{category}"' in html
+    # The explorer's controls, each labelled: the query, its range presets and the split.
+    for control in ("q", "range", "from", "to", "split"):
+        assert f'<label for="{control}">' in html
+    for preset in ("15m", "1h", "24h", "7d", "custom"):
+        assert f'<option value="{preset}"' in html
 
 
 def test_every_reference_is_a_local_static_file(response):
