@@ -1,6 +1,12 @@
 """Where the e2e browser tests find the stack and how they start Debian's Chromium."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from csp_report import csp_listen
+from playwright.sync_api import Page, sync_playwright
 
 BASE_URL = os.environ.get("E2E_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -15,3 +21,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@contextmanager
+def chromium_page() -> Iterator[Page]:
+    """A tab of Debian's Chromium, headless, recording what its CSP refused."""
+    if not os.path.isfile(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        tab = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+        csp_listen(tab)
+        yield tab
+        browser.close()

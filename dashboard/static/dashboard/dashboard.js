@@ -531,6 +531,14 @@
     drawChart(stats);
   }
 
+  function clearStats() {
+    lastStats = null;
+    el.chart.replaceChildren();
+    el.legend.replaceChildren();
+    el.total.textContent = "0";
+    el.caption.textContent = "";
+  }
+
   async function loadStats({ from, to }) {
     const mine = ++seq.stats;
     const params = new URLSearchParams({
@@ -551,10 +559,10 @@
         loadStats({ from, to });
         return;
       }
-      // A refused query is shown once, at the query bar (the search says the same).
-      if (!(error instanceof ApiError && error.data && error.data.query)) {
-        showFailure(el.statsError, error);
-      }
+      // A refused query is shown once, at the query bar (the search says the same); the
+      // bars of the query before it go, so that they are not taken for this one's.
+      if (error instanceof ApiError && error.data && error.data.query) clearStats();
+      else showFailure(el.statsError, error);
     } finally {
       if (mine === seq.stats) el.statsPanel.removeAttribute("aria-busy");
     }
