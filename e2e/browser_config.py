@@ -3,6 +3,7 @@
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from csp_report import csp_listen
@@ -10,6 +11,8 @@ from playwright.sync_api import Page, sync_playwright
 
 BASE_URL = os.environ.get("E2E_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
+# Screenshots for CI's output.
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "e2e"
 # Debian's Chromium as it is, never a downloaded browser build; no background traffic of its own.
 CHROMIUM_ARGS = [
     "--headless",
@@ -36,3 +39,9 @@ def chromium_page() -> Iterator[Page]:
         csp_listen(tab)
         yield tab
         browser.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save the whole page as var/e2e/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

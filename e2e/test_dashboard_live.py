@@ -7,12 +7,10 @@ account (registered on first use), so that its logins never spend test_dashboard
 
 import os
 import secrets
-from collections.abc import Iterator
 
 import pytest
-from browser_config import BASE_URL, chromium_page
 from csp_report import csp_violations
-from e2e_accounts import account_token, api_post
+from e2e_accounts import account_token, api_post, dashboard_log_in, dashboard_search
 from playwright.sync_api import Page, expect
 
 USERNAME = os.environ.get("E2E_LIVE_USER", "e2elive01")
@@ -28,25 +26,13 @@ def token() -> str:
     return account_token(USERNAME, PASSWORD)
 
 
-@pytest.fixture
-def page() -> Iterator[Page]:
-    """A tab of Debian's Chromium, headless, recording what its CSP refused."""
-    with chromium_page() as tab:
-        yield tab
-
-
-def test_live_shows_pushed_messages_as_they_arrive_without_a_reload(page: Page, token: str) -> None:
+def test_live_shows_pushed_messages_as_they_arrive_without_a_reload(
+    page: Page, page_errors: list[str], token: str
+) -> None:
     marker = f"live{secrets.token_hex(5)}"
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{BASE_URL}/dashboard/")
-    page.fill("#username", USERNAME)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    expect(page.locator("#dashboard")).to_be_visible()
+    dashboard_log_in(page, USERNAME, PASSWORD)
     # Search for this run's marker (nothing yet), then follow it live.
-    page.fill("#q", marker)
-    page.press("#q", "Enter")
+    dashboard_search(page, marker)
     expect(page.locator("#search-count")).to_contain_text("No message matches")
     page.click("#live-toggle")
     expect(page.locator("#live-toggle")).to_have_attribute("aria-pressed", "true")
@@ -64,5 +50,5 @@ def test_live_shows_pushed_messages_as_they_arrive_without_a_reload(page: Page, 
     expect(page.locator("#live-state")).to_have_text("live")
     expect(page.locator("#search-count")).to_contain_text(f"{PUSHED} new live")
     assert page.evaluate("window.__sameDocument") is True
-    assert errors == []
+    assert page_errors == []
     assert csp_violations(page) == []

@@ -10,22 +10,19 @@ Screenshots go to var/e2e/ (CI's output). Its own account, registered on first u
 import os
 import secrets
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from browser_config import BASE_URL, chromium_page
+from browser_config import BASE_URL, screenshot
 from csp_report import csp_violations
-from e2e_accounts import account_token, api_post
+from e2e_accounts import account_token, api_post, dashboard_log_in, dashboard_search
 from playwright.sync_api import Page, expect
 
 from tests.support.waiting import wait_for
 
 USERNAME = os.environ.get("E2E_EXPLORER_USER", "e2eexplorer")
 PASSWORD = os.environ.get("E2E_EXPLORER_PASSWORD", "e2e-expl-pw")
-OUT = Path(__file__).resolve().parents[1] / "var" / "e2e"
 PAGE_SIZE = 25  # the explorer's page of results
 # (service, severity number, severity text, http.status) of each record: 30 in all, more than
 # a page; a tenth of the pushes are retried 4 s later, all tracked well within TRACKED_SECONDS.
@@ -36,9 +33,6 @@ RECORDS = [
 ] * 10
 QUOTED_NOTE = 'say "hi" \\ there'  # a value that must be quoted and escaped to be found
 TRACKED_SECONDS = 60
-TIMEOUT_MS = 15_000
-
-expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
@@ -100,47 +94,24 @@ def seeded(token: str) -> str:
     return marker
 
 
-@pytest.fixture
-def page() -> Iterator[Page]:
-    """A tab of Debian's Chromium, headless, recording what its CSP refused."""
-    with chromium_page() as tab:
-        tab.set_default_timeout(TIMEOUT_MS)
-        yield tab
-
-
-def _log_in(page: Page) -> None:
-    expect(page.locator("#login-form")).to_be_visible()
-    page.fill("#username", USERNAME)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    expect(page.locator("#dashboard")).to_be_visible()
-
-
-def _shot(page: Page, name: str) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(OUT / f"explorer-{name}.png"), full_page=True)
-
-
 def _state(page: Page) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query)
 
 
 def test_the_explorer_queries_expands_adds_values_and_restores_from_its_url(
-    page: Page, seeded: str
+    page: Page, page_errors: list[str], seeded: str
 ) -> None:
     marker = seeded
     errors: list[str] = []
     requested: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("request", lambda request: requested.append(request.url))
-    page.goto(f"{BASE_URL}/dashboard/")
-    _log_in(page)
+    dashboard_log_in(page, USERNAME, PASSWORD)
 
     # Type a query, in the last hour, split by severity.
     page.select_option("#range", "1h")
     page.select_option("#split", "severity")
-    page.fill("#q", marker)
-    page.press("#q", "Enter")
+    dashboard_search(page, marker)
     count = page.locator("#search-count")
     rows = page.locator("#results-body tr.row")
     expect(count).to_contain_text(f"{len(RECORDS)} messages match")
@@ -151,7 +122,7 @@ def test_the_explorer_queries_expands_adds_values_and_restores_from_its_url(
         expect(page.locator(f'#chart rect.bar[data-series="{severity}"]').first).to_be_attached()
     expect(page.locator("#total-total")).to_have_text(str(len(RECORDS)))
     expect(page.locator('#legend button[data-query="severity:[17 TO 20]"]')).to_contain_text("10")
-    _shot(page, "1-query")
+    screenshot(page, "explorer-1-query")
 
     # Infinite scroll: the end of the table in view brings the next page on its own.
     page.locator("#more").scroll_into_view_if_needed()
@@ -167,7 +138,7 @@ def test_the_explorer_queries_expands_adds_values_and_restores_from_its_url(
     expect(detail).to_have_count(1)
     for field in ("message_id", "service_name", "severity_number", "attributes.http.status"):
         expect(detail.locator("dt", has_text=field).first).to_be_visible()
-    _shot(page, "2-expanded")
+    screenshot(page, "explorer-2-expanded")
 
     # A click on a value adds it to the query, quoted and escaped as the language needs.
     detail.locator('button.field-value[data-query^="attributes.note:"]').click()
@@ -178,8 +149,7 @@ def test_the_explorer_queries_expands_adds_values_and_restores_from_its_url(
     expect(rows).to_have_count(1)
 
     # Back to the marker; click a service into the query, then Shift-click a severity out.
-    page.fill("#q", marker)
-    page.press("#q", "Enter")
+    dashboard_search(page, marker)
     expect(count).to_contain_text(f"{len(RECORDS)} messages match")
     rows.filter(has_text="checkout request").first.locator("button.expand").click()
     detail.locator('button.field-value[data-query="service:checkout"]').click()
@@ -195,18 +165,18 @@ def test_the_explorer_queries_expands_adds_values_and_restores_from_its_url(
     expect(page.locator("#q")).to_have_value(narrowed)
     expect(count).to_contain_text("10 messages match")
     expect(page.locator("#chart")).to_have_attribute("data-split", "severity")
-    _shot(page, "3-narrowed")
+    screenshot(page, "explorer-3-narrowed")
 
     # The URL holds the state: a reload (which logs out) comes back to the same search.
     assert _state(page) == {"query": [narrowed], "range": ["1h"], "split": ["severity"]}
     page.reload()
-    _log_in(page)
+    dashboard_log_in(page, USERNAME, PASSWORD)
     expect(page.locator("#q")).to_have_value(narrowed)
     expect(page.locator("#range")).to_have_value("1h")
     expect(page.locator("#split")).to_have_value("severity")
     expect(count).to_contain_text("10 messages match")
     expect(rows).to_have_count(10)
-    _shot(page, "4-reloaded")
+    screenshot(page, "explorer-4-reloaded")
 
     # A refused query is shown at its position, and the caret is put there.
     bad = f"{marker} AND service:checkout AND"
@@ -217,9 +187,9 @@ def test_the_explorer_queries_expands_adds_values_and_restores_from_its_url(
     expect(error.locator("mark")).to_be_visible()
     expect(page.locator("#q")).to_have_attribute("aria-invalid", "true")
     assert page.evaluate("document.getElementById('q').selectionStart") == len(bad)
-    _shot(page, "5-refused")
+    screenshot(page, "explorer-5-refused")
 
     host = urlsplit(BASE_URL).hostname
     assert [url for url in requested if urlsplit(url).hostname != host] == []
-    assert errors == []
+    assert page_errors == []
     assert csp_violations(page) == []

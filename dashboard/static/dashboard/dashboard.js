@@ -57,7 +57,11 @@
     caption: $("chart-caption"), resultsPanel: $("results-panel"), count: $("search-count"),
     results: $("results"), resultsBody: $("results-body"), more: $("more"),
     liveToggle: $("live-toggle"), liveState: $("live-state"), exportButton: $("export"),
+    alertsView: $("alerts-view"), navExplorer: $("nav-explorer"), navAlerts: $("nav-alerts"),
+    alertCreate: $("alert-create"), alertCreated: $("alert-created"),
   };
+  // Which page of the app shows: "explorer" or "alerts" (the URL's `view`).
+  let view = "explorer";
 
   // --- HTTP ------------------------------------------------------------------------------
 
@@ -163,6 +167,7 @@
     seq.stats += 1;
     seq.search += 1;
     el.dashboard.hidden = true;
+    el.alertsView.hidden = true;
     el.session.hidden = true;
     el.login.hidden = false;
     el.loginMessage.classList.toggle("message-error", isError);
@@ -175,12 +180,41 @@
     el.whoami.textContent = session.username;
     el.login.hidden = true;
     el.session.hidden = false;
-    el.dashboard.hidden = false;
     showMessage(el.statsError, "");
     showMessage(el.searchError, "");
     // The URL may name a search (shared, or from before a reload): run that one.
     readUrl();
-    run({ push: false });
+    showView();
+  }
+
+  /** Show the page `view` names: the explorer (running its search) or the alert rules. */
+  function showView() {
+    el.dashboard.hidden = view !== "explorer";
+    el.alertsView.hidden = view !== "alerts";
+    for (const [link, name] of [[el.navExplorer, "explorer"], [el.navAlerts, "alerts"]]) {
+      if (name === view) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    if (view === "alerts") alerts.showRules();
+    else run({ push: false });
+  }
+
+  function navigate(event, name) {
+    event.preventDefault();
+    if (name === view) return;
+    view = name;
+    if (view === "alerts") window.history.pushState(null, "", `${window.location.pathname}?view=alerts`);
+    else writeUrl(true);
+    showView();
+  }
+
+  /** Open `query` in the explorer (from an alert rule), over the range shown before. */
+  function openQuery(query) {
+    state.query = query;
+    fillForm();
+    view = "explorer";
+    writeUrl(true);
+    showView();
   }
 
   async function logIn(event) {
@@ -274,6 +308,9 @@
   /** Read `state` from the URL's query string (unknown values fall back to the defaults). */
   function readUrl() {
     const params = new URLSearchParams(window.location.search);
+    view = params.get("view") === "alerts" ? "alerts" : "explorer";
+    // The alerts page keeps the explorer's search of before, to come back to.
+    if (view === "alerts") return;
     const range = params.get("range") || RANGE_DEFAULT;
     const split = params.get("split");
     state.query = params.get("query") || "";
@@ -590,18 +627,25 @@
     return span;
   }
 
-  /** Fill a table row with one message; `at` is where it goes (-1: the end, 0: the top). */
-  function addRow(message, at = -1) {
-    const row = el.resultsBody.insertRow(at);
+  /** A row of `body` for item `id`, at `at`, opening with its expand button (`label`). */
+  function expandableRow(body, id, label, at = -1) {
+    const row = body.insertRow(at);
     row.className = "row";
-    row.dataset.id = message.message_id;
+    row.dataset.id = id;
     const toggle = document.createElement("button");
     toggle.type = "button";
     toggle.className = "expand";
     toggle.setAttribute("aria-expanded", "false");
-    toggle.setAttribute("aria-label", "Show every field");
-    row.insertCell().append(toggle);
-    row.cells[0].className = "toggle";
+    toggle.setAttribute("aria-label", label);
+    const first = row.insertCell();
+    first.className = "toggle";
+    first.append(toggle);
+    return row;
+  }
+
+  /** Fill a table row with one message; `at` is where it goes (-1: the end, 0: the top). */
+  function addRow(message, at = -1) {
+    const row = expandableRow(el.resultsBody, message.message_id, "Show every field", at);
     const created = formatTime(message.created_time, { dateStyle: "medium", timeStyle: "medium" });
     cell(row, "when", created).title = message.created_time;
     cell(row, "category", "").append(badge(message.category, seriesClass(String(message.category))));
@@ -785,6 +829,7 @@
   /** Search, histogram and (when on) the live tail for `state`; the URL follows. */
   function run({ push = true } = {}) {
     writeUrl(push);
+    showMessage(el.alertCreated, "");
     const range = currentRange();
     const params = new URLSearchParams({ page_size: PAGE_SIZE, ...range });
     if (state.query) params.set("query", state.query);
@@ -1010,7 +1055,13 @@
   window.addEventListener("resize", redrawSoon);
   window.addEventListener("popstate", () => {
     readUrl();
-    if (session.access) run({ push: false });
+    if (session.access) showView();
+  });
+  el.navExplorer.addEventListener("click", (event) => navigate(event, "explorer"));
+  el.navAlerts.addEventListener("click", (event) => navigate(event, "alerts"));
+  el.alertCreate.addEventListener("click", () => alerts.openDialog(state.query, el.alertCreate));
+  const alerts = window.loggerAlerts({
+    api, showMessage, showFailure, formatTime, openQuery, expandableRow,
   });
   readUrl();
   showLogin();
