@@ -66,6 +66,7 @@ def test_every_reference_is_a_local_static_file(response):
     assert {Path(url).name for url in urls} >= {
         "dashboard.js",
         "alerts.js",
+        "chart.js",
         "dashboard.css",
         "favicon.svg",
     }
@@ -81,7 +82,7 @@ def test_the_assets_fetch_nothing_from_another_host(response):
         assert set(re.findall(r"https?://[^\s\"'()]+", text)) <= {SVG_NAMESPACE}, url
 
 
-@pytest.mark.parametrize("name", ["dashboard.js", "alerts.js"])
+@pytest.mark.parametrize("name", ["dashboard.js", "alerts.js", "chart.js"])
 def test_the_scripts_keep_tokens_in_memory_and_never_parse_data_as_html(name: str):
     script = _asset(f"{settings.STATIC_URL}dashboard/{name}").read_text(encoding="utf-8")
     for forbidden in ("localStorage", "sessionStorage", "document.cookie", "innerHTML", "eval("):

@@ -19,9 +19,6 @@
   const RANGES = { "15m": 15 * MINUTE_MS, "1h": HOUR_MS, "24h": DAY_MS, "7d": 7 * DAY_MS };
   const RANGE_DEFAULT = "24h";
   const SPLITS = ["category", "severity"];
-  const SVG_NS = "http://www.w3.org/2000/svg";
-  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-  const CHART = { height: 240, top: 14, right: 12, bottom: 30, left: 48, labelWidth: 84 };
   // OpenTelemetry's SeverityNumber ranges, as the stats API names them (tracker/series.py).
   const SEVERITY_LEVELS = [
     [1, "TRACE"], [5, "DEBUG"], [9, "INFO"], [13, "WARN"], [17, "ERROR"], [21, "FATAL"],
@@ -35,7 +32,8 @@
   };
   const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
-  const session = { access: null, refresh: null, username: null };
+  // `admin`: whether the user may search by user_id (an admin sees everyone's messages).
+  const session = { access: null, refresh: null, username: null, admin: false };
   // Bumped by every new request of a kind, so a slow older answer never overwrites a newer one.
   const seq = { stats: 0, search: 0 };
   // What the page shows now; `state` is also the URL.
@@ -164,6 +162,7 @@
   function showLogin(message = "", isError = false) {
     liveStop();
     session.access = session.refresh = session.username = null;
+    session.admin = false;
     seq.stats += 1;
     seq.search += 1;
     el.dashboard.hidden = true;
@@ -185,6 +184,7 @@
     // The URL may name a search (shared, or from before a reload): run that one.
     readUrl();
     showView();
+    api("/api/auth/me/").then((me) => { session.admin = me.role === "admin"; }).catch(() => {});
   }
 
   /** Show the page `view` names: the explorer (running its search) or the alert rules. */
@@ -422,44 +422,6 @@
 
   // --- Histogram -------------------------------------------------------------------------
 
-  function svg(name, attributes = {}, parent = null) {
-    const node = document.createElementNS(SVG_NS, name);
-    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
-    if (parent) parent.appendChild(node);
-    return node;
-  }
-
-  /** Round axis steps (1, 2 or 5 times a power of ten) from zero to at least `max`. */
-  function niceTicks(max) {
-    if (max <= 0) return [0, 1];
-    const raw = max / 4;
-    const magnitude = 10 ** Math.floor(Math.log10(raw));
-    const step = Math.max(1, [1, 2, 5, 10].map((f) => f * magnitude).find((s) => s >= raw));
-    const ticks = [];
-    for (let tick = 0; tick < max + step; tick += step) ticks.push(tick);
-    return ticks;
-  }
-
-  /** A short label for a bucket start; `date` is already in the chosen zone, so no conversion. */
-  function bucketLabel(date, interval) {
-    const [year, month, day] = date.slice(0, 10).split("-").map(Number);
-    const monthName = MONTHS[month - 1];
-    if (interval === "month") return `${monthName} ${year}`;
-    if (interval === "minute") return date.slice(11, 16);
-    if (interval === "hour") return `${monthName} ${day}, ${date.slice(11, 16)}`;
-    return `${monthName} ${day}`;
-  }
-
-  function bucketTitle(bucket, interval, series) {
-    const when = bucketLabel(bucket.date, interval);
-    const prefix = interval === "week" ? `Week of ${when}` : when;
-    const parts = series.filter((s) => bucket[s.name]).map(
-      (s) => `${s.name} ${bucket[s.name].toLocaleString()}`,
-    );
-    const detail = parts.length ? ` (${parts.join(", ")})` : "";
-    return `${prefix}: ${bucket.total.toLocaleString()} matches${detail}`;
-  }
-
   /** The series of a stats answer: the API names them for severity; categories are known. */
   function seriesOf(stats) {
     if (stats.series) return stats.series;
@@ -471,63 +433,9 @@
   }
 
   function drawChart(stats) {
-    const chart = el.chart;
-    chart.replaceChildren();
+    el.chart.dataset.split = stats.split || "category";
     const width = Math.max(320, Math.floor(el.chartWrap.clientWidth));
-    const { height, top, right, bottom, left, labelWidth } = CHART;
-    chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
-    chart.dataset.split = stats.split || "category";
-    const plotWidth = width - left - right;
-    const plotHeight = height - top - bottom;
-    const baseline = top + plotHeight;
-    const { buckets } = stats;
-    const series = seriesOf(stats);
-    const ticks = niceTicks(buckets.reduce((max, bucket) => Math.max(max, bucket.total), 0));
-    const scale = plotHeight / ticks[ticks.length - 1];
-
-    for (const tick of ticks) {
-      const y = baseline - tick * scale;
-      svg("line", { class: "grid", x1: left, x2: width - right, y1: y, y2: y }, chart);
-      const label = svg("text", { x: left - 8, y: y + 4, "text-anchor": "end" }, chart);
-      label.textContent = tick.toLocaleString();
-    }
-
-    const slot = plotWidth / Math.max(buckets.length, 1);
-    // A gap between bars while they are wide enough to afford one.
-    const barWidth = slot >= 6 ? Math.min(slot * 0.72, 56) : slot;
-    const labelsFit = Math.max(1, Math.floor(plotWidth / labelWidth));
-    const labelEvery = Math.max(1, Math.ceil(buckets.length / labelsFit));
-    buckets.forEach((bucket, index) => {
-      const group = svg("g", { class: "bucket", "data-date": bucket.date }, chart);
-      svg("title", {}, group).textContent = bucketTitle(bucket, stats.interval, series);
-      const hit = { class: "hit", x: left + index * slot, y: top, width: slot, height: plotHeight };
-      svg("rect", hit, group);
-      const x = left + index * slot + (slot - barWidth) / 2;
-      let y = baseline;
-      for (const { name } of series) {
-        const value = bucket[name];
-        if (!value) continue;
-        const barHeight = value * scale;
-        y -= barHeight;
-        svg("rect", {
-          class: `bar ${seriesClass(name)}`, "data-series": name, "data-value": value,
-          x: x.toFixed(2), y: y.toFixed(2), width: barWidth.toFixed(2), height: barHeight.toFixed(2),
-        }, group);
-      }
-      if (index % labelEvery === 0) {
-        // Centred under its bar, but pulled in at the right edge so it is never cut off.
-        const labelX = Math.min(left + (index + 0.5) * slot, width - labelWidth / 2);
-        const label = svg("text", { x: labelX, y: baseline + 18, "text-anchor": "middle" }, chart);
-        label.textContent = bucketLabel(bucket.date, stats.interval);
-      }
-    });
-    svg("line", { class: "axis", x1: left, x2: width - right, y1: baseline, y2: baseline }, chart);
-
-    if (stats.totals.total === 0) {
-      const middle = { x: left + plotWidth / 2, y: top + plotHeight / 2, "text-anchor": "middle" };
-      const empty = svg("text", { class: "empty", ...middle }, chart);
-      empty.textContent = "No message matches in this range.";
-    }
+    window.loggerChart(el.chart, { width, stats, series: seriesOf(stats), seriesClass });
   }
 
   /** The legend: one button per series, with its total; a click adds the series' query. */
@@ -678,7 +586,7 @@
         }
         continue;
       }
-      const field = QUERY_FIELDS[name];
+      const field = QUERY_FIELDS[name] || (name === "user_id" && session.admin ? name : null);
       const shown = typeof value === "object" ? JSON.stringify(value) : String(value);
       fields.push([name, shown, field ? `${field}:${quoteValue(shown)}` : null]);
     }
