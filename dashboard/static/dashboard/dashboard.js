@@ -30,6 +30,7 @@
     service_name: "service", trace_id: "trace_id", span_id: "span_id",
     message_id: "message_id", request_id: "request_id", user_message: "message",
   };
+  const TEXT_MAX = 256;
   const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
   // `admin`: whether the user may search by user_id (an admin sees everyone's messages).
@@ -588,7 +589,9 @@
       }
       const field = QUERY_FIELDS[name] || (name === "user_id" && session.admin ? name : null);
       const shown = typeof value === "object" ? JSON.stringify(value) : String(value);
-      fields.push([name, shown, field ? `${field}:${quoteValue(shown)}` : null]);
+      // The language takes a text of at most TEXT_MAX characters (tracker/query.py).
+      const searchable = field && !(field === "message" && shown.length > TEXT_MAX);
+      fields.push([name, shown, searchable ? `${field}:${quoteValue(shown)}` : null]);
     }
     return fields;
   }
