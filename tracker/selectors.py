@@ -254,9 +254,9 @@ def stats_by_category_and_date(
         for name, value in row.items():
             totals[name] += value
         buckets.append({"date": _bucket_date(bucket.key, zone=zone, interval=interval), **row})
-    body = {"interval": interval, "tz": tz, "from": lo, "to": hi}
+    body: dict[str, Any] = {"interval": interval, "tz": tz, "from": lo, "to": hi}
     if split != SPLIT_DEFAULT:
-        # The default body stays as SPEC has it; another split says what its series are.
+        # The default body stays as the contract has it; another split names its series.
         series = [{"name": name, "query": text} for name, text in split_series(split=split)]
         body.update(split=split, series=series)
     return {**body, "totals": totals, "buckets": buckets}
