@@ -70,9 +70,9 @@ BOM = "\ufeff"
 
 # Error texts (tests assert on these).
 NO_PRI = "not a syslog message: it must start with <PRI>, a number from 0 to 191 in brackets"
-BAD_HEADER = "RFC 5424 header: expected {field} at byte {pos}"
+BAD_HEADER = "RFC 5424 header: expected {field} at position {pos}"
 BAD_TIMESTAMP = "RFC 5424 TIMESTAMP: not a date-time with a time zone: {value!r}"
-BAD_SD = "RFC 5424 STRUCTURED-DATA: {problem} at byte {pos}"
+BAD_SD = "RFC 5424 STRUCTURED-DATA: {problem} at position {pos}"
 EMPTY_MESSAGE = f"MSG: {MESSAGE_BLANK}"
 
 _PRI = re.compile(r"<(\d{1,3})>")
