@@ -203,6 +203,14 @@ wait_ready() {
     fi
     sleep 0.5
   done
+  # The syslog listener, when it was started: until its port accepts a connection.
+  if pid_alive syslog; then
+    until (exec 3<>"/dev/tcp/127.0.0.1/${SYSLOG_PORT:-5514}") 2>/dev/null; do
+      pid_alive syslog || die "the syslog listener stopped: $(tail -3 "$LOG/syslog.log")"
+      [ $SECONDS -ge $deadline ] && die "the syslog listener did not listen within ${READY_SECONDS}s"
+      sleep 0.2
+    done
+  fi
   say "ready on $front: $body"
 }
 
