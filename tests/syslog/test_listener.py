@@ -222,18 +222,23 @@ def test_a_malformed_line_is_dead_lettered_and_the_connection_goes_on(
     assert "fixed" in _by_message(tracked_documents())
 
 
+def _slow_listener(start, key: str, *, queue: int, rate: int) -> int:
+    """A listener whose queue holds `queue` lines, before a pipeline that takes `rate` lines a
+    second (the key owner's rate limit, burst as large as a batch): slow on purpose."""
+    return start(
+        key,
+        SYSLOG_QUEUE_SIZE=str(queue),
+        SYSLOG_BATCH_SIZE=str(queue),
+        INGEST_RATE_PER_SECOND=str(rate),
+        INGEST_BURST=str(max(queue, rate)),
+    ).port
+
+
 def test_udp_drops_are_counted_when_the_queue_is_full(
     pipeline, syslog_listener, syslog_key, api_client
 ):
     pipeline(first=7)
-    # A queue of 5 and a rate of 1 message a second: the pipeline is slow on purpose.
-    port = syslog_listener(
-        syslog_key,
-        SYSLOG_QUEUE_SIZE="5",
-        SYSLOG_BATCH_SIZE="5",
-        INGEST_RATE_PER_SECOND="1",
-        INGEST_BURST="5",
-    ).port
+    port = _slow_listener(syslog_listener, syslog_key, queue=5, rate=1)
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         for n in range(300):
@@ -261,13 +266,7 @@ def test_tcp_waits_for_the_rate_limit_and_loses_nothing(
     pipeline, syslog_listener, syslog_key, api_client, tmp_path
 ):
     pipeline(first=7)
-    port = syslog_listener(
-        syslog_key,
-        SYSLOG_QUEUE_SIZE="10",
-        SYSLOG_BATCH_SIZE="10",
-        INGEST_RATE_PER_SECOND="25",
-        INGEST_BURST="25",
-    ).port
+    port = _slow_listener(syslog_listener, syslog_key, queue=10, rate=25)
     lines = [f"paced line {n}" for n in range(100)]
     (tmp_path / "lines.txt").write_text("\n".join(lines) + "\n")
 
