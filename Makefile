@@ -75,6 +75,9 @@ cluster-faults: venv
 tools:
 	@command -v docker-compose >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+	@# The syslog listener's tests send with real shippers: util-linux's logger and syslog-ng.
+	@command -v logger >/dev/null && command -v syslog-ng >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bsdutils syslog-ng-core >/dev/null; }
 
 e2e: up
 	@scripts/e2e.sh

@@ -26,11 +26,19 @@ from core.redis import store
 METRICS_KEY = "metrics:pipeline"
 # Gauges of an app's own state, which core cannot import: name -> (help, read at scrape time).
 _app_gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+# Counters an app adds to the pipeline's hash: name -> (help, label, {label value: field}).
+_app_counters: dict[str, tuple[str, str, dict[str, str]]] = {}
 
 
 def gauge_register(name: str, documentation: str, read: Callable[[], float]) -> None:
     """Add a gauge that `/metrics` reads at every scrape (call it from an AppConfig.ready())."""
     _app_gauges[name] = (documentation, read)
+
+
+def counter_register(name: str, documentation: str, label: str, fields: dict[str, str]) -> None:
+    """Add a counter with one label whose values `metrics_incr` counts, one field each
+    (`fields` maps a label value to its field): for a process that serves no scrapes."""
+    _app_counters[name] = (documentation, label, fields)
 
 
 def metrics_incr(**amounts: float) -> None:
@@ -87,6 +95,11 @@ class PipelineCollector(Collector):
             dead.add_metric([name], box.dead_letters())
         yield inboxes
         yield dead
+        for name, (documentation, label, fields) in _app_counters.items():
+            family = CounterMetricFamily(name, documentation, labels=[label])
+            for value, field in fields.items():
+                family.add_metric([value], raw.get(field, 0))
+            yield family
         for name, (documentation, read) in _app_gauges.items():
             yield GaugeMetricFamily(name, documentation, value=read())
 

@@ -5,13 +5,15 @@
 #   web    the WSGI server (gunicorn, sync workers) on 127.0.0.1:$WEB_INTERNAL_PORT
 #   tail   uvicorn on config.asgi, the long responses (tail streams, exports), on 127.0.0.1:$TAIL_PORT
 #   queue  the django-q2 cluster
+#   syslog the syslog listener (manage.py syslog_listen) on 127.0.0.1:$SYSLOG_PORT, TCP and UDP,
+#          only when SYSLOG_API_KEY is a usable API key (else it says why and the rest starts)
 #
 #   scripts/stack.sh up     in the background; returns once /readyz answers 200 through the front
 #   scripts/stack.sh run    in the foreground; Ctrl-C stops everything that was started
 #   scripts/stack.sh down   stops everything the project started (pids in var/run)
 #   scripts/stack.sh front  the front alone, in the foreground (web and tail run elsewhere)
-#   scripts/stack.sh web|tail|queue   that process alone, in the foreground (scripts/cluster.sh
-#          runs several of them on ports of their own)
+#   scripts/stack.sh web|tail|queue|syslog   that process alone, in the foreground
+#          (scripts/cluster.sh runs several of them on ports of their own)
 #   scripts/stack.sh wait   wait until the front answers as `up` does
 set -euo pipefail
 
@@ -48,6 +50,16 @@ tail_cmd=(.venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$TA
           --lifespan off --no-access-log --timeout-graceful-shutdown 3)
 front_cmd=(nginx -p "$FRONT/" -c "$FRONT/nginx.conf" -e "$LOG/front-error.log")
 queue_cmd=(.venv/bin/python manage.py qcluster)
+syslog_cmd=(.venv/bin/python manage.py syslog_listen)
+
+# Whether the syslog listener can start (SYSLOG_API_KEY set, valid, with scope push); if not,
+# say why: the rest of the stack starts all the same (docs/syslog.md).
+syslog_usable() {
+  local reason
+  if reason="$("${syslog_cmd[@]}" --check 2>&1 >/dev/null)"; then return 0; fi
+  say "syslog listener not started: ${reason#CommandError: }"
+  return 1
+}
 
 # Debian's nginx, installed the way services.sh installs redis-server.
 ensure_nginx() {
@@ -191,6 +203,14 @@ wait_ready() {
     fi
     sleep 0.5
   done
+  # The syslog listener, when it was started: until its port accepts a connection.
+  if pid_alive syslog; then
+    until (exec 3<>"/dev/tcp/127.0.0.1/${SYSLOG_PORT:-5514}") 2>/dev/null; do
+      pid_alive syslog || die "the syslog listener stopped: $(tail -3 "$LOG/syslog.log")"
+      [ $SECONDS -ge $deadline ] && die "the syslog listener did not listen within ${READY_SECONDS}s"
+      sleep 0.2
+    done
+  fi
   say "ready on $front: $body"
 }
 
@@ -208,6 +228,7 @@ case "${1:-}" in
     start_background tail "${tail_cmd[@]}"
     start_background front "${front_cmd[@]}"
     start_background queue "${queue_cmd[@]}"
+    if ! pid_alive syslog && syslog_usable; then start_background syslog "${syslog_cmd[@]}"; fi
     wait_ready ;;
   run)
     ensure_nginx
@@ -217,13 +238,14 @@ case "${1:-}" in
     trap 'scripts/services.sh stop' EXIT
     printf 'front: %s\nweb: %s\ntail: %s\nqueue: %s\n' "${front_cmd[*]}" "${web_cmd[*]}" \
       "${tail_cmd[*]}" "${queue_cmd[*]}" >"$RUN/Procfile"
+    if syslog_usable; then printf 'syslog: %s\n' "${syslog_cmd[*]}" >>"$RUN/Procfile"; fi
     say "serving on http://127.0.0.1:$PORT"
     .venv/bin/honcho start -f "$RUN/Procfile" -d "$ROOT" ;;
   front)
     ensure_nginx
     write_front_conf
     exec "${front_cmd[@]}" ;;
-  web|tail|queue)
+  web|tail|queue|syslog)
     cmd="${1}_cmd[@]"
     exec "${!cmd}" ;;
   wait) wait_ready ;;
@@ -239,5 +261,5 @@ case "${1:-}" in
     fi
     # services.sh stops every other pid file here (front, tail, web), then ES and Redis.
     scripts/services.sh stop ;;
-  *) echo "usage: $0 up|run|down|front|web|tail|queue|wait" >&2; exit 2 ;;
+  *) echo "usage: $0 up|run|down|front|web|tail|queue|syslog|wait" >&2; exit 2 ;;
 esac

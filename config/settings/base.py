@@ -267,11 +267,25 @@ QUEUE_INBOXES = {
     "validator": "validator.tasks.validator_inbox_drain",
     "retry": "validator.tasks.validator_retry_drain",
     "tracker": "tracker.tasks.tracker_inbox_drain",
+    # Syslog lines the listener could not read; a replay reads them again (pusher.tasks).
+    "syslog": "pusher.tasks.syslog_inbox_drain",
 }
 # Per-user ingestion rate limit over messages, shared by push, batch push and OTLP: a token
 # bucket refilled at INGEST_RATE_PER_SECOND, holding at most INGEST_BURST.
 INGEST_RATE_PER_SECOND = env.float("INGEST_RATE_PER_SECOND", default=5000.0)
 INGEST_BURST = env.int("INGEST_BURST", default=10_000)
+# The syslog listener (manage.py syslog_listen, docs/syslog.md): RFC 5424 and RFC 3164 over TCP
+# and UDP, its messages owned by the API key SYSLOG_API_KEY (scope push); without one it does
+# not start. Its queue into the pipeline holds at most SYSLOG_QUEUE_SIZE messages (then TCP
+# waits and UDP drops), handed on in batches of SYSLOG_BATCH_SIZE or every SYSLOG_BATCH_MS.
+SYSLOG_HOST = env("SYSLOG_HOST", default="127.0.0.1")
+SYSLOG_PORT = env.int("SYSLOG_PORT", default=5514)
+SYSLOG_API_KEY = env("SYSLOG_API_KEY", default="")
+SYSLOG_QUEUE_SIZE = env.int("SYSLOG_QUEUE_SIZE", default=10_000)
+SYSLOG_BATCH_SIZE = env.int("SYSLOG_BATCH_SIZE", default=500)
+SYSLOG_BATCH_MS = env.int("SYSLOG_BATCH_MS", default=200)
+# A longer message is cut (and marked truncated); 8 KiB is rsyslog's default maximum.
+SYSLOG_MAX_MESSAGE_BYTES = env.int("SYSLOG_MAX_MESSAGE_BYTES", default=8192)
 # Live tail: each user's Redis Stream of tracked messages keeps about this many entries
 # (the window a reconnecting client can resume within); the admins' stream holds everyone's.
 TAIL_STREAM_MAXLEN = env.int("TAIL_STREAM_MAXLEN", default=10_000)

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from redis.client import Pipeline
 
+from core.contract import json_encode
 from core.redis import store
 
 
@@ -37,6 +38,16 @@ class DeadLetters:
     def dead_letters(self) -> int:
         """Items kept in the dead letter."""
         return store().llen(self.dead_key)
+
+    def dead_append(self, failures: list[tuple[Any, list[str]]], *, at: str) -> None:
+        """Set items aside straight away, each with its errors: what a producer (the syslog
+        listener) received but can never hand on. `at` is the time, as messages write it."""
+        if failures:
+            entries = [
+                json_encode({"item": item, "errors": errors, "at": at, "attempts": 1})
+                for item, errors in failures
+            ]
+            store().rpush(self.dead_key, *entries)
 
     def dead_entries(self, *, start: int = 0, count: int = 100) -> list[dict[str, Any]]:
         """Dead-letter entries from position `start`, oldest first: item, errors, at, attempts."""
