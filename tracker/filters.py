@@ -247,6 +247,19 @@ def filters_all(parts: list[Filter]) -> Filter:
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 
+def required_keyword(query: Filter) -> Keyword | None:
+    """A keyword term every document matching `query` holds, if there is one.
+
+    A keyword term alone, or among the parts of a top-level AND: what a percolator indexes a
+    stored query by, so that a document is tested only against the queries it could match
+    (alerts' `any` rules).
+    """
+    for part in query.parts if isinstance(query, And) else (query,):
+        if isinstance(part, Keyword):
+            return part
+    return None
+
+
 def to_es(query: Filter) -> dict[str, Any]:
     """`query` as an Elasticsearch query."""
     return query.es()

@@ -47,11 +47,19 @@ from tracker.filters import (
     Wildcard,
     filters_all,
     matches,
+    required_keyword,
     to_es,
 )
 from tracker.scope import ActorLike, scope_user_id
 
-__all__ = ["Filter", "matches", "messages_filter", "query_parse", "to_es"]
+__all__ = [
+    "Filter",
+    "matches",
+    "messages_filter",
+    "query_parse",
+    "required_keyword",
+    "to_es",
+]
 
 QUERY_MAX_LENGTH = 1_000
 QUERY_MAX_TERMS = 30
