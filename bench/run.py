@@ -1,4 +1,4 @@
-"""Run SPEC's benchmarks P1-P5 and M1 against the stack `make bench` started.
+"""Run the benchmarks (performance targets P1-P15, M1, S1) on the stack `make bench` started.
 
 Writes bench/results.json and docs/benchmarks.md. Run through `make bench`, which starts the
 stack with bench.settings (the project plus the P1 reference view) first.
@@ -41,7 +41,7 @@ from elasticsearch.helpers import streaming_bulk
 
 from accounts.selectors import user_get_by_username
 from accounts.services import user_create
-from bench import ingest, scale
+from bench import alerts, ingest, scale
 from bench.sources import FORCE_KEY
 from core.broker import ReliableRedisBroker
 from core.queue import inbox
@@ -356,7 +356,7 @@ def p1_fsync_always(token: str) -> dict:
     return {
         "value": round(always / everysec, 3),
         "unit": "ratio of push req/s with appendfsync always to everysec",
-        "target": "measured (REDIS_APPENDFSYNC's trade, see the README)",
+        "target": "measured (REDIS_APPENDFSYNC's trade, see docs/operations.md)",
         "pass": True,
         "everysec_rps": round(everysec, 1),
         "always_rps": round(always, 1),
@@ -1156,6 +1156,15 @@ def _summaries(r: dict) -> dict[str, tuple[str, str]]:
             "erasure of a user with 100,000 messages",
             lambda x: f"{x['value']} s; others {x['others_before']:,} -> {x['others_after']:,}",
         ),
+        "P13": (
+            "alerts: any rule push-to-webhook, count rule delay, 200 rules' cost",
+            lambda x: (
+                f"p95 {x['value']} s (Direct); count fired {x['count_fired_after_s']} s after "
+                f"its threshold (limit {x['count_limit_s']} s); P7 "
+                f"{x['p7_msg_per_s_without_rules']} -> {x['p7_msg_per_s_with_200_rules']} msg/s "
+                f"with 200 rules ({x['p7_fall']:.1%} less)"
+            ),
+        ),
         "S1": (
             "drain, 2 queue clusters vs 1, each held to 0.2 core (cgroup)",
             lambda x: (
@@ -1230,7 +1239,7 @@ def write_markdown(report: dict) -> None:
         "P3's is `elasticsearch.helpers.streaming_bulk` of the same documents (search grams "
         "included) into an empty scratch index with the same mapping, 2 paired rounds in ABBA "
         "order, each side once the machine is quiet; the endpoint's documents go into an empty "
-        "month of their own, dropped afterwards. SPEC's anchors on this kind of "
+        "month of their own, dropped afterwards. The contract's anchors on this kind of "
         "machine: bare Django view ~3,800 req/s; minimal DRF view with JWT, INCR and RPUSH "
         "~1,360 req/s; stock django-q2 ~1,000 no-op tasks/s.",
         "",
@@ -1292,6 +1301,7 @@ def _ingest_helpers() -> SimpleNamespace:
         raw_bulk=_bulk_raw,
         paired_round=_round,
         children=children,
+        percentile=percentile,
         WORDS=WORDS,
         BASE=BASE,
     )
@@ -1305,12 +1315,16 @@ def _corpus_owners(user: dict) -> list[str]:
 def _standalone_runs(user: dict, admin: dict) -> dict[str, Callable[[], dict]]:
     """The benchmarks that need nothing from another's result, by id."""
     helpers = _ingest_helpers()
+
+    def p7() -> dict:
+        return ingest.p7(helpers, user["access"], user["user_id"])
+
     return {
         "P3": lambda: p3(admin["access"], user["user_id"]),
         "P4": lambda: p4(user["access"]),
         "P5": lambda: p5(user["access"], _corpus_owners(user)),
         "P15": lambda: p15(user["access"]),
-        "P7": lambda: ingest.p7(helpers, user["access"], user["user_id"]),
+        "P7": p7,
         "P8": lambda: ingest.p8(helpers, user["access"]),
         # Exactly the corpus: what P6-P8 added is removed first.
         "P9": lambda: [corpus_reset(), ingest.p9(helpers, admin["access"])][1],
@@ -1322,6 +1336,7 @@ def _standalone_runs(user: dict, admin: dict) -> dict[str, Callable[[], dict]]:
         "P11": p11_tail_latency,
         "S1": lambda: scale.s1(helpers, [login(f"benchuser{n}")["user_id"] for n in range(1, 9)]),
         "P12": lambda: p12_idle_streams(user["access"]),
+        "P13": lambda: alerts.p13(helpers, user, admin, p7, None),
     }
 
 
@@ -1377,9 +1392,20 @@ def main() -> int:
     }
     for key, run in runs.items():
         results[key] = _guarded(key, run)
+    p7_run = results["P7"] if "error" not in results["P7"] else None
+    results["P13"] = _guarded(
+        "P13",
+        lambda: alerts.p13(
+            _ingest_helpers(),
+            user,
+            admin,
+            lambda: ingest.p7(_ingest_helpers(), user["access"], user["user_id"]),
+            p7_run,
+        ),
+    )
     keys = (
         *("P1", "P1_fsync", "P2", "P3", "P4", "P5", "P15", "M1"),
-        *("P6", "P7", "P8", "P9", "P10", "S1"),
+        *("P6", "P7", "P8", "P9", "P10", "P13", "S1"),
     )
     report = {"machine": machine(), "results": {k: results[k] for k in keys if k in results}}
     (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
