@@ -103,8 +103,13 @@ http {
         "~^[A-Za-z0-9._:-]{1,128}\$" \$http_x_request_id;
         default \$request_id;
     }
-    log_format logger '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent '
-                      '\$request_time \$upstream_addr request_id=\$logger_request_id';
+    # One JSON object a line, with the app's own log fields (time, level, logger, message,
+    # request_id, status_code), so that a request id is followed through every log alike.
+    log_format logger escape=json '{"time": "\$time_iso8601", "level": "INFO", '
+        '"logger": "front.access", "message": "\$request", "request_id": "\$logger_request_id", '
+        '"status_code": \$status, "bytes_sent": \$body_bytes_sent, '
+        '"request_time": \$request_time, "remote_addr": "\$remote_addr", '
+        '"upstream_addr": "\$upstream_addr"}';
     # Buffered: one write a second instead of one per request (P1 runs 1,000 a second).
     access_log $LOG/front-access.log logger buffer=64k flush=1s;
 
@@ -159,9 +164,14 @@ $(for server in $WEB_UPSTREAMS; do printf '        server %s;\n' "$server"; done
             proxy_next_upstream_timeout 10s;
         }
 
-        # Errors that nginx itself answers, in the API's JSON shape.
+        # Errors that nginx itself answers, in the API's JSON shape. nginx refuses TRACE itself
+        # (an HTML 405); the API answers it instead, in JSON with its Allow header.
+        error_page 405 = @api;
         error_page 413 = @too_large;
         error_page 502 503 504 = @unavailable;
+        location @api {
+            proxy_pass http://web;
+        }
         location @too_large {
             default_type application/json;
             return 413 '{"detail": "Request body is too large.", "code": "payload_too_large"}\n';

@@ -8,6 +8,7 @@ wrong. A missing `docker-compose` fails the test on purpose; `make` installs Deb
 """
 
 import functools
+import json
 import os
 import re
 import secrets
@@ -216,3 +217,21 @@ def test_make_cluster_runs_the_topology_compose_describes() -> None:
     for conf in (NGINX_CONF.read_text(), (ROOT / "scripts" / "stack.sh").read_text()):
         assert "proxy_next_upstream error timeout;" in conf
         assert not re.search(r"^\s*proxy_next_upstream [^;]*non_idempotent", conf, re.M)
+
+
+def test_both_fronts_log_json_lines_and_let_the_api_answer_trace() -> None:
+    # The stack's front is written by stack.sh's heredoc, where nginx's `$` is escaped.
+    stack_conf = (ROOT / "scripts" / "stack.sh").read_text().replace("\\$", "$")
+    for conf in (NGINX_CONF.read_text(), stack_conf):
+        match = re.search(r"log_format logger escape=json ((?:'[^']*'\s*)+);", conf)
+        assert match, "the access log is not JSON (log_format logger escape=json ...)"
+        template = "".join(re.findall(r"'([^']*)'", match[1]))
+        # A line as nginx writes it: quoted variables JSON-escaped, the others numbers.
+        line = re.sub(r"\$\w+", "1", re.sub(r'"\$\w+"', r'"say \\"hi\\""', template))
+        fields = json.loads(line)
+        assert {"time", "level", "logger", "message", "request_id", "status_code"} <= set(fields)
+        assert "$logger_request_id" in template
+        # nginx answers TRACE itself, in HTML: its 405 goes to the API instead.
+        assert "error_page 405 = @api;" in conf
+        api = re.search(r"location @api \{(.*?)\}", conf, re.S)
+        assert api and "proxy_pass http://web;" in api[1]
