@@ -70,6 +70,11 @@ if TYPE_CHECKING:
         ) -> int:
             """HSET; redis-py's Mapping is invariant in its keys, so a dict[str, str] fails it."""
 
+        def xrange(  # type: ignore[override]
+            self, name: str, min: str = "-", max: str = "+", count: int | None = None
+        ) -> list[tuple[str, dict[str, str]]]:
+            """XRANGE: (entry id, fields) pairs."""
+
         def pipeline(
             self, transaction: bool = True, shard_hint: str | None = None
         ) -> "TextPipeline":

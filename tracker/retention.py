@@ -51,7 +51,7 @@ def index_migrate(*, progress: Callable[[int], None] | None = None) -> dict[str,
     and a copy never replaces what a month holds (create, not index). The old index leaves the
     alias, and is deleted, only once every one of its messages is in a month.
     """
-    moved = {"copied": 0, "already_there": 0, "indices_removed": []}
+    moved: dict[str, Any] = {"copied": 0, "already_there": 0, "indices_removed": []}
     for name in indices_behind_alias():
         if index_month(name) is not None:
             continue

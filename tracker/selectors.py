@@ -1,6 +1,6 @@
 """Reads of the tracker: search messages, fetch one, and count them by category over time."""
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -318,7 +318,7 @@ def hits_scan(
     index: str = "",
     pit: str = "",
     close: bool = True,
-) -> Iterator[list[dict[str, Any]]]:
+) -> Generator[list[dict[str, Any]], None, None]:
     """Every hit of `index` (or of an open point in time) matching `query`, a page at a time.
 
     A point in time with search_after: no 10,000-hit window, no cap, and a stable view while
