@@ -24,12 +24,12 @@ class AlertsConfig(AppConfig):
         from alerts.evaluation import documents_match
         from alerts.models import Outcome, RuleState
         from alerts.selectors import deliveries_by_outcome, rules_by_state
-        from alerts.services import user_alerts_delete
+        from alerts.services import user_alerts_forget
         from core.metrics import gauge_register
         from tracker.signals import documents_tracked
 
         documents_tracked.connect(documents_match, dispatch_uid="alerts.documents_match")
-        user_removal_hook_register(user_alerts_delete)
+        user_removal_hook_register(user_alerts_forget)
         # core's gauges carry no labels: one gauge per state and per outcome instead.
         for state in RuleState.values:
             gauge_register(

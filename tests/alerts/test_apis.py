@@ -8,7 +8,9 @@ from model_bakery import baker
 from accounts.services import api_key_create, user_delete
 from alerts.models import Channel, Event, Rule
 from alerts.serializers import THRESHOLD_REQUIRED, UNKNOWN_CHANNELS
+from alerts.services import USER_DELETE_TASK
 from alerts.targets import URL_REFUSED
+from tests.alerts.conftest import run_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -220,6 +222,8 @@ def test_a_deleted_users_rules_and_channels_go_with_them(make_user) -> None:
         Event.objects.create(rule=rule, kind="state", state="firing")
 
     user_delete(username=gone["username"])
+    assert Rule.objects.filter(user_id=gone["user_id"]).exists()  # until the task runs
+    run_queued(USER_DELETE_TASK)
 
     assert not Rule.objects.filter(user_id=gone["user_id"]).exists()
     assert not Channel.objects.filter(user_id=gone["user_id"]).exists()
