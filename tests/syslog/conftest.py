@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.conftest import ROOT
@@ -62,8 +63,18 @@ def listener_command(port: int) -> list[str]:
 
 
 def listener_env(key: str | None, **extra: str) -> dict[str, str]:
-    """The environment of a listener with the test settings (extra: settings to override)."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **extra}
+    """The environment of a listener with the test settings (extra: settings to override).
+
+    The listener pushes, and a push draws the first number: it draws from the same source as
+    this test process (the pipeline fixture scripts it), or a scripted 7 would come out as a
+    random draw there.
+    """
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "VALIDATOR_RANDOM_SOURCE": settings.VALIDATOR_RANDOM_SOURCE,
+        **extra,
+    }
     env.pop("SYSLOG_API_KEY", None)
     if key is not None:
         env["SYSLOG_API_KEY"] = key
