@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "pusher",
     "validator",
     "tracker",
+    "shippers",
     "alerts",
     "dashboard",
 ]

@@ -1,0 +1,41 @@
+"""URLs of the shippers' doors, at the root as Elasticsearch and Loki have them (and /es/)."""
+
+from django.urls import path, re_path
+
+from shippers.apis import (
+    EsBulkApi,
+    EsClusterHealthApi,
+    EsLicenseApi,
+    EsNodesApi,
+    EsRootApi,
+    EsSetupApi,
+    LokiPushApi,
+)
+
+_SETUP = r"(?P<kind>_index_template|_component_template|_template|_ilm/policy|_ingest/pipeline)"
+
+
+def _elastic(prefix: str, name: str) -> list:
+    """Elasticsearch's paths under `prefix` ("" or "es/"). [\\s\\S] and \\Z: see config.urls."""
+    return [
+        path(prefix, EsRootApi.as_view(), name=f"{name}-root"),
+        path(f"{prefix}_bulk", EsBulkApi.as_view(), name=f"{name}-bulk"),
+        path(f"{prefix}_license", EsLicenseApi.as_view(), name=f"{name}-license"),
+        path(f"{prefix}_cluster/health", EsClusterHealthApi.as_view(), name=f"{name}-health"),
+        path(f"{prefix}_nodes", EsNodesApi.as_view(), name=f"{name}-nodes"),
+        path(f"{prefix}_nodes/<path:rest>", EsNodesApi.as_view(), name=f"{name}-nodes-filtered"),
+        re_path(
+            rf"^{prefix}{_SETUP}/(?P<name>[^/]+)\Z", EsSetupApi.as_view(), name=f"{name}-setup"
+        ),
+        re_path(
+            rf"^{prefix}(?P<index>[^/]+)/_bulk\Z", EsBulkApi.as_view(), name=f"{name}-index-bulk"
+        ),
+    ]
+
+
+app_name = "shippers"
+urlpatterns = [
+    path("loki/api/v1/push", LokiPushApi.as_view(), name="loki-push"),
+    *_elastic("es/", "es"),
+    *_elastic("", "root"),
+]
