@@ -74,6 +74,10 @@ cluster-faults: venv
 tools:
 	@command -v docker-compose >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+# syslog-ng's elasticsearch-http() destination ships into /_bulk in tests/shippers.
+	@dpkg -s syslog-ng-core syslog-ng-mod-http syslog-ng-scl >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  syslog-ng-core syslog-ng-mod-http syslog-ng-scl >/dev/null; }
 
 e2e: up
 	@scripts/e2e.sh

@@ -5,10 +5,12 @@ Elasticsearch's `{"error": {...}, "status": N}` with `X-Elastic-Product: Elastic
 answer (its official clients refuse a server without it), and Loki's plain-text reasons.
 """
 
+import re
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -50,6 +52,15 @@ _ES_TYPES = {
     503: "unavailable_shards_exception",
 }
 _KEPT_HEADERS = ("Retry-After", "WWW-Authenticate")
+
+
+class _ShipperSchema(AutoSchema):
+    """Operation ids from the whole path: one view serves the same operation at several."""
+
+    def get_operation_id(self) -> str:
+        """E.g. `shippers_es_index_bulk_post` for POST /es/{index}/_bulk."""
+        tokens = re.findall(r"[a-z0-9]+", self.path.lower()) or ["root"]
+        return "_".join(["shippers", *tokens, self.method.lower()])
 
 
 class _AnyBodyParser(LimitedRawParser):
@@ -147,6 +158,7 @@ def _es_errors(*codes: int) -> dict[int, OpenApiResponse]:
         401: "Missing, malformed, unknown, revoked or expired credentials.",
         403: "The API key lacks the push scope.",
         411: "A chunked body without Content-Length.",
+        415: "A body that is not JSON.",
         413: "Over 5 MB (20 MB inflated), over 10,000 documents, or over the burst.",
         429: "Over your ingestion rate; see `Retry-After`. Nothing was counted or queued.",
         503: "Redis is unavailable; nothing was counted or queued.",
@@ -163,6 +175,7 @@ class _ElasticApi(APIView):
         ApiKeyAuthentication,
     )
     content_negotiation_class = _AnyAccept
+    schema = _ShipperSchema()
 
     def get_exception_handler(self):
         """Elasticsearch's error shape."""
@@ -184,7 +197,10 @@ class _HandshakeApi(_ElasticApi):
 _HANDSHAKE = {
     "tags": ["shippers"],
     "auth": [],
-    "responses": {200: OpenApiResponse(description="As Elasticsearch 8 answers.")},
+    "responses": {
+        200: OpenApiResponse(description="As Elasticsearch 8 answers."),
+        **_es_errors(400, 401, 415),
+    },
 }
 
 
@@ -192,7 +208,6 @@ class EsRootApi(_HandshakeApi):
     """`GET /`: the version check of Elasticsearch's clients and shippers."""
 
     @extend_schema(
-        operation_id="es_root",
         summary="Elasticsearch handshake",
         description="What an Elasticsearch 8 node answers at `/`: name, cluster_name, version "
         "(8.x, build_flavor default) and tagline, with `X-Elastic-Product: Elasticsearch`. A "
@@ -209,7 +224,7 @@ class EsRootApi(_HandshakeApi):
 class EsLicenseApi(_HandshakeApi):
     """`GET /_license`: Logstash's and Beats' license check."""
 
-    @extend_schema(operation_id="es_license", summary="Elasticsearch license", **_HANDSHAKE)
+    @extend_schema(summary="Elasticsearch license", **_HANDSHAKE)
     def get(self, request: Request) -> Response:
         """A basic license."""
         return Response(selectors.license_info())
@@ -218,7 +233,7 @@ class EsLicenseApi(_HandshakeApi):
 class EsNodesApi(_HandshakeApi):
     """`GET /_nodes/...`: sniffing clients find no other node."""
 
-    @extend_schema(operation_id="es_nodes", summary="Elasticsearch nodes", **_HANDSHAKE)
+    @extend_schema(summary="Elasticsearch nodes", **_HANDSHAKE)
     def get(self, request: Request, rest: str = "") -> Response:
         """No nodes to sniff."""
         return Response(selectors.nodes_info())
@@ -227,7 +242,7 @@ class EsNodesApi(_HandshakeApi):
 class EsClusterHealthApi(_HandshakeApi):
     """`GET /_cluster/health`: Vector's health check."""
 
-    @extend_schema(operation_id="es_cluster_health", summary="Elasticsearch health", **_HANDSHAKE)
+    @extend_schema(summary="Elasticsearch health", **_HANDSHAKE)
     def get(self, request: Request) -> Response:
         """Green."""
         return Response(selectors.cluster_health())
@@ -236,20 +251,55 @@ class EsClusterHealthApi(_HandshakeApi):
 class EsSetupApi(_HandshakeApi):
     """Templates, ILM policies and pipelines shippers look for: present, and PUT acknowledged."""
 
-    @extend_schema(operation_id="es_setup_get", summary="Elasticsearch setup check", **_HANDSHAKE)
-    def get(self, request: Request, kind: str, name: str) -> Response:
+    kind = ""  # set per path (shippers.urls.SETUP_KINDS)
+
+    @extend_schema(summary="Elasticsearch setup check", **_HANDSHAKE)
+    def get(self, request: Request, name: str) -> Response:
         """Present."""
-        return Response(selectors.setup_resource(kind=kind, name=name))
+        return Response(selectors.setup_resource(kind=self.kind, name=name))
 
     @extend_schema(
-        operation_id="es_setup_put",
         summary="Elasticsearch setup (acknowledged, ignored)",
         request={"application/json": {"type": "object"}},
         **_HANDSHAKE,
     )
-    def put(self, request: Request, kind: str, name: str) -> Response:
+    def put(self, request: Request, name: str) -> Response:
         """Acknowledged; the tracker's own mapping is what stores messages."""
         return Response({"acknowledged": True})
+
+
+_BULK_SCHEMA = {
+    "summary": "Elasticsearch bulk API",
+    "description": (
+        "Elasticsearch's bulk NDJSON: an action line (`index` or `create`, with optional "
+        "`_index` and `_id`), then the document; optionally `Content-Encoding: gzip`. Each "
+        "document becomes a message, counted, validated and tracked like a push: "
+        "`message`/`msg`/`log`/`event.original` is the message, `@timestamp`/`timestamp` "
+        "the created time, `log.level`/`level`/`severity` the severity, "
+        "`service.name`/`service` the service, and every other field an attribute "
+        "`dotted.key:value` (at most 128, `_index` first). The answer is Elasticsearch's: "
+        "`{took, errors, items}`, one item per action, 201 or the item's error. An `_id` "
+        "seen in the last 24 h is not pushed twice (409 for `create`). Authenticate with an "
+        "API key with the push scope: `ApiKey base64(id:secret)`, Basic id and secret, or "
+        "Bearer."
+    ),
+    "tags": ["shippers"],
+    "request": {
+        "application/x-ndjson": {"type": "string"},
+        "application/json": {"type": "string"},
+    },
+    "responses": {
+        200: inline_serializer(
+            "ElasticsearchBulkResponse",
+            {
+                "took": serializers.IntegerField(),
+                "errors": serializers.BooleanField(),
+                "items": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+        **_es_errors(400, 401, 403, 413, 429, 503),
+    },
+}
 
 
 class EsBulkApi(_ElasticApi):
@@ -261,43 +311,12 @@ class EsBulkApi(_ElasticApi):
         ScriptRevocationJWTAuthentication,
         ApiKeyAuthentication,
     )
-    key_scopes = {"POST": "push"}
+    # Elasticsearch's bulk takes PUT too, and its official Python client sends that.
+    key_scopes = {"POST": "push", "PUT": "push"}
     parser_classes = (_AnyBodyParser,)
     max_body_bytes = settings.MAX_BULK_BODY_BYTES
 
-    @extend_schema(
-        operation_id="es_bulk",
-        summary="Elasticsearch bulk API",
-        description=(
-            "Elasticsearch's bulk NDJSON: an action line (`index` or `create`, with optional "
-            "`_index` and `_id`), then the document; optionally `Content-Encoding: gzip`. Each "
-            "document becomes a message, counted, validated and tracked like a push: "
-            "`message`/`msg`/`log`/`event.original` is the message, `@timestamp`/`timestamp` "
-            "the created time, `log.level`/`level`/`severity` the severity, "
-            "`service.name`/`service` the service, and every other field an attribute "
-            "`dotted.key:value` (at most 128, `_index` first). The answer is Elasticsearch's: "
-            "`{took, errors, items}`, one item per action, 201 or the item's error. An `_id` "
-            "seen in the last 24 h is not pushed twice (409 for `create`). Authenticate with an "
-            "API key with the push scope: `ApiKey base64(id:secret)`, Basic id and secret, or "
-            "Bearer."
-        ),
-        tags=["shippers"],
-        request={
-            "application/x-ndjson": {"type": "string"},
-            "application/json": {"type": "string"},
-        },
-        responses={
-            200: inline_serializer(
-                "ElasticsearchBulkResponse",
-                {
-                    "took": serializers.IntegerField(),
-                    "errors": serializers.BooleanField(),
-                    "items": serializers.ListField(child=serializers.DictField()),
-                },
-            ),
-            **_es_errors(400, 401, 403, 413, 429, 503),
-        },
-    )
+    @extend_schema(**_BULK_SCHEMA)
     def post(self, request: Request, index: str | None = None) -> Response:
         """Push the documents; one answer item per action."""
         answer = bulk_ingest(
@@ -310,6 +329,11 @@ class EsBulkApi(_ElasticApi):
         )
         return Response(answer)
 
+    @extend_schema(**{**_BULK_SCHEMA, "summary": "Elasticsearch bulk API (PUT, as POST)"})
+    def put(self, request: Request, index: str | None = None) -> Response:
+        """The same as POST."""
+        return self.post(request, index)
+
 
 class LokiPushApi(APIView):
     """`POST /loki/api/v1/push`: Loki's push API (Promtail, Alloy, Vector, Fluent Bit)."""
@@ -318,6 +342,7 @@ class LokiPushApi(APIView):
     key_scopes = {"POST": "push"}
     parser_classes = (_AnyBodyParser,)
     content_negotiation_class = _AnyAccept
+    schema = _ShipperSchema()
     max_body_bytes = settings.MAX_BULK_BODY_BYTES
 
     def get_exception_handler(self):
@@ -325,7 +350,6 @@ class LokiPushApi(APIView):
         return _loki_exception_handler
 
     @extend_schema(
-        operation_id="loki_push",
         summary="Loki push API",
         description=(
             'Loki\'s `PushRequest`: JSON `{streams: [{stream: {labels}, values: [["<ns>", '

@@ -124,15 +124,18 @@ def labels_parse(text: str) -> list[tuple[str, str]]:
         if position >= len(body):
             break
         equals = body.find("=", position)
-        if equals < 0 or equals + 1 >= len(body) or body[equals + 1] != '"':
+        quote = equals + 1
+        while 0 < quote < len(body) and body[quote] == " ":
+            quote += 1
+        if equals < 0 or quote >= len(body) or body[quote] != '"':
             raise ParseError(LABELS_INVALID.format(labels=text[:200]))
         name = body[position:equals].strip()
-        end = equals + 2
+        end = quote + 1
         while end < len(body) and body[end] != '"':
             end += 2 if body[end] == "\\" else 1
         if end >= len(body) or not name:
             raise ParseError(LABELS_INVALID.format(labels=text[:200]))
-        raw = body[equals + 2 : end]
+        raw = body[quote + 1 : end]
         try:
             value = json.loads(f'"{raw}"') if "\\" in raw else raw
         except ValueError:

@@ -139,6 +139,8 @@ def record_item(
     `created` is a time the protocol gave outside the record (Loki's), used when the record
     names none.
     """
+    # A null is no value, as in Elasticsearch: never an attribute "key:null".
+    fields = {key: value for key, value in fields.items() if value is not None}
     message = _pick(fields, MESSAGE_KEYS)
     time_key = next((key for key in TIME_KEYS if fields.get(key) is not None), None)
     created_time, error = None, None

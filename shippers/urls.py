@@ -12,11 +12,29 @@ from shippers.apis import (
     LokiPushApi,
 )
 
-_SETUP = r"(?P<kind>_index_template|_component_template|_template|_ilm/policy|_ingest/pipeline)"
+# What shippers look for before they ship (Filebeat, Logstash): templates, policies, pipelines.
+SETUP_KINDS = (
+    "_index_template",
+    "_component_template",
+    "_template",
+    "_ilm/policy",
+    "_ingest/pipeline",
+)
 
 
 def _elastic(prefix: str, name: str) -> list:
-    """Elasticsearch's paths under `prefix` ("" or "es/"). [\\s\\S] and \\Z: see config.urls."""
+    """Elasticsearch's paths under `prefix` ("" or "es/"). [\\s\\S] and \\Z: see config.urls.
+
+    Names and indices take any text, so that a bad one gets Elasticsearch's 400, not a 404.
+    """
+    setup = [
+        re_path(
+            rf"^{prefix}{kind}/(?P<name>[\s\S]+)\Z",
+            EsSetupApi.as_view(kind=kind),
+            name=f"{name}-setup-{kind.replace('/', '-')}",
+        )
+        for kind in SETUP_KINDS
+    ]
     return [
         path(prefix, EsRootApi.as_view(), name=f"{name}-root"),
         path(f"{prefix}_bulk", EsBulkApi.as_view(), name=f"{name}-bulk"),
@@ -24,11 +42,9 @@ def _elastic(prefix: str, name: str) -> list:
         path(f"{prefix}_cluster/health", EsClusterHealthApi.as_view(), name=f"{name}-health"),
         path(f"{prefix}_nodes", EsNodesApi.as_view(), name=f"{name}-nodes"),
         path(f"{prefix}_nodes/<path:rest>", EsNodesApi.as_view(), name=f"{name}-nodes-filtered"),
+        *setup,
         re_path(
-            rf"^{prefix}{_SETUP}/(?P<name>[^/]+)\Z", EsSetupApi.as_view(), name=f"{name}-setup"
-        ),
-        re_path(
-            rf"^{prefix}(?P<index>[^/]+)/_bulk\Z", EsBulkApi.as_view(), name=f"{name}-index-bulk"
+            rf"^{prefix}(?P<index>[\s\S]+)/_bulk\Z", EsBulkApi.as_view(), name=f"{name}-index-bulk"
         ),
     ]
 
