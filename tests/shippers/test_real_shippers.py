@@ -210,6 +210,10 @@ def test_loki_protobuf_with_snappy(web, pipeline, push_key):
     )
 
 
+# The documents syslog-ng sends: ECS names, so that each field lands where it belongs.
+SYSLOG_NG_TEMPLATE = (
+    "$(format-json message=$MESSAGE @timestamp=$ISODATE service.name=filetail log.level=notice)"
+)
 SYSLOG_NG_CONF = """@version: 3.38
 @include "scl.conf"
 options {{ stats_freq(0); }};
@@ -224,7 +228,7 @@ destination d_bulk {{
         batch-lines(50)
         batch-timeout(200)
         workers(2)
-        template("$(format-json message=$MESSAGE @timestamp=$ISODATE service.name=filetail log.level=notice)")
+        template("{template}")
     );
 }};
 log {{ source(s_lines); destination(d_bulk); }};
@@ -271,7 +275,9 @@ def test_syslog_ng_elasticsearch_http(web, pipeline, push_key, syslog_ng, tmp_pa
     path = tmp_path / "app.log"
     path.write_text("".join(f"{line}\n" for line in lines))
     key_id, secret = key_parts(push_key)
-    conf = SYSLOG_NG_CONF.format(lines=path, url=web, user=key_id, password=secret)
+    conf = SYSLOG_NG_CONF.format(
+        lines=path, url=web, user=key_id, password=secret, template=SYSLOG_NG_TEMPLATE
+    )
 
     proc = syslog_ng(conf)
 
