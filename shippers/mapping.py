@@ -62,6 +62,8 @@ def leaves(record: dict[str, Any]) -> dict[str, Any]:
     and `{"log.level": "x"}` both give "log.level". Walks at most NODES_MAX objects and keeps
     LEAVES_MAX leaves, without recursion, so no nesting is too deep.
     """
+    if not any(type(value) is dict for value in record.values()):
+        return dict(record)  # flat, as most shippers send: nothing to walk
     found: dict[str, Any] = {}
     stack: list[tuple[str, Any]] = [("", record)]
     nodes = 0
