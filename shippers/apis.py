@@ -6,6 +6,7 @@ answer (its official clients refuse a server without it), and Loki's plain-text 
 """
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -222,31 +223,16 @@ class EsRootApi(_HandshakeApi):
         return Response(selectors.cluster_info())
 
 
-class EsLicenseApi(_HandshakeApi):
-    """`GET /_license`: Logstash's and Beats' license check."""
+class EsProbeApi(_HandshakeApi):
+    """`GET /_license` (Logstash, Beats), `/_nodes/...` (sniffing clients: no other node) and
+    `/_cluster/health` (Vector's health check); each path names its answer."""
 
-    @extend_schema(summary="Elasticsearch license", **_HANDSHAKE)
-    def get(self, request: Request) -> Response:
-        """A basic license."""
-        return Response(selectors.license_info())
+    answer: Callable[[], dict[str, Any]] = staticmethod(selectors.cluster_health)
 
-
-class EsNodesApi(_HandshakeApi):
-    """`GET /_nodes/...`: sniffing clients find no other node."""
-
-    @extend_schema(summary="Elasticsearch nodes", **_HANDSHAKE)
+    @extend_schema(summary="Elasticsearch probe", **_HANDSHAKE)
     def get(self, request: Request, rest: str = "") -> Response:
-        """No nodes to sniff."""
-        return Response(selectors.nodes_info())
-
-
-class EsClusterHealthApi(_HandshakeApi):
-    """`GET /_cluster/health`: Vector's health check."""
-
-    @extend_schema(summary="Elasticsearch health", **_HANDSHAKE)
-    def get(self, request: Request) -> Response:
-        """Green."""
-        return Response(selectors.cluster_health())
+        """The answer this path gives."""
+        return Response(self.answer())
 
 
 class EsSetupApi(_HandshakeApi):

@@ -128,24 +128,26 @@ def bulk_decode(*, body: bytes, user_id: str, path_index: str | None) -> list[Bu
         )
     lines = body.split(b"\n")
     actions: list[BulkAction] = []
+    valid_indices = set()  # checked once a request: shippers send one index or a few
     position = 0
     while position < len(lines):
         line, number = lines[position], position + 1
         position += 1
-        if not line.strip():
+        if not line or line.isspace():
             continue
         if len(actions) >= MAX_RECORDS:
             raise PayloadTooLarge(TOO_MANY_ACTIONS)
         name, meta = _action(line, number)
         index = meta.get("_index", path_index)
-        index = str(index) if index is not None else None
+        if index is not None and type(index) is not str:
+            index = str(index)
         doc_id = meta.get("_id")
         doc_id = str(doc_id) if doc_id is not None and doc_id != "" else None
         if name == "delete":  # no document line follows a delete
             reason = ACTION_REFUSED.format(action=name)
             actions.append(_refused(name, index, doc_id, reason, "illegal_argument_exception"))
             continue
-        if position >= len(lines) or not lines[position].strip():
+        if position >= len(lines) or not lines[position] or lines[position].isspace():
             reason = SOURCE_MISSING.format(line=number)
             actions.append(
                 _refused(name, index, doc_id, reason, "action_request_validation_exception")
@@ -156,10 +158,11 @@ def bulk_decode(*, body: bytes, user_id: str, path_index: str | None) -> list[Bu
         if name == "update":
             reason = ACTION_REFUSED.format(action=name)
             actions.append(_refused(name, index, doc_id, reason, "illegal_argument_exception"))
-        elif index is not None and not index_valid(index):
+        elif index is not None and index not in valid_indices and not index_valid(index):
             reason = INDEX_INVALID.format(index=index)
             actions.append(_refused(name, index, doc_id, reason, "invalid_index_name_exception"))
         else:
+            valid_indices.add(index)
             item = _document(source, source_number, index)
             if doc_id is not None and not item.errors:
                 item.message_id = message_id_for(user_id=user_id, doc_id=doc_id)

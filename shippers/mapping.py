@@ -25,6 +25,7 @@ MESSAGE_KEYS = ("message", "msg", "log", "event.original")
 TIME_KEYS = ("@timestamp", "timestamp")
 SEVERITY_KEYS = ("log.level", "level", "severity")
 SERVICE_KEYS = ("service.name", "service")
+_MAPPED_KEYS = frozenset((*MESSAGE_KEYS, *TIME_KEYS, *SEVERITY_KEYS, *SERVICE_KEYS))
 # Leaves and objects read of one record. Past these, the rest is never stored (only the first
 # ATTRIBUTES_MAX attributes are), and a record of a million empty objects costs no more.
 LEAVES_MAX = 1_000
@@ -79,12 +80,14 @@ def leaves(record: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def _pick(fields: dict[str, Any], keys: Iterable[str], kind: type | None = None) -> Any:
+def _pick(
+    fields: dict[str, Any], keys: Iterable[str], present: set[str], kind: type | None = None
+) -> Any:
     """Remove and return the first of `keys` present (of type `kind`, if given), else None."""
-    for key in keys:
-        value = fields.get(key)
-        if value is not None and (kind is None or isinstance(value, kind)):
-            return fields.pop(key)
+    if present:
+        for key in keys:
+            if key in present and (kind is None or isinstance(fields[key], kind)):
+                return fields.pop(key)
     return None
 
 
@@ -142,17 +145,20 @@ def record_item(
     names none.
     """
     # A null is no value, as in Elasticsearch: never an attribute "key:null".
-    fields = {key: value for key, value in fields.items() if value is not None}
-    message = _pick(fields, MESSAGE_KEYS)
-    time_key = next((key for key in TIME_KEYS if fields.get(key) is not None), None)
+    if None in fields.values():
+        fields = {key: value for key, value in fields.items() if value is not None}
+    # One set intersection finds which mapped fields are there (usually just the message).
+    present = fields.keys() & _MAPPED_KEYS
+    message = _pick(fields, MESSAGE_KEYS, present)
+    time_key = next((key for key in TIME_KEYS if key in present), None)
     created_time, error = None, None
     if time_key is not None:
         created_time, error = created_time_of(fields.pop(time_key), field=time_key)
     elif created is not None:
         created_time = created
-    severity = _pick(fields, SEVERITY_KEYS)
+    severity = _pick(fields, SEVERITY_KEYS, present)
     number, text = severity_of(severity) if severity is not None else (0, "")
-    service = _pick(fields, SERVICE_KEYS, str)
+    service = _pick(fields, SERVICE_KEYS, present, str)
     errors = [error] if error else []
     if message is None:
         errors.insert(0, MESSAGE_MISSING)

@@ -1,16 +1,12 @@
 """URLs of the shippers' doors, at the root as Elasticsearch and Loki have them (and /es/)."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.urls import path, re_path
 
-from shippers.apis import (
-    EsBulkApi,
-    EsClusterHealthApi,
-    EsLicenseApi,
-    EsNodesApi,
-    EsRootApi,
-    EsSetupApi,
-    LokiPushApi,
-)
+from shippers import selectors
+from shippers.apis import EsBulkApi, EsProbeApi, EsRootApi, EsSetupApi, LokiPushApi
 
 # What shippers look for before they ship (Filebeat, Logstash): templates, policies, pipelines.
 SETUP_KINDS = (
@@ -20,6 +16,10 @@ SETUP_KINDS = (
     "_ilm/policy",
     "_ingest/pipeline",
 )
+
+
+def _probe(answer: Callable[[], dict[str, Any]]) -> Callable:
+    return EsProbeApi.as_view(answer=answer)
 
 
 def _elastic(prefix: str, name: str) -> list:
@@ -38,10 +38,10 @@ def _elastic(prefix: str, name: str) -> list:
     return [
         path(prefix, EsRootApi.as_view(), name=f"{name}-root"),
         path(f"{prefix}_bulk", EsBulkApi.as_view(), name=f"{name}-bulk"),
-        path(f"{prefix}_license", EsLicenseApi.as_view(), name=f"{name}-license"),
-        path(f"{prefix}_cluster/health", EsClusterHealthApi.as_view(), name=f"{name}-health"),
-        path(f"{prefix}_nodes", EsNodesApi.as_view(), name=f"{name}-nodes"),
-        path(f"{prefix}_nodes/<path:rest>", EsNodesApi.as_view(), name=f"{name}-nodes-filtered"),
+        path(f"{prefix}_license", _probe(selectors.license_info), name=f"{name}-license"),
+        path(f"{prefix}_cluster/health", _probe(selectors.cluster_health), name=f"{name}-health"),
+        path(f"{prefix}_nodes", _probe(selectors.nodes_info), name=f"{name}-nodes"),
+        path(f"{prefix}_nodes/<path:rest>", _probe(selectors.nodes_info), name=f"{name}-nodes-of"),
         *setup,
         re_path(
             rf"^{prefix}(?P<index>[\s\S]+)/_bulk\Z", EsBulkApi.as_view(), name=f"{name}-index-bulk"

@@ -8,7 +8,6 @@ Debian's syslog-ng with its `elasticsearch-http()` destination reading a file of
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from rest_framework.test import APIClient
 from shippers.loki import PushRequest
 from tests.pipeline.conftest import tracked_documents
 from tests.shippers.conftest import key_parts
-from tests.support.processes import process_group_stop
+from tests.support.processes import answers, free_port, process_group_stop
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,23 +36,10 @@ TRACKED_SECONDS = 90
 pytestmark = pytest.mark.usefixtures("clean_index")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def web(es_index: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """gunicorn on config.wsgi with the test settings, on a free port: the shippers' server."""
-    port = _free_port()
+    port = free_port()
     folder = tmp_path_factory.mktemp("web")
     log = (folder / "gunicorn.log").open("w")
     # The first draw is scripted to 7, so every message is Direct and tracked at once.
@@ -70,7 +56,7 @@ def web(es_index: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: proc.poll() is not None or _answers(url), 60, "gunicorn")
+        wait_for(lambda: proc.poll() is not None or answers(url), 60, "gunicorn")
         assert proc.poll() is None, Path(log.name).read_text()
         yield url
     finally:
