@@ -252,6 +252,7 @@ class EsSetupApi(_HandshakeApi):
     )
     def put(self, request: Request, name: str) -> Response:
         """Acknowledged; the tracker's own mapping is what stores messages."""
+        request.data  # noqa: B018 - parsed, so that a body that is not JSON is a 400
         return Response({"acknowledged": True})
 
 

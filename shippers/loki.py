@@ -245,5 +245,6 @@ def _item(entry: Entry) -> BatchItem:
 
 def push_decode(*, body: bytes, content_type: str) -> list[BatchItem]:
     """Every entry of a push, as batch items, in order."""
-    entries = _from_protobuf(body) if content_type == PROTOBUF else _from_json(body)
+    # As Loki decides: JSON only when it says so; no type, or any other, is protobuf.
+    entries = _from_json(body) if content_type == JSON else _from_protobuf(body)
     return [_item(entry) for entry in entries]

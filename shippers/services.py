@@ -13,8 +13,6 @@ from pusher.otlp import body_inflate
 from pusher.services import messages_push_batch
 from shippers import elastic, loki
 
-REFUSED_FIRST = loki.REFUSED_SUMMARY
-
 
 def bulk_ingest(
     *,
@@ -69,6 +67,6 @@ def loki_ingest(
     if not report["rejected"]:
         return None
     first = next(result for result in report["items"] if result["status"] == "rejected")
-    return REFUSED_FIRST.format(
+    return loki.REFUSED_SUMMARY.format(
         count=report["rejected"], total=len(items), first="; ".join(first["errors"])
     )

@@ -287,3 +287,13 @@ def test_a_browser_at_the_root_gets_the_usual_404(api_client):
 
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_a_setup_put_that_is_not_json_gets_elasticsearchs_400(api_client):
+    response = api_client.generic(
+        "PUT", "/_index_template/logs", b"{not json", content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "parse_exception"
+    assert response["X-Elastic-Product"] == "Elasticsearch"

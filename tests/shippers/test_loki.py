@@ -157,3 +157,15 @@ def test_basic_auth_with_key_id_and_secret_and_401_without(api_client, push_key)
 )
 def test_label_sets_parse(text, pairs):
     assert labels_parse(text) == pairs
+
+
+def test_a_body_without_a_json_type_is_read_as_protobuf_as_loki_does(shipper_client):
+    request = PushRequest()
+    entry = request.streams.add(labels='{job="x"}').entries.add(line="typeless")
+    entry.timestamp.seconds = int(time.time())
+    body = bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
+
+    response = _send(shipper_client, body, content_type="application/octet-stream")
+
+    assert response.status_code == 204, response.content
+    assert [item["user_message"] for item in queued("validator")] == ["typeless"]
