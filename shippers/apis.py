@@ -366,7 +366,7 @@ class LokiPushApi(APIView):
         responses={
             204: None,
             **{
-                code: OpenApiResponse({"type": "string"}, description=text)
+                (code, "text/plain"): OpenApiResponse({"type": "string"}, description=text)
                 for code, text in (
                     (400, "Not a push, or some entries refused: the reason (plain text)."),
                     (401, "Missing or bad credentials."),

@@ -41,7 +41,11 @@ def _elastic(prefix: str, name: str) -> list:
         path(f"{prefix}_license", _probe(selectors.license_info), name=f"{name}-license"),
         path(f"{prefix}_cluster/health", _probe(selectors.cluster_health), name=f"{name}-health"),
         path(f"{prefix}_nodes", _probe(selectors.nodes_info), name=f"{name}-nodes"),
-        path(f"{prefix}_nodes/<path:rest>", _probe(selectors.nodes_info), name=f"{name}-nodes-of"),
+        re_path(
+            rf"^{prefix}_nodes/(?P<rest>[\s\S]+)\Z",
+            _probe(selectors.nodes_info),
+            name=f"{name}-nodes-of",
+        ),
         *setup,
         re_path(
             rf"^{prefix}(?P<index>[\s\S]+)/_bulk\Z", EsBulkApi.as_view(), name=f"{name}-index-bulk"

@@ -275,6 +275,7 @@ def test_the_handshake_and_probes_answer_as_elasticsearch(api_client):
     assert api_client.head("/").status_code == 200
     assert api_client.get("/_license").json()["license"]["status"] == "active"
     assert api_client.get("/_nodes/_local/http").json()["nodes"] == {}
+    assert api_client.get("/es/_nodes/a%0Ab").status_code == 200  # any text, a line break too
     assert api_client.get("/_cluster/health").json()["status"] == "green"
     assert api_client.get("/_index_template/filebeat-8").status_code == 200
     assert api_client.head("/es/_template/logs").status_code == 200
