@@ -79,7 +79,7 @@ tools:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	  syslog-ng-core syslog-ng-mod-http syslog-ng-scl >/dev/null; }
 
-e2e: up
+e2e: tools up
 	@scripts/e2e.sh
 
 faults: venv

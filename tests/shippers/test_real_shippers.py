@@ -7,7 +7,6 @@ Debian's syslog-ng with its `elasticsearch-http()` destination reading a file of
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from shippers.loki import PushRequest
 from tests.pipeline.conftest import tracked_documents
 from tests.shippers.conftest import key_parts
 from tests.support.processes import answers, free_port, process_group_stop
+from tests.support.syslog_ng import SyslogNg
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,76 +196,19 @@ def test_loki_protobuf_with_snappy(web, pipeline, push_key):
     )
 
 
-# The documents syslog-ng sends: ECS names, so that each field lands where it belongs.
-SYSLOG_NG_TEMPLATE = (
-    "$(format-json message=$MESSAGE @timestamp=$ISODATE service.name=filetail log.level=notice)"
-)
-SYSLOG_NG_CONF = """@version: 3.38
-@include "scl.conf"
-options {{ stats_freq(0); }};
-source s_lines {{ file("{lines}" flags(no-parse) follow-freq(0.2)); }};
-destination d_bulk {{
-    elasticsearch-http(
-        url("{url}/_bulk")
-        index("syslog-ng")
-        type("")
-        user("{user}")
-        password("{password}")
-        batch-lines(50)
-        batch-timeout(200)
-        workers(2)
-        template("{template}")
-    );
-}};
-log {{ source(s_lines); destination(d_bulk); }};
-"""
-
-
 @pytest.fixture
-def syslog_ng(tmp_path: Path) -> Iterator[callable]:
-    """Run Debian's syslog-ng with a config of its own, in the foreground, for the test."""
-    binary = shutil.which("syslog-ng") or "/usr/sbin/syslog-ng"
-    procs: list[subprocess.Popen] = []
-
-    def _start(conf: str) -> subprocess.Popen:
-        (tmp_path / "syslog-ng.conf").write_text(conf)
-        proc = subprocess.Popen(
-            [
-                binary,
-                "-F",
-                "--no-caps",
-                "-f",
-                str(tmp_path / "syslog-ng.conf"),
-                "-R",
-                str(tmp_path / "syslog-ng.persist"),
-                "-p",
-                str(tmp_path / "syslog-ng.pid"),
-                "-c",
-                str(tmp_path / "syslog-ng.ctl"),
-            ],
-            stdout=(tmp_path / "syslog-ng.log").open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        procs.append(proc)
-        return proc
-
-    yield _start
-    for proc in procs:
-        process_group_stop(proc, grace=10)
+def syslog_ng(tmp_path: Path) -> Iterator[SyslogNg]:
+    """Debian's syslog-ng, stopped after the test."""
+    shipper = SyslogNg(tmp_path)
+    yield shipper
+    shipper.stop()
 
 
-def test_syslog_ng_elasticsearch_http(web, pipeline, push_key, syslog_ng, tmp_path):
+def test_syslog_ng_elasticsearch_http(web, pipeline, push_key, syslog_ng):
     run = uuid.uuid4().hex[:8]
     lines = [f"syslog-ng {run} event {n}" for n in range(300)]
-    path = tmp_path / "app.log"
-    path.write_text("".join(f"{line}\n" for line in lines))
-    key_id, secret = key_parts(push_key)
-    conf = SYSLOG_NG_CONF.format(
-        lines=path, url=web, user=key_id, password=secret, template=SYSLOG_NG_TEMPLATE
-    )
 
-    proc = syslog_ng(conf)
+    proc = syslog_ng.ship(lines=lines, url=web, key=push_key, service="filetail")
 
     docs = _tracked_once(lines, proc)
     doc = docs[lines[0]]
