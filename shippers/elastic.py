@@ -174,11 +174,10 @@ def bulk_decode(*, body: bytes, user_id: str, path_index: str | None) -> list[Bu
 
 def bulk_answer_item(action: BulkAction, result: dict[str, Any]) -> dict[str, Any]:
     """Elasticsearch's answer to one action, from the batch push's result for its item."""
-    name = action.action if action.action in ACTIONS + REFUSED_ACTIONS else "index"
+    name = action.action
     body: dict[str, Any] = {"_index": action.index or "", "_id": action.doc_id}
     if result["status"] == "rejected":
         reason = "; ".join(result["errors"])
-        body["_id"] = body["_id"] or None
         body.update(status=400, error={"type": action.es_type, "reason": reason})
         return {name: body}
     body["_id"] = action.doc_id or result["message_id"]
