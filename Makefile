@@ -75,11 +75,13 @@ cluster-faults: venv
 tools:
 	@command -v docker-compose >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
-	@# The syslog listener's tests send with real shippers: util-linux's logger and syslog-ng.
-	@command -v logger >/dev/null && command -v syslog-ng >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bsdutils syslog-ng-core >/dev/null; }
+	@# Real shippers for the tests: util-linux's logger and syslog-ng (the syslog listener's
+	@# tests), and syslog-ng's elasticsearch-http() destination (scl, mod-http) into /_bulk.
+	@command -v logger >/dev/null && dpkg -s syslog-ng-core syslog-ng-mod-http syslog-ng-scl >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  bsdutils syslog-ng-core syslog-ng-mod-http syslog-ng-scl >/dev/null; }
 
-e2e: up
+e2e: tools up
 	@scripts/e2e.sh
 
 faults: venv

@@ -2,10 +2,11 @@
 
 The layers, from the bottom: `core` (plumbing and the message contract), then `accounts`, then
 the three services `pusher`, `validator` and `tracker`, which talk to each other only through
-inbox and task names, never by import. `alerts` sits on top of the tracker: it reads the query
-language and counts, and hears of tracked messages through the tracker's signal, which the
-tracker sends without knowing who listens. `dashboard` is a page on top of the API. `config`
-wires everything together and may import anything.
+inbox and task names, never by import. `shippers` (the bulk and Loki doors) sits on top of
+the pusher: it decodes a shipper's body and hands the items to the batch push. `alerts` sits
+on top of the tracker: it reads the query language and counts, and hears of tracked messages
+through the tracker's signal, which the tracker sends without knowing who listens. `dashboard`
+is a page on top of the API. `config` wires everything together and may import anything.
 
 An app reaches another (core aside, which is plumbing) only through its `services` (writes),
 its `selectors` (reads), or a module it declares public in PUBLIC: the rest is its own business
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("core", "accounts", "pusher", "validator", "tracker", "alerts", "dashboard")
+APPS = ("core", "accounts", "pusher", "validator", "tracker", "shippers", "alerts", "dashboard")
 
 # What each app may import among the project's apps (itself always).
 ALLOWED = {
@@ -29,6 +30,7 @@ ALLOWED = {
     "pusher": {"core", "accounts"},
     "validator": {"core"},
     "tracker": {"core", "accounts"},
+    "shippers": {"core", "accounts", "pusher"},
     "alerts": {"core", "accounts", "tracker"},
     "dashboard": {"core"},
 }

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "pusher",
     "validator",
     "tracker",
+    "shippers",
     "alerts",
     "dashboard",
 ]

@@ -221,6 +221,23 @@ def test_exports_go_to_the_asgi_process_where_no_worker_timeout_cuts_them_off(
     assert not [r for r in front.web.received if r["path"].startswith(EXPORT_PATH)]
 
 
+def test_the_shippers_doors_go_to_web_with_their_bodies_as_sent(front: Front) -> None:
+    # Elasticsearch's and Loki's paths sit at the root (shippers take a base URL); gzip bodies
+    # pass through as they are, for Django to inflate.
+    posts = ["/_bulk", "/app-logs/_bulk", "/es/_bulk", "/es/app-logs/_bulk", "/loki/api/v1/push"]
+    for path in posts:
+        answer = httpx.post(
+            f"{front.url}{path}",
+            content=b"\x1f\x8b" + b"z" * 10,
+            headers={"Content-Encoding": "gzip"},
+        )
+        assert answer.json()["length"] == 12, path
+    assert httpx.get(f"{front.url}/", timeout=30).status_code == 200
+
+    assert [r["path"] for r in front.web.received][-len(posts) - 1 :] == [*posts, "/"]
+    assert front.tail.received == []
+
+
 def test_an_upstream_that_is_down_gets_a_json_503(front: Front) -> None:
     front.web_server.shutdown()
     front.web_server.server_close()  # nothing listens on web's port any more
