@@ -37,6 +37,7 @@ ALLOWED = {
 # The modules, besides services and selectors, that an app lets the others import.
 PUBLIC = {
     "accounts": {"authentication", "exceptions", "tokens"},  # DRF wiring, errors, token user
+    "pusher": {"otlp"},  # the OTLP record mapping and caps, which every other door reuses
     "tracker": {"query", "scope", "signals"},  # the query language, read scopes, tracked signal
 }
 # Libraries of a service that the queue must not know: a handler raises DrainRetry instead.
