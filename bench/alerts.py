@@ -3,7 +3,7 @@
 
 A real HTTP receiver in this process records each webhook with its arrival time; the stack
 must let webhooks reach loopback (bench.settings sets ALERT_ALLOW_PRIVATE_TARGETS). bench/run.py
-calls `p13` with its own helpers, as it calls bench/ingest.py.
+calls `p13`; the shared runner is bench/common.py.
 """
 
 import json
@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
 from typing import Any
 
 from alerts.evaluation import rules_changed
 from alerts.models import Channel, Rule
+from bench.common import api, log, percentile, pipeline_idle, wait_until
 
 ANY_PUSHES = 40
 COUNT_THRESHOLD = 20
@@ -85,28 +85,27 @@ def _receiver() -> Iterator[_Receiver]:
         server.server_close()
 
 
-def _created(h: SimpleNamespace, path: str, token: str, body: dict) -> str:
-    status, data = h.api("POST", path, token, body)
+def _created(path: str, token: str, body: dict) -> str:
+    status, data = api("POST", path, token, body)
     assert status == 201, (status, data)
     return data["id"]
 
 
-def _channel(h: SimpleNamespace, token: str, url: str) -> str:
+def _channel(token: str, url: str) -> str:
     body = {"name": "p13", "type": "webhook", "url": url}
-    return _created(h, "/api/alerts/channels/", token, body)
+    return _created("/api/alerts/channels/", token, body)
 
 
-def _any_latency(h: SimpleNamespace, receiver: _Receiver, token: str, channel: str) -> dict:
+def _any_latency(receiver: _Receiver, token: str, channel: str) -> dict:
     """Push one message at a time; time each from its 202 to the webhook that carries it."""
     rule = _created(
-        h,
         "/api/alerts/rules/",
         token,
         {"name": "p13 any", "query": "p13any", "condition": {"type": "any"}, "channels": [channel]},
     )
     direct, retried, missing = [], [], 0
     for n in range(ANY_PUSHES):
-        status, body = h.api("POST", "/api/pusher/push/", token, {"message": f"p13any {n}"})
+        status, body = api("POST", "/api/pusher/push/", token, {"message": f"p13any {n}"})
         assert status == 202, (status, body)
         accepted, message_id = time.monotonic(), body["message_id"]
 
@@ -121,8 +120,8 @@ def _any_latency(h: SimpleNamespace, receiver: _Receiver, token: str, channel: s
             s["category"] for _, b in receiver.received if carries(b) for s in b["samples"]
         )
         (direct if category == "Direct" else retried).append(arrived - accepted)
-    h.api("DELETE", f"/api/alerts/rules/{rule}/", token)
-    p95 = h.percentile(direct, 95) if direct else None
+    api("DELETE", f"/api/alerts/rules/{rule}/", token)
+    p95 = percentile(direct, 95) if direct else None
     return {
         "direct_p95_s": None if p95 is None else round(p95, 2),
         "direct_median_s": round(statistics.median(direct), 2) if direct else None,
@@ -133,10 +132,9 @@ def _any_latency(h: SimpleNamespace, receiver: _Receiver, token: str, channel: s
     }
 
 
-def _count_delay(h: SimpleNamespace, receiver: _Receiver, token: str, channel: str) -> dict:
+def _count_delay(receiver: _Receiver, token: str, channel: str) -> dict:
     """Cross a count rule's threshold with one batch; time it to the `firing` webhook."""
     rule = _created(
-        h,
         "/api/alerts/rules/",
         token,
         {
@@ -151,26 +149,25 @@ def _count_delay(h: SimpleNamespace, receiver: _Receiver, token: str, channel: s
         },
     )
     batch = {"messages": [{"message": f"p13count {n}"} for n in range(COUNT_THRESHOLD)]}
-    status, body = h.api("POST", "/api/pusher/push/batch/", token, batch)
+    status, body = api("POST", "/api/pusher/push/batch/", token, batch)
     assert status == 202, (status, body)
     crossed = time.monotonic()
     limit = COUNT_WINDOW_S + COUNT_SLACK_S
     fired = receiver.first(
         lambda b: b["rule"]["id"] == rule and b["state"] == "firing", limit + COUNT_WINDOW_S
     )
-    h.api("DELETE", f"/api/alerts/rules/{rule}/", token)
+    api("DELETE", f"/api/alerts/rules/{rule}/", token)
     return {
         "count_fired_after_s": None if fired is None else round(fired - crossed, 1),
         "count_limit_s": limit,
     }
 
 
-def _rules_create(h: SimpleNamespace, token: str, channel: str, owner: str) -> list[str]:
+def _rules_create(token: str, channel: str, owner: str) -> list[str]:
     """RULES_PER_OWNER `any` rules no P7 message matches, shaped as teams write them: a
     service and a level, a phrase and a NOT (half of them on the level alone)."""
     return [
         _created(
-            h,
             "/api/alerts/rules/",
             token,
             {
@@ -197,7 +194,6 @@ def _cleanup() -> None:
 
 
 def p13(
-    h: SimpleNamespace,
     logins: Callable[[], tuple[dict, dict]],
     p7: Callable[[], dict],
     p7_without_rules: dict | None,
@@ -206,25 +202,25 @@ def p13(
 
     `logins` logs the pushing user and an admin in afresh: P7 outlasts an access token.
     """
-    h.log("P13: any-rule latency, count-rule delay, P7 with 200 active rules")
+    log("P13: any-rule latency, count-rule delay, P7 with 200 active rules")
     _cleanup()
-    h.wait_until(h.pipeline_idle, 300)
+    wait_until(pipeline_idle, 300)
     if p7_without_rules is None:
         p7_without_rules = p7()
     user, admin = logins()
     token = user["access"]
     with _receiver() as receiver:
         try:
-            channel = _channel(h, token, receiver.url)
-            any_result = _any_latency(h, receiver, token, channel)
-            count_result = _count_delay(h, receiver, token, channel)
-            admin_channel = _channel(h, admin["access"], receiver.url)
-            _rules_create(h, token, channel, "user")
-            _rules_create(h, admin["access"], admin_channel, "admin")
+            channel = _channel(token, receiver.url)
+            any_result = _any_latency(receiver, token, channel)
+            count_result = _count_delay(receiver, token, channel)
+            admin_channel = _channel(admin["access"], receiver.url)
+            _rules_create(token, channel, "user")
+            _rules_create(admin["access"], admin_channel, "admin")
             try:
                 p7_with_rules = p7()
             except RuntimeError as exc:  # P7 out of time: keep the other figures
-                h.log(f"P13: P7 with 200 rules failed: {exc}")
+                log(f"P13: P7 with 200 rules failed: {exc}")
                 p7_with_rules = {"pipeline_msg_per_s": 0.0, "error": str(exc)}
         finally:
             _cleanup()

@@ -21,10 +21,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
 from django.conf import settings
 
+from bench.common import (
+    children,
+    log,
+    paired_round,
+    pipeline_idle,
+    queue_pause,
+    tracked_count,
+    wait_count,
+    wait_until,
+)
 from pusher.services import message_push
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,14 +59,14 @@ def _cgroup(name: str) -> Path:
     return group
 
 
-def _workers_up(h: SimpleNamespace, pid: int) -> bool:
+def _workers_up(pid: int) -> bool:
     """Whether a qcluster's sentinel has forked its workers (besides monitor and pusher)."""
     workers = settings.Q_CLUSTER["workers"]
-    return any(len(h.children(sentinel)) >= workers for sentinel in h.children(pid))
+    return any(len(children(sentinel)) >= workers for sentinel in children(pid))
 
 
 @contextmanager
-def _clusters(h: SimpleNamespace, count: int) -> Iterator[list[int]]:
+def _clusters(count: int) -> Iterator[list[int]]:
     """`count` queue clusters, each in its CPU-limited cgroup, started, ready and frozen."""
     procs = []
     for number in range(count):
@@ -75,7 +84,7 @@ def _clusters(h: SimpleNamespace, count: int) -> Iterator[list[int]]:
         )
     try:
         for proc in procs:
-            h.wait_until(lambda proc=proc: _workers_up(h, proc.pid), 60)
+            wait_until(lambda proc=proc: _workers_up(proc.pid), 60)
             os.killpg(proc.pid, signal.SIGSTOP)
         yield [proc.pid for proc in procs]
     finally:
@@ -89,39 +98,39 @@ def _clusters(h: SimpleNamespace, count: int) -> Iterator[list[int]]:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _drain(h: SimpleNamespace, users: list[str], *, clusters: int) -> float:
+def _drain(users: list[str], *, clusters: int) -> float:
     """Queue MESSAGES with the clusters frozen, thaw them: messages/s until all searchable."""
-    h.wait_until(h.pipeline_idle, 300)
-    baseline = h.tracked_count()
-    with _clusters(h, clusters) as pids:
+    wait_until(pipeline_idle, 300)
+    baseline = tracked_count()
+    with _clusters(clusters) as pids:
         for i in range(MESSAGES):
             message_push(user_id=users[i % len(users)], user_message=f"s1 {i}", request_id="s1")
         start = time.monotonic()
         for pid in pids:
             os.killpg(pid, signal.SIGCONT)
-        done = h.wait_count(baseline + MESSAGES, 600)
-        h.wait_until(h.pipeline_idle, 60)
+        done = wait_count(baseline + MESSAGES, 600)
+        wait_until(pipeline_idle, 60)
     return MESSAGES / (done - start)
 
 
-def s1(h: SimpleNamespace, users: list[str]) -> dict:
+def s1(users: list[str]) -> dict:
     """Two CPU-limited queue clusters vs one, ABBA."""
-    h.log(
+    log(
         f"S1: {MESSAGES} messages from {len(users)} users, 2 queue clusters vs 1, each held to "
         f"{QUOTA_CORES} core, 2 rounds ABBA"
     )
-    h.queue_pause(True)  # the stack's own cluster would drain too
+    queue_pause(True)  # the stack's own cluster would drain too
     try:
         rounds = [
-            h.paired_round(
+            paired_round(
                 number,
-                lambda: _drain(h, users, clusters=2),
-                lambda: _drain(h, users, clusters=1),
+                lambda: _drain(users, clusters=2),
+                lambda: _drain(users, clusters=1),
             )
             for number in range(2)
         ]
     finally:
-        h.queue_pause(False)
+        queue_pause(False)
     ratio = statistics.median(two / one for two, one in rounds)
     return {
         "value": round(ratio, 3),
