@@ -147,6 +147,14 @@ $(for server in $WEB_UPSTREAMS; do printf '        server %s;\n' "$server"; done
             proxy_next_upstream_timeout 10s;
         }
 
+        # nginx refuses TRACE itself, before any location, with an HTML 405 and no Allow header.
+        # Passed on instead, TRACE gets the API's answer like any other method it does not
+        # serve: a JSON 405 with the path's Allow (Django never echoes a request back).
+        error_page 405 = @web;
+        location @web {
+            proxy_pass http://web;
+        }
+
         # Errors that nginx itself answers, in the API's JSON shape.
         error_page 413 = @too_large;
         error_page 502 503 504 = @unavailable;

@@ -149,6 +149,15 @@ def test_nginx_streams_the_live_tail_and_exports_from_the_tail_service() -> None
     assert re.search(r"server tail:\d+", conf)
 
 
+def test_nginx_passes_trace_to_web_for_the_apis_json_405() -> None:
+    # nginx answers TRACE itself with an HTML 405 and no Allow, before any location.
+    conf = NGINX_CONF.read_text()
+
+    assert re.search(r"^\s*error_page 405 = @web;", conf, re.MULTILINE), conf
+    block = conf.split("location @web {", 1)[1].split("}", 1)[0]
+    assert "proxy_pass http://web;" in block
+
+
 def test_env_example_documents_every_setting_read_from_the_environment() -> None:
     example = ENV_EXAMPLE.read_text()
     settings_source = "\n".join(

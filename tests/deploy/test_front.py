@@ -71,9 +71,17 @@ class Upstream:
                 else:
                     self._json({"host": self.headers["Host"], "pad": "x" * BIG})
 
-            def _json(self, data: dict) -> None:
+            def do_TRACE(self) -> None:
+                # As the API answers a method a path does not serve.
+                upstream.received.append({"path": self.path, "length": 0, "method": "TRACE"})
+                detail = {"detail": 'Method "TRACE" not allowed.', "code": "method_not_allowed"}
+                self._json(detail, status=405, allow="GET, DELETE, HEAD, OPTIONS")
+
+            def _json(self, data: dict, status: int = 200, allow: str = "") -> None:
                 raw = json.dumps(data).encode()
-                self.send_response(200)
+                self.send_response(status)
+                if allow:
+                    self.send_header("Allow", allow)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 # No keep-alive, so a stand-in that is shut down is gone for the front too.
@@ -239,3 +247,14 @@ def test_the_front_keeps_a_clients_connection_alive_for_two_requests(front: Fron
     assert first.getheader("Connection", "").lower() != "close"
     # http.client drops a socket the server closed; one socket served both requests.
     assert socket_after_first is not None and same_socket
+
+
+def test_trace_gets_the_apis_json_405_with_allow_not_nginxs_html(front: Front) -> None:
+    # nginx answers TRACE itself (an HTML 405 without Allow) unless the config passes it on.
+    answer = httpx.request("TRACE", f"{front.url}/api/auth/me/", timeout=10)
+
+    assert answer.status_code == 405
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.headers["Allow"] == "GET, DELETE, HEAD, OPTIONS"
+    assert answer.json()["code"] == "method_not_allowed"
+    assert {"path": "/api/auth/me/", "length": 0, "method": "TRACE"} in front.web.received
