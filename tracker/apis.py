@@ -5,7 +5,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import StreamingHttpResponse
+from django.http import QueryDict, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -26,6 +26,7 @@ from core.contract import (
     SEVERITY_MIN,
     TOO_MANY_MESSAGES,
 )
+from core.exceptions import validation_refusal
 from core.serializers import (
     ErrorSerializer,
     StrictCharField,
@@ -36,15 +37,23 @@ from core.streaming import off_the_loop
 from tracker.exports import CONTENT_TYPES, FORMATS, NDJSON, export_lines
 from tracker.query import Q_MAX_LENGTH, QUERY_MAX_LENGTH, QUERY_MAX_TERMS
 from tracker.selectors import (
+    BAD_CURSOR,
+    CURSOR_PATTERN,
+    INTERVALS,
     PAGE_SIZE_DEFAULT,
+    PAGE_SIZE_INVALID,
     PAGE_SIZE_MAX,
     STATS_DEFAULT_DAYS,
+    STATS_ZONES,
+    UNKNOWN_INTERVAL,
+    UNKNOWN_TZ,
     message_get,
     messages_export,
     messages_search,
     stats_by_category_and_date,
 )
 from tracker.serializers import (
+    OUTSIDE_WINDOW_CODES,
     FromToSerializer,
     MessageInputSerializer,
     MessageSerializer,
@@ -81,6 +90,10 @@ _UNAUTHORIZED = OpenApiResponse(
 _OUT_OF_SCOPE = OpenApiResponse(
     ErrorSerializer, description="`user_id` names another user and the caller is not an admin."
 )
+_UNPROCESSABLE = OpenApiResponse(
+    field_errors_schema("RangeUnprocessable", "from", "interval"),
+    description="`from` is after `to`, or the range holds too many buckets for the interval.",
+)
 _TOO_LARGE = OpenApiResponse(ErrorSerializer, description="The body is over the size limit.")
 _NOT_JSON = OpenApiResponse(ErrorSerializer, description="The body is not JSON.")
 _ES_DOWN = OpenApiResponse(
@@ -108,7 +121,21 @@ def _optional_str(value: UUID | None) -> str | None:
     return str(value) if value else None
 
 
-@extend_schema_field(MessageInputSerializer(many=True))
+# Any item is taken: one that is not a valid message is refused alone, by its index in the
+# answer, and the others are indexed (the bulk's contract). So the schema admits any item, and
+# names the message's shape first for clients to send.
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": BULK_MAX_ITEMS,
+        "items": {
+            "anyOf": [
+                {"$ref": "#/components/schemas/MessageInputRequest"},
+                {"description": "Anything else: refused alone, by its index, in the answer."},
+            ]
+        },
+    }
+)
 class _MessageListField(serializers.ListField):
     """Messages left unvalidated here: each is validated on its own, so one cannot sink all."""
 
@@ -203,6 +230,16 @@ class QuerySerializer(serializers.Serializer):
     class Meta:
         ref_name = "MessageQuery"
 
+    def to_internal_value(self, data: Any) -> Any:
+        """Read a query string's empty value (`user_id=`) as sent, not as left out.
+
+        DRF reads a QueryDict as an HTML form, whose empty fields count as omitted: `user_id=`
+        then passed as no filter at all, where the schema (a UUID) refuses it.
+        """
+        if isinstance(data, QueryDict):
+            data = data.dict()
+        return super().to_internal_value(data)
+
 
 class MessageFiltersSerializer(QuerySerializer):
     """Which messages a search or a live tail shows: the filters the two share."""
@@ -255,9 +292,20 @@ class MessagesApi(APIView):
         date_from = QueryDateTimeField(required=False, help_text="Created at or after (UTC).")
         date_to = QueryDateTimeField(required=False, help_text="Created at or before (UTC).")
         page_size = serializers.IntegerField(
-            required=False, default=PAGE_SIZE_DEFAULT, help_text=f"1 to {PAGE_SIZE_MAX}."
+            required=False,
+            default=PAGE_SIZE_DEFAULT,
+            min_value=1,
+            max_value=PAGE_SIZE_MAX,
+            error_messages={"min_value": PAGE_SIZE_INVALID, "max_value": PAGE_SIZE_INVALID},
+            help_text=f"1 to {PAGE_SIZE_MAX}.",
         )
-        cursor = StrictCharField(required=False, help_text="From a previous `next` link.")
+        cursor = serializers.RegexField(
+            CURSOR_PATTERN,
+            required=False,
+            error_messages={"invalid": BAD_CURSOR},
+            help_text="From a previous `next` link: where the last page ended, as the last "
+            "message's created_time (epoch milliseconds) and message_id.",
+        )
 
         class Meta:
             ref_name = "MessageListQuery"
@@ -284,6 +332,7 @@ class MessagesApi(APIView):
             400: _field_errors("MessageListValidationError", *SearchInputSerializer().fields),
             401: _UNAUTHORIZED,
             403: _OUT_OF_SCOPE,
+            422: _UNPROCESSABLE,
             503: _ES_DOWN,
         },
     )
@@ -322,13 +371,19 @@ class MessagesApi(APIView):
             404: OpenApiResponse(ErrorSerializer, description="The message_id is another user's."),
             413: _TOO_LARGE,
             415: _NOT_JSON,
+            422: OpenApiResponse(
+                field_errors_schema("MessageTrackOutsideWindow", "created_time"),
+                description="created_time lies outside the window, which moves with the clock: "
+                "at most TRACKER_MAX_AGE_DAYS (3,650) days ago and one day ahead.",
+            ),
             503: _ES_DOWN,
         },
     )
     def post(self, request: Request) -> Response:
         """Store the message under its `message_id` (an existing one is replaced)."""
         serializer = MessageInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            raise validation_refusal(serializer.errors, unstated=OUTSIDE_WINDOW_CODES)
         document = message_track(actor=request.user, **serializer.validated_data)
         output = self.TrackOutputSerializer(document).data
         return Response(output, status=status.HTTP_201_CREATED)
@@ -373,11 +428,19 @@ class StatsApi(APIView):
             help_text=f"Start; default {STATS_DEFAULT_DAYS} days before `to`. No offset: in `tz`.",
         )
         date_to = QueryDateTimeField(required=False, help_text="End; default now.")
-        interval = serializers.CharField(
-            required=False, default="day", help_text="hour, day, week or month."
+        interval = serializers.ChoiceField(
+            choices=list(INTERVALS),
+            required=False,
+            default="day",
+            error_messages={"invalid_choice": UNKNOWN_INTERVAL},
+            help_text="hour, day, week or month.",
         )
-        tz = serializers.CharField(
-            required=False, default="UTC", help_text="IANA time zone of the buckets."
+        tz = serializers.ChoiceField(
+            choices=STATS_ZONES,
+            required=False,
+            default="UTC",
+            error_messages={"invalid_choice": UNKNOWN_TZ},
+            help_text="IANA time zone of the buckets.",
         )
         user_id = serializers.UUIDField(required=False, help_text="Admins only.")
 
@@ -424,6 +487,7 @@ class StatsApi(APIView):
             400: _field_errors("StatsValidationError", *InputSerializer().fields),
             401: _UNAUTHORIZED,
             403: _OUT_OF_SCOPE,
+            422: _UNPROCESSABLE,
             503: _ES_DOWN,
         },
     )
@@ -495,6 +559,7 @@ class MessageExportApi(APIView):
             400: _field_errors("MessageExportValidationError", *InputSerializer().fields),
             401: _UNAUTHORIZED,
             403: _OUT_OF_SCOPE,
+            422: _UNPROCESSABLE,
             503: _ES_DOWN,
         },
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -26,7 +27,11 @@ from core.contract import (
 )
 from core.serializers import StrictCharField, UUIDStringField, validation_messages
 
+# The storable range in the schema: years 1000 to 9998 (9999-01-01 is past the end).
+STORABLE_YEARS_PATTERN = r"^(1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
 
+
+@extend_schema_field({"type": "string", "format": "date-time", "pattern": STORABLE_YEARS_PATTERN})
 class StorableDateTimeField(serializers.DateTimeField):
     """An ISO 8601 date-time that documents, search bounds and stats ranges can all hold."""
 
@@ -42,6 +47,11 @@ class StorableDateTimeField(serializers.DateTimeField):
         if not in_storable_range(parsed):
             self.fail("out_of_range")
         return parsed
+
+
+# The created_time window's error code: the window moves with the clock, so no schema states
+# it, and a created_time outside it is a 422, not a 400 (core.exceptions.Unprocessable).
+OUTSIDE_WINDOW_CODES = frozenset({"outside_window"})
 
 
 class CreatedTimeField(StorableDateTimeField):
