@@ -19,9 +19,10 @@ from alerts.models import (
     RuleState,
 )
 from alerts.selectors import EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX, channels_unknown
-from alerts.targets import TargetRefused, target_resolve
+from alerts.targets import URL_INVALID, URL_SCHEME, TargetRefused, target_resolve
 from core.contract import DATETIME_OUT_OF_RANGE, in_storable_range
-from core.serializers import StrictCharField, UUIDStringField
+from core.schema import NO_NUL_PATTERN
+from core.serializers import StrictBooleanField, StrictCharField, UUIDStringField
 from tracker.query import QUERY_MAX_LENGTH, query_parse
 
 WINDOW_MIN, WINDOW_MAX = 30, 7 * 24 * 3600
@@ -37,8 +38,18 @@ UNKNOWN_CHANNELS = "Unknown channel(s): {ids}. A rule may only notify your own c
 REPEAT_RANGE = f"0 (never repeat) or from {REPEAT_MIN} to {REPEAT_MAX} seconds."
 
 
-def _error(field: str, message: str) -> ValidationError:
-    return ValidationError({field: [ErrorDetail(message, code="invalid")]})
+# Codes of the refusals no schema can state (a 422, core.exceptions.Unprocessable): a webhook's
+# host must resolve to public addresses; a rule names only channels the user has; and a PATCH
+# meets the type the channel already has.
+TARGET_REFUSED, UNKNOWN_CHANNEL, TYPE_MISMATCH = (
+    "target_refused",
+    "unknown_channel",
+    "type_mismatch",
+)
+
+
+def _error(field: str, message: str, code: str = "invalid") -> ValidationError:
+    return ValidationError({field: [ErrorDetail(message, code=code)]})
 
 
 class ChannelInputSerializer(serializers.Serializer):
@@ -70,22 +81,59 @@ class ChannelInputSerializer(serializers.Serializer):
         """A webhook has a url (on a public address) and no `to`; an email has only `to`."""
         if attrs["type"] == ChannelType.WEBHOOK:
             if not attrs.get("url"):
-                raise _error("url", URL_REQUIRED)
+                raise _error("url", URL_REQUIRED, TYPE_MISMATCH)
             if attrs.get("to"):
-                raise _error("to", NOT_FOR_TYPE.format(type="webhook"))
+                raise _error("to", NOT_FOR_TYPE.format(type="webhook"), TYPE_MISMATCH)
             try:
                 target_resolve(attrs["url"], allow_private=settings.ALERT_ALLOW_PRIVATE_TARGETS)
             except TargetRefused as exc:
-                raise _error("url", str(exc)) from exc
+                # Not an http(s) URL with a host: the schema's pattern says so (a 400). Where
+                # the host resolves, and to what, is the network's answer (a 422).
+                syntax = str(exc) in (URL_INVALID, URL_SCHEME)
+                raise _error("url", str(exc), "invalid" if syntax else TARGET_REFUSED) from exc
             attrs["to"] = ""
         else:
             if not attrs.get("to"):
-                raise _error("to", TO_REQUIRED)
+                raise _error("to", TO_REQUIRED, TYPE_MISMATCH)
             for name in ("url", "secret"):
                 if attrs.get(name):
-                    raise _error(name, NOT_FOR_TYPE.format(type="email"))
+                    raise _error(name, NOT_FOR_TYPE.format(type="email"), TYPE_MISMATCH)
             attrs["url"] = attrs["secret"] = ""
         return attrs
+
+
+def _channel_schema(kind: str, target: str, absent: tuple[str, ...]) -> dict[str, Any]:
+    text = {"type": "string", "pattern": NO_NUL_PATTERN}
+    parts: dict[str, Any] = {
+        "name": {**text, "minLength": 1, "maxLength": NAME_MAX_LENGTH},
+        "type": {"type": "string", "enum": [kind]},
+        "url": {
+            "type": "string",
+            "format": "uri",
+            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]",
+            "maxLength": URL_MAX_LENGTH,
+        },
+        "to": {"type": "string", "format": "email", "maxLength": EMAIL_MAX_LENGTH},
+        "secret": {**text, "maxLength": SECRET_MAX_LENGTH, "writeOnly": True},
+    }
+    for name in absent:
+        parts[name] = {"not": {}, "description": f"Not used by a {kind} channel."}
+    if kind == ChannelType.EMAIL.value:
+        parts["secret"] = {"type": "string", "maxLength": 0, "writeOnly": True}
+    return {"type": "object", "properties": parts, "required": ["name", "type", target]}
+
+
+# ChannelInputSerializer.validate's rules in the schema of a channel created or replaced: which
+# fields each type takes. (A PATCH is checked against the type the channel has: a 422.)
+CHANNEL_INPUT_SCHEMA = {
+    "oneOf": [
+        _channel_schema(ChannelType.WEBHOOK.value, "url", ("to",)),
+        _channel_schema(ChannelType.EMAIL.value, "to", ("url",)),
+    ],
+    "description": "webhook: `url`, an http(s) URL whose host resolves to public addresses "
+    "only (else a 422), and an optional `secret` that signs each body (X-Logger-Signature: "
+    "sha256=<HMAC-SHA256>; blank removes it). email: `to`, the address to write to.",
+}
 
 
 class ChannelOutputSerializer(serializers.Serializer):
@@ -136,7 +184,7 @@ class ConditionSerializer(serializers.Serializer):
     threshold = serializers.IntegerField(
         required=False, min_value=0, max_value=THRESHOLD_MAX, help_text="count: the threshold."
     )
-    below = serializers.BooleanField(
+    below = StrictBooleanField(
         required=False,
         help_text="count: fire when the count is at most the threshold (a heartbeat stopped).",
     )
@@ -157,6 +205,42 @@ class ConditionSerializer(serializers.Serializer):
         return attrs
 
 
+@extend_schema_field(
+    {
+        "type": "integer",
+        "oneOf": [{"enum": [0]}, {"minimum": REPEAT_MIN, "maximum": REPEAT_MAX}],
+    }
+)
+class _RepeatField(serializers.IntegerField):
+    """A rule's repeat: 0, or REPEAT_MIN to REPEAT_MAX seconds (validate_repeat_s)."""
+
+
+def _condition_schema(kind: str, *required: str) -> dict[str, Any]:
+    parts = {
+        "type": {"type": "string", "enum": [kind]},
+        "threshold": {"type": "integer", "minimum": 0, "maximum": THRESHOLD_MAX},
+        "below": {"type": "boolean"},
+        "window_s": {"type": "integer", "minimum": WINDOW_MIN, "maximum": WINDOW_MAX},
+    }
+    return {"type": "object", "properties": parts, "required": ["type", *required]}
+
+
+# ConditionSerializer.validate's rule in the schema: a count condition needs its threshold.
+@extend_schema_field(
+    {
+        "oneOf": [
+            _condition_schema(ConditionType.ANY.value),
+            _condition_schema(ConditionType.COUNT.value, "threshold"),
+        ],
+        "description": "any: fire on every match (window_s: quiet seconds before the rule is "
+        "ok again). count: fire when the count in the sliding window_s crosses threshold "
+        "(below: when it is at most the threshold, a heartbeat stopped).",
+    }
+)
+class _ConditionInput(ConditionSerializer):
+    """A rule's condition as sent."""
+
+
 class RuleInputSerializer(serializers.Serializer):
     """A rule as created or replaced. Context: `user_id` and `admin` (who saves it)."""
 
@@ -167,11 +251,11 @@ class RuleInputSerializer(serializers.Serializer):
         help_text=f"Lucene syntax, as the tracker's `query` (at most {QUERY_MAX_LENGTH:,} "
         "characters); blank matches every message you can read.",
     )
-    condition = ConditionSerializer()
+    condition = _ConditionInput()
     channels = serializers.ListField(
         child=UUIDStringField(), required=False, max_length=RULE_CHANNELS_MAX
     )
-    repeat_s = serializers.IntegerField(
+    repeat_s = _RepeatField(
         required=False,
         min_value=0,
         max_value=REPEAT_MAX,
@@ -207,7 +291,8 @@ class RuleInputSerializer(serializers.Serializer):
         ids = list(dict.fromkeys(value))
         unknown = channels_unknown(user_id=self.context["user_id"], channel_ids=ids)
         if unknown:
-            raise ValidationError(UNKNOWN_CHANNELS.format(ids=", ".join(map(str, unknown))))
+            message = UNKNOWN_CHANNELS.format(ids=", ".join(map(str, unknown)))
+            raise ValidationError(message, code=UNKNOWN_CHANNEL)
         return list(Channel.objects.filter(pk__in=ids))
 
 

@@ -24,6 +24,16 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false; DRF's own also reads 0, 1, "yes" and "off" as booleans."""
+
+    def to_internal_value(self, data: object) -> bool:
+        """Refuse anything but a JSON boolean."""
+        if type(data) is not bool:
+            self.fail("invalid", input=data)
+        return data
+
+
 class UUIDStringField(serializers.UUIDField):
     """A UUID given as a string; DRF's own also reads integers, and so `false`, as UUIDs."""
 

@@ -271,6 +271,7 @@ class OtlpLogsApi(APIView):
     key_scopes = {"POST": "push"}
     parser_classes = (_ProtobufBodyParser, _JSONBodyParser)
     max_body_bytes = settings.MAX_BULK_BODY_BYTES
+    request_body_required = frozenset({"POST"})  # no body, no Content-Type: a 415
 
     @extend_schema(
         operation_id="otlp_logs_export",
@@ -294,7 +295,14 @@ class OtlpLogsApi(APIView):
             otlp.JSON: {
                 "type": "object",
                 "description": "ExportLogsServiceRequest in OTLP/JSON.",
-                "properties": {"resourceLogs": {"type": "array", "items": {"type": "object"}}},
+                "properties": {
+                    # proto3's JSON mapping reads a null field as the field left out.
+                    "resourceLogs": {
+                        "type": "array",
+                        "items": {"type": "object"},
+                        "nullable": True,
+                    }
+                },
             },
         },
         responses={

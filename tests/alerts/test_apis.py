@@ -74,7 +74,8 @@ def test_another_users_rules_and_channels_are_404_and_cannot_be_referenced(
         {"name": "x", "query": "", "condition": {"type": "any"}, "channels": [theirs["id"]]},
         format="json",
     )
-    assert response.status_code == 400
+    # 422: which channels are yours is stored state, which no schema can state.
+    assert response.status_code == 422
     assert response.json() == {"channels": [UNKNOWN_CHANNELS.format(ids=theirs["id"])]}
 
 
@@ -87,7 +88,6 @@ def test_another_users_rules_and_channels_are_404_and_cannot_be_referenced(
         ({"condition": {"type": "count"}}, "condition", THRESHOLD_REQUIRED),
         ({"condition": {"type": "often"}}, "condition", "is not a valid choice"),
         ({"repeat_s": 5}, "repeat_s", "0 (never repeat)"),
-        ({"channels": [str(uuid.uuid4())]}, "channels", "Unknown channel(s)"),
         ({"channels": ["nope"]}, "channels", "valid UUID"),
         ({"name": 5}, "name", "Not a valid string"),
     ],
@@ -121,7 +121,8 @@ def test_a_webhook_on_a_private_address_is_refused_at_save(auth_client, url, kin
         CHANNELS, {"name": "x", "type": "webhook", "url": url}, format="json"
     )
 
-    assert response.status_code == 400
+    # 422: where a host resolves is the network's answer, which no schema can state.
+    assert response.status_code == 422
     (message,) = response.json()["url"]
     assert f"a {kind} address" in message
     assert message.startswith(URL_REFUSED.split("{")[0])
@@ -157,7 +158,8 @@ def test_a_patch_changing_a_channels_type_is_validated_as_a_whole(auth_client) -
     channel = _channel(auth_client, secret="abc")
     path = f"{CHANNELS}{channel['id']}/"
 
-    assert auth_client.patch(path, {"type": "email"}, format="json").status_code == 400
+    # 422: the PATCH is refused for the type the channel has, which no schema of it knows.
+    assert auth_client.patch(path, {"type": "email"}, format="json").status_code == 422
     changed = auth_client.patch(path, {"type": "email", "to": "ops@example.com"}, format="json")
 
     assert changed.status_code == 200

@@ -1,0 +1,63 @@
+"""The OpenAPI generator (drf-spectacular's), where the API's bodies differ from its defaults.
+
+The schema is what generated clients and validators (schemathesis in `make e2e`) hold the API
+to, so it states every rule the code enforces; this module covers the two that drf-spectacular
+cannot say by itself.
+"""
+
+from typing import Any
+
+from django.core.validators import RegexValidator
+from drf_spectacular import openapi
+from drf_spectacular.plumbing import get_override
+from rest_framework import serializers
+
+# DRF's CharField refuses a NUL character in any string (ProhibitNullCharactersValidator).
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's, with required bodies on any method and the lengths fields state.
+
+    drf-spectacular documents a body on POST, PUT and PATCH only, and marks it required only
+    when a serializer has a required field. A view whose handler needs its body on another
+    method (DELETE /api/auth/me/ takes the password) or as raw content (OTLP) names the
+    methods: `request_body_required = frozenset({"DELETE"})`.
+    """
+
+    def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
+        required = self.method in getattr(self.view, "request_body_required", ())
+        method = self.method
+        if required and method not in ("PUT", "PATCH", "POST"):
+            self.method = "POST"  # the only check drf-spectacular makes of the method here
+        try:
+            body = super()._get_request_body(direction)
+        finally:
+            self.method = method
+        if body is not None and required:
+            body["required"] = True
+        return body
+
+    def _map_serializer_field(
+        self, field: Any, direction: str, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        """Add the text rules drf-spectacular leaves out of a field's schema.
+
+        A minLength that `extend_schema_field` states wins over drf-spectacular's, which writes
+        minLength 1 over it for every CharField that refuses blanks (a one-character password
+        would look valid). And request text states that it holds no NUL.
+        """
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        stated = get_override(field, "field")
+        if isinstance(stated, dict) and "minLength" in stated and "$ref" not in schema:
+            schema["minLength"] = stated["minLength"]
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+            and not {"pattern", "format", "enum"} & schema.keys()
+            # A RegexField's own pattern is written in later, and only where there is none.
+            and not any(isinstance(v, RegexValidator) for v in field.validators)
+        ):
+            schema["pattern"] = NO_NUL_PATTERN
+        return schema
