@@ -37,6 +37,7 @@ from alerts.services import (
 )
 from core.exceptions import validation_refusal
 from core.serializers import ErrorSerializer, field_errors_schema
+from tracker.query import QUERY_REFUSED
 
 _TAGS = ["alerts"]
 # An API key needs the alerts scope for every operation here.
@@ -69,10 +70,14 @@ _CHANNEL_422 = OpenApiResponse(
     "field the channel's type does not take.",
 )
 _RULE_422 = OpenApiResponse(
-    field_errors_schema("AlertRuleUnprocessable", "channels"),
-    description="A channel that is not one of yours.",
+    field_errors_schema("AlertRuleUnprocessable", "query", "channels"),
+    description="A query the language refuses (the message names the position), or a "
+    "channel that is not one of yours.",
 )
-_COMMON = {401: _UNAUTHORIZED, 403: _FORBIDDEN}
+_UNAVAILABLE = OpenApiResponse(
+    ErrorSerializer, description="Redis or the database is unavailable; retry shortly."
+)
+_COMMON = {401: _UNAUTHORIZED, 403: _FORBIDDEN, 503: _UNAVAILABLE}
 
 
 def _merged(request: Request, current: dict[str, Any]) -> Any:
@@ -102,7 +107,8 @@ def _rule_write(request: Request, rule: Rule | None = None) -> Rule:
     context = {"user_id": request.user.user_id, "admin": request.user.is_admin}
     serializer = RuleInputSerializer(data=_merged(request, current), context=context)
     if not serializer.is_valid():
-        raise validation_refusal(serializer.errors, unstated=frozenset({UNKNOWN_CHANNEL}))
+        unstated = frozenset({UNKNOWN_CHANNEL, QUERY_REFUSED})
+        raise validation_refusal(serializer.errors, unstated=unstated)
     if rule is None:
         data = {"channels": [], **serializer.validated_data}
         return rule_create(user_id=request.user.user_id, **data)

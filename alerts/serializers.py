@@ -20,10 +20,11 @@ from alerts.models import (
 )
 from alerts.selectors import EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX, channels_unknown
 from alerts.targets import URL_INVALID, URL_SCHEME, TargetRefused, target_resolve
-from core.contract import DATETIME_OUT_OF_RANGE, in_storable_range
-from core.schema import NO_NUL_PATTERN
+from core.contract import DATETIME_OUT_OF_RANGE, STORABLE_YEARS_PATTERN, in_storable_range
+from core.schema import NO_NUL_PATTERN, NOT_BLANK_PATTERN
 from core.serializers import StrictBooleanField, StrictCharField, UUIDStringField
 from tracker.query import QUERY_MAX_LENGTH, query_parse
+from tracker.query import TOO_LONG as QUERY_TOO_LONG
 
 WINDOW_MIN, WINDOW_MAX = 30, 7 * 24 * 3600
 REPEAT_MIN, REPEAT_MAX = 60, 7 * 24 * 3600
@@ -52,12 +53,27 @@ def _error(field: str, message: str, code: str = "invalid") -> ValidationError:
     return ValidationError({field: [ErrorDetail(message, code=code)]})
 
 
+# A webhook's URL as the schema states it: http(s) with a host (else a 400). Where the host
+# resolves is checked at save, a 422.
+URL_SCHEMA = {
+    "type": "string",
+    "format": "uri",
+    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]",
+    "maxLength": URL_MAX_LENGTH,
+}
+
+
+@extend_schema_field(URL_SCHEMA)
+class _WebhookUrlField(StrictCharField):
+    """A webhook's URL (target_resolve checks it)."""
+
+
 class ChannelInputSerializer(serializers.Serializer):
     """A channel as created or replaced: `{name, type, url | to, secret?}`."""
 
     name = StrictCharField(max_length=NAME_MAX_LENGTH)
     type = serializers.ChoiceField(choices=ChannelType.choices)
-    url = StrictCharField(
+    url = _WebhookUrlField(
         required=False,
         max_length=URL_MAX_LENGTH,
         help_text="webhook: an http(s) URL on a public address (Slack, Mattermost, your own).",
@@ -105,14 +121,9 @@ class ChannelInputSerializer(serializers.Serializer):
 def _channel_schema(kind: str, target: str, absent: tuple[str, ...]) -> dict[str, Any]:
     text = {"type": "string", "pattern": NO_NUL_PATTERN}
     parts: dict[str, Any] = {
-        "name": {**text, "minLength": 1, "maxLength": NAME_MAX_LENGTH},
+        "name": {"type": "string", "pattern": NOT_BLANK_PATTERN, "maxLength": NAME_MAX_LENGTH},
         "type": {"type": "string", "enum": [kind]},
-        "url": {
-            "type": "string",
-            "format": "uri",
-            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]",
-            "maxLength": URL_MAX_LENGTH,
-        },
+        "url": URL_SCHEMA,
         "to": {"type": "string", "format": "email", "maxLength": EMAIL_MAX_LENGTH},
         "secret": {**text, "maxLength": SECRET_MAX_LENGTH, "writeOnly": True},
     }
@@ -241,6 +252,13 @@ class _ConditionInput(ConditionSerializer):
     """A rule's condition as sent."""
 
 
+@extend_schema_field(
+    {"type": "string", "format": "date-time", "pattern": STORABLE_YEARS_PATTERN, "nullable": True}
+)
+class _MutedUntilField(serializers.DateTimeField):
+    """Until when a rule stays quiet: a date-time a database stores (validate_muted_until)."""
+
+
 class RuleInputSerializer(serializers.Serializer):
     """A rule as created or replaced. Context: `user_id` and `admin` (who saves it)."""
 
@@ -248,6 +266,8 @@ class RuleInputSerializer(serializers.Serializer):
     query = StrictCharField(
         allow_blank=True,
         trim_whitespace=False,
+        max_length=QUERY_MAX_LENGTH,
+        error_messages={"max_length": QUERY_TOO_LONG},
         help_text=f"Lucene syntax, as the tracker's `query` (at most {QUERY_MAX_LENGTH:,} "
         "characters); blank matches every message you can read.",
     )
@@ -261,7 +281,7 @@ class RuleInputSerializer(serializers.Serializer):
         max_value=REPEAT_MAX,
         help_text="While firing, notify again this often; 0 never repeats.",
     )
-    muted_until = serializers.DateTimeField(required=False, allow_null=True)
+    muted_until = _MutedUntilField(required=False, allow_null=True)
 
     class Meta:
         ref_name = "AlertRuleInput"

@@ -14,6 +14,14 @@ from rest_framework import serializers
 
 # DRF's CharField refuses a NUL character in any string (ProhibitNullCharactersValidator).
 NO_NUL_PATTERN = "^[^\\u0000]*$"
+NO_NUL_NON_EMPTY_PATTERN = "^[^\\u0000]+$"
+# What str.strip() removes (every character whose isspace() is true), as a class that Python's
+# and ECMA's regexes read alike: \s differs between the two.
+_SPACE = (
+    "\\t-\\r\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+# Text that refuses blanks after trimming (DRF's default) holds something besides whitespace.
+NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{_SPACE}][^\\u0000]*$"
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -45,7 +53,8 @@ class AutoSchema(openapi.AutoSchema):
 
         A minLength that `extend_schema_field` states wins over drf-spectacular's, which writes
         minLength 1 over it for every CharField that refuses blanks (a one-character password
-        would look valid). And request text states that it holds no NUL.
+        would look valid). And request text states that it holds no NUL, nor (where blanks
+        are refused) only whitespace.
         """
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         stated = get_override(field, "field")
@@ -59,5 +68,16 @@ class AutoSchema(openapi.AutoSchema):
             # A RegexField's own pattern is written in later, and only where there is none.
             and not any(isinstance(v, RegexValidator) for v in field.validators)
         ):
-            schema["pattern"] = NO_NUL_PATTERN
+            # A field that strips its value (DRF's default), or says it refuses text of only
+            # whitespace, takes "  " as blank.
+            strips = getattr(field, "refuses_whitespace_only", field.trim_whitespace)
+            blank_refused = strips and not field.allow_blank
+            if blank_refused:
+                schema["pattern"] = NOT_BLANK_PATTERN
+            elif field.allow_blank:
+                # drf-spectacular then writes oneOf [this, {maxLength: 0}]: "" must match
+                # only the second, or oneOf refuses it.
+                schema["pattern"] = NO_NUL_NON_EMPTY_PATTERN
+            else:
+                schema["pattern"] = NO_NUL_PATTERN
         return schema

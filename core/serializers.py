@@ -34,6 +34,16 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
+class MessageTextField(StrictCharField):
+    """A message's text: kept as sent (no trimming), but refused when only whitespace."""
+
+    refuses_whitespace_only = True  # core.schema states it
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Never trimmed: whitespace is part of the message."""
+        super().__init__(trim_whitespace=False, **kwargs)
+
+
 class UUIDStringField(serializers.UUIDField):
     """A UUID given as a string; DRF's own also reads integers, and so `false`, as UUIDs."""
 

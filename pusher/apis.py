@@ -32,7 +32,7 @@ from core.contract import (
 )
 from core.exceptions import PayloadTooLarge
 from core.parsers import LimitedJSONParser, LimitedNDJSONParser, LimitedRawParser
-from core.serializers import ErrorSerializer, StrictCharField, field_errors_schema
+from core.serializers import ErrorSerializer, MessageTextField, field_errors_schema
 from pusher import otlp
 from pusher.serializers import BatchPushInputSerializer, batch_item_check
 from pusher.services import message_push, messages_push_batch
@@ -81,9 +81,8 @@ class MessagePushApi(APIView):
             path costs more than the validation itself.
             """
             # Kept verbatim: whitespace is part of the message, but all-whitespace is refused.
-            message = StrictCharField(
+            message = MessageTextField(
                 max_length=MESSAGE_MAX_LENGTH,
-                trim_whitespace=False,
                 error_messages={"blank": MESSAGE_BLANK, "max_length": MESSAGE_TOO_LONG},
             )
             return {"message": message}

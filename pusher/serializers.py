@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from core.contract import BULK_MAX_ITEMS, MESSAGE_MAX_LENGTH, NOT_AN_OBJECT, message_text_error
 from core.parsers import NDJSONLine
+from core.schema import NOT_BLANK_PATTERN
 from pusher.services import BatchItem
 
 MESSAGE_REQUIRED = "message: this field is required."
@@ -55,7 +56,12 @@ def batch_item_check(raw: Any) -> BatchItem:
             {
                 "type": "object",
                 "properties": {
-                    "message": {"type": "string", "minLength": 1, "maxLength": MESSAGE_MAX_LENGTH},
+                    "message": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MESSAGE_MAX_LENGTH,
+                        "pattern": NOT_BLANK_PATTERN,
+                    },
                     "message_id": {"type": "string", "format": "uuid"},
                 },
                 "required": ["message"],

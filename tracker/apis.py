@@ -35,7 +35,13 @@ from core.serializers import (
 )
 from core.streaming import off_the_loop
 from tracker.exports import CONTENT_TYPES, FORMATS, NDJSON, export_lines
-from tracker.query import Q_MAX_LENGTH, QUERY_MAX_LENGTH, QUERY_MAX_TERMS
+from tracker.query import (
+    Q_MAX_LENGTH,
+    Q_TOO_LONG,
+    QUERY_MAX_LENGTH,
+    QUERY_MAX_TERMS,
+)
+from tracker.query import TOO_LONG as QUERY_TOO_LONG
 from tracker.selectors import (
     BAD_CURSOR,
     CURSOR_PATTERN,
@@ -91,8 +97,13 @@ _OUT_OF_SCOPE = OpenApiResponse(
     ErrorSerializer, description="`user_id` names another user and the caller is not an admin."
 )
 _UNPROCESSABLE = OpenApiResponse(
-    field_errors_schema("RangeUnprocessable", "from", "interval"),
-    description="`from` is after `to`, or the range holds too many buckets for the interval.",
+    field_errors_schema("ReadUnprocessable", "query", "from", "interval"),
+    description="A query the language refuses (the message names the position), `from` "
+    "after `to`, or (stats) a range with too many buckets for the interval.",
+)
+_QUERY_UNPROCESSABLE = OpenApiResponse(
+    field_errors_schema("QueryUnprocessable", "query"),
+    description="A query the language refuses (the message names the position).",
 )
 _TOO_LARGE = OpenApiResponse(ErrorSerializer, description="The body is over the size limit.")
 _NOT_JSON = OpenApiResponse(ErrorSerializer, description="The body is not JSON.")
@@ -215,6 +226,8 @@ class QuerySerializer(serializers.Serializer):
     query = StrictCharField(
         required=False,
         allow_blank=True,
+        max_length=QUERY_MAX_LENGTH,
+        error_messages={"max_length": QUERY_TOO_LONG},
         # Its length and syntax are checked by the parser, which names the position.
         trim_whitespace=False,
         help_text=(
@@ -247,6 +260,8 @@ class MessageFiltersSerializer(QuerySerializer):
     q = StrictCharField(
         required=False,
         allow_blank=True,
+        max_length=Q_MAX_LENGTH,
+        error_messages={"max_length": Q_TOO_LONG},
         # Literal: a leading or trailing space is part of the substring sought.
         trim_whitespace=False,
         help_text=(
@@ -666,6 +681,7 @@ class MessageTailApi(APIView):
                 description="Server-sent events, one per message; the stream does not end.",
             ),
             400: _field_errors("MessageTailValidationError", *TailInputSerializer().fields),
+            422: _QUERY_UNPROCESSABLE,
             401: OpenApiResponse(
                 ErrorSerializer,
                 description="Missing, malformed, expired or revoked token, or a ticket that is "
@@ -733,6 +749,7 @@ class TailTicketApi(APIView):
         responses={
             201: OutputSerializer,
             400: _field_errors("TailTicketValidationError", *InputSerializer().fields),
+            422: _QUERY_UNPROCESSABLE,
             401: _UNAUTHORIZED,
             403: _OUT_OF_SCOPE,
             415: _NOT_JSON,

@@ -21,14 +21,12 @@ from core.contract import (
     MESSAGE_MAX_LENGTH,
     MESSAGE_TOO_LONG,
     REQUEST_COUNT_MAX,
+    STORABLE_YEARS_PATTERN,
     created_time_error,
     in_storable_range,
     message_text_error,
 )
-from core.serializers import StrictCharField, UUIDStringField, validation_messages
-
-# The storable range in the schema: years 1000 to 9998 (9999-01-01 is past the end).
-STORABLE_YEARS_PATTERN = r"^(1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+from core.serializers import MessageTextField, UUIDStringField, validation_messages
 
 
 @extend_schema_field({"type": "string", "format": "date-time", "pattern": STORABLE_YEARS_PATTERN})
@@ -88,10 +86,9 @@ class FromToSerializer(serializers.Serializer):
 class MessageInputSerializer(serializers.Serializer):
     """One message as tracking accepts it, from the API, a bulk request or an import file."""
 
-    user_message = StrictCharField(
+    # Stored exactly as sent; only an all-whitespace message is refused.
+    user_message = MessageTextField(
         max_length=MESSAGE_MAX_LENGTH,
-        # Stored exactly as sent; only an all-whitespace message is refused.
-        trim_whitespace=False,
         error_messages={"blank": MESSAGE_BLANK, "max_length": MESSAGE_TOO_LONG},
     )
     category = serializers.ChoiceField(choices=CATEGORIES, default=DIRECT)

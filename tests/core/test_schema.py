@@ -13,9 +13,13 @@ from rest_framework.test import APIClient
 
 from accounts.exceptions import PASSWORD_INVALID
 from accounts.services import SCOPES
+from core.schema import NO_NUL_NON_EMPTY_PATTERN, NOT_BLANK_PATTERN
+from tracker.query import QUERY_MAX_LENGTH
 from tracker.selectors import CURSOR_PATTERN, PAGE_SIZE_MAX, STATS_ZONES
 
 REGISTER = "/api/auth/register/"
+
+pytestmark = pytest.mark.django_db  # alert rules and channels are rows
 
 
 @pytest.fixture
@@ -99,7 +103,79 @@ def test_stats_state_their_intervals_and_time_zones(schema: dict[str, Any]) -> N
     assert "UTC" in tz["enum"] and "EST" not in tz["enum"]  # EST: Python knows it, Java not
 
 
-def test_request_text_states_that_it_holds_no_nul(schema: dict[str, Any]) -> None:
-    # DRF refuses a NUL in every string; a generated client should not send one.
+@pytest.mark.parametrize(
+    ("text", "stated"), [("a", True), ("  a ", True), (" \t\u3000", False), ("a\x00", False)]
+)
+def test_request_text_states_no_nul_and_not_only_whitespace(
+    schema: dict[str, Any], auth_client: APIClient, text: str, stated: bool
+) -> None:
+    # DRF refuses a NUL in every string, and trims a name to nothing when it is all spaces.
     name = _component(schema, "ApiKeyInputRequest")["properties"]["name"]
-    assert name["pattern"] == "^[^\\u0000]*$"
+    query = _component(schema, "TailTicketInputRequest")["properties"]["query"]
+
+    assert name["pattern"] == NOT_BLANK_PATTERN
+    # Blank allowed: "" matches the second branch only, as oneOf needs.
+    assert query["oneOf"] == [
+        {"type": "string", "pattern": NO_NUL_NON_EMPTY_PATTERN, "maxLength": QUERY_MAX_LENGTH},
+        {"type": "string", "maxLength": 0},
+    ]
+    assert bool(re.search(name["pattern"], text)) is stated
+    response = auth_client.post(
+        "/api/auth/keys/", {"name": text, "scopes": ["read"]}, format="json"
+    )
+    assert response.status_code == (201 if stated else 400), response.content
+
+
+def _rule(condition: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"name": "r", "query": "", "condition": condition, **fields}
+
+
+@pytest.mark.parametrize(
+    ("rule", "status"),
+    [
+        (_rule({"type": "count"}), 400),  # a count needs its threshold: the schema's oneOf
+        (_rule({"type": "count", "threshold": 3, "below": 0}), 400),  # 0 is no JSON boolean
+        (_rule({"type": "any"}, repeat_s=30), 400),  # 0, or 60 to 604800
+        (_rule({"type": "any"}, muted_until="0999-12-31T00:00:00Z"), 400),
+        (_rule({"type": "count", "threshold": 3, "below": True}, repeat_s=60), 201),
+        (_rule({"type": "any"}, channels=["0b7e7dd2-3e0e-4f55-9c4b-6bd4f7a4d2a1"]), 422),
+    ],
+)
+def test_alert_rules_follow_their_schema_and_unknown_channels_are_a_422(
+    schema: dict[str, Any], auth_client: APIClient, rule: dict[str, Any], status: int
+) -> None:
+    documented = schema["paths"]["/api/alerts/rules/"]["post"]["responses"]
+    condition = _component(schema, "AlertRuleInputRequest")["properties"]["condition"]
+
+    response = auth_client.post("/api/alerts/rules/", rule, format="json")
+
+    assert response.status_code == status, response.content
+    assert str(status) in documented
+    count = next(c for c in condition["oneOf"] if c["properties"]["type"]["enum"] == ["count"])
+    assert count["required"] == ["type", "threshold"]
+
+
+@pytest.mark.parametrize(
+    ("channel", "status"),
+    [
+        ({"name": "c", "type": "webhook", "to": "a@example.com"}, 400),  # needs url, not to
+        ({"name": "c", "type": "email", "to": "a@example.com", "secret": "s"}, 400),
+        ({"name": "c", "type": "webhook", "url": "ftp://example.com/"}, 400),
+        ({"name": "c", "type": "webhook", "url": "http://127.0.0.1/hook"}, 422),  # private
+        ({"name": "c", "type": "email", "to": "a@example.com"}, 201),
+    ],
+)
+def test_alert_channels_state_each_types_fields(
+    schema: dict[str, Any], auth_client: APIClient, channel: dict[str, Any], status: int
+) -> None:
+    body = schema["paths"]["/api/alerts/channels/"]["post"]["requestBody"]
+    webhook, email = body["content"]["application/json"]["schema"]["oneOf"]
+
+    response = auth_client.post("/api/alerts/channels/", channel, format="json")
+
+    assert response.status_code == status, response.content
+    assert (webhook["required"], email["required"]) == (
+        ["name", "type", "url"],
+        ["name", "type", "to"],
+    )
+    assert webhook["properties"]["to"]["not"] == {} and email["properties"]["url"]["not"] == {}
