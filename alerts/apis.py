@@ -51,7 +51,7 @@ _CHANNEL_404 = OpenApiResponse(ErrorSerializer, description="No channel of yours
 _RULE_404 = OpenApiResponse(ErrorSerializer, description="No rule of yours with this id.")
 _CHANNEL_400 = OpenApiResponse(
     field_errors_schema("AlertChannelValidationError", "name", "type", "url", "to", "secret"),
-    description="Invalid input, as `{field: [messages]}` (or a limit, as `{detail, code}`).",
+    description="Invalid input, as `{field: [messages]}`.",
 )
 _RULE_400 = OpenApiResponse(
     field_errors_schema(
@@ -62,17 +62,18 @@ _RULE_400 = OpenApiResponse(
         "muted_until",
         nested=("condition", "channels"),
     ),
-    description="Invalid input, as `{field: [messages]}` (or a limit, as `{detail, code}`).",
+    description="Invalid input, as `{field: [messages]}`.",
 )
 _CHANNEL_422 = OpenApiResponse(
     field_errors_schema("AlertChannelUnprocessable", "url", "to", "secret"),
-    description="The webhook's host does not resolve to public addresses only, or (PATCH) a "
-    "field the channel's type does not take.",
+    description="The webhook's host does not resolve to public addresses only, (PATCH) a "
+    "field the channel's type does not take, or (POST) you have the most channels allowed "
+    "(`{detail, code}`).",
 )
 _RULE_422 = OpenApiResponse(
     field_errors_schema("AlertRuleUnprocessable", "query", "channels"),
-    description="A query the language refuses (the message names the position), or a "
-    "channel that is not one of yours.",
+    description="A query the language refuses (the message names the position), a channel "
+    "that is not one of yours, or (POST) you have the most rules allowed (`{detail, code}`).",
 )
 _UNAVAILABLE = OpenApiResponse(
     ErrorSerializer, description="Redis or the database is unavailable; retry shortly."

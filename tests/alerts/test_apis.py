@@ -214,3 +214,15 @@ def test_a_channel_built_by_bakery_is_listed_for_its_owner_only(auth_client, use
     baker.make(Channel, user_id=str(uuid.uuid4()), type="email", to="b@example.com")
 
     assert [c["to"] for c in auth_client.get(CHANNELS).json()] == ["a@example.com"]
+
+
+def test_a_user_at_the_most_channels_allowed_gets_a_422(auth_client, monkeypatch) -> None:
+    # What is stored refuses it, which no schema can state: 400 is for breaking the schema.
+    monkeypatch.setattr("alerts.services.CHANNELS_MAX_PER_USER", 1)
+    _channel(auth_client)
+
+    response = auth_client.post(
+        CHANNELS, {"name": "x", "type": "email", "to": "a@example.com"}, format="json"
+    )
+
+    assert (response.status_code, response.json()["code"]) == (422, "limit_reached")
