@@ -187,6 +187,7 @@ class MessagePushBatchApi(APIView):
     key_scopes = {"POST": "push"}
     parser_classes = (LimitedJSONParser, LimitedNDJSONParser)
     max_body_bytes = settings.MAX_BULK_BODY_BYTES
+    request_body_required = frozenset({"POST"})  # two media types: drf-spectacular can't tell
 
     class OutputSerializer(serializers.Serializer):
         class ItemSerializer(serializers.Serializer):

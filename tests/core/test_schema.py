@@ -59,6 +59,7 @@ def test_bodies_the_handlers_need_are_required(schema: dict[str, Any]) -> None:
     assert erase["required"] is True
     assert erase["content"]["application/json"]["schema"]["$ref"].endswith("UserEraseInputRequest")
     assert otlp["required"] is True
+    assert schema["paths"]["/api/pusher/push/batch/"]["post"]["requestBody"]["required"] is True
 
 
 def test_an_erasure_without_its_password_is_refused(auth_client: APIClient) -> None:
