@@ -22,7 +22,12 @@ from alerts.selectors import EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX, channels_un
 from alerts.targets import URL_INVALID, URL_SCHEME, TargetRefused, target_resolve
 from core.contract import DATETIME_OUT_OF_RANGE, STORABLE_YEARS_PATTERN, in_storable_range
 from core.schema import NO_NUL_PATTERN, NOT_BLANK_PATTERN
-from core.serializers import StrictBooleanField, StrictCharField, UUIDStringField
+from core.serializers import (
+    QueryParamsSerializer,
+    StrictBooleanField,
+    StrictCharField,
+    UUIDStringField,
+)
 from tracker.query import QUERY_MAX_LENGTH, query_parse
 from tracker.query import TOO_LONG as QUERY_TOO_LONG
 
@@ -366,7 +371,7 @@ class RuleOutputSerializer(serializers.Serializer):
         return [str(channel.pk) for channel in rule.channels.all()]
 
 
-class EventsQuerySerializer(serializers.Serializer):
+class EventsQuerySerializer(QueryParamsSerializer):
     """How much history to read."""
 
     limit = serializers.IntegerField(

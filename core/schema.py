@@ -1,8 +1,8 @@
-"""The OpenAPI generator (drf-spectacular's), where the API's bodies differ from its defaults.
+"""The OpenAPI generator: drf-spectacular's, with what it cannot say by itself.
 
 The schema is what generated clients and validators (schemathesis in `make e2e`) hold the API
-to, so it states every rule the code enforces; this module covers the two that drf-spectacular
-cannot say by itself.
+to, so it states every rule the code enforces (docs/api-schema.md). This adds required bodies
+on any method, and the rules DRF's CharField applies to every string.
 """
 
 from typing import Any
@@ -25,7 +25,7 @@ NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{_SPACE}][^\\u0000]*$"
 
 
 class AutoSchema(openapi.AutoSchema):
-    """drf-spectacular's, with required bodies on any method and the lengths fields state.
+    """drf-spectacular's, with required bodies on any method and the text rules of CharField.
 
     drf-spectacular documents a body on POST, PUT and PATCH only, and marks it required only
     when a serializer has a required field. A view whose handler needs its body on another

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import QueryDict, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -29,6 +29,7 @@ from core.contract import (
 from core.exceptions import validation_refusal
 from core.serializers import (
     ErrorSerializer,
+    QueryParamsSerializer,
     StrictCharField,
     UUIDStringField,
     field_errors_schema,
@@ -220,8 +221,12 @@ class MessageBulkApi(APIView):
         return Response(report)
 
 
-class QuerySerializer(serializers.Serializer):
-    """The `query` parameter every read takes (tracker.query)."""
+class QuerySerializer(QueryParamsSerializer):
+    """The `query` parameter every read takes (tracker.query).
+
+    A query string is read as the schema states it (`user_id=` is no UUID, not no filter); a
+    JSON body (the tail's ticket) as it comes.
+    """
 
     query = StrictCharField(
         required=False,
@@ -242,16 +247,6 @@ class QuerySerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "MessageQuery"
-
-    def to_internal_value(self, data: Any) -> Any:
-        """Read a query string's empty value (`user_id=`) as sent, not as left out.
-
-        DRF reads a QueryDict as an HTML form, whose empty fields count as omitted: `user_id=`
-        then passed as no filter at all, where the schema (a UUID) refuses it.
-        """
-        if isinstance(data, QueryDict):
-            data = data.dict()
-        return super().to_internal_value(data)
 
 
 class MessageFiltersSerializer(QuerySerializer):

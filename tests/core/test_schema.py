@@ -180,3 +180,17 @@ def test_alert_channels_state_each_types_fields(
         ["name", "type", "to"],
     )
     assert webhook["properties"]["to"]["not"] == {} and email["properties"]["url"]["not"] == {}
+
+
+def test_a_name_is_at_most_its_length_as_sent(
+    schema: dict[str, Any], auth_client: APIClient
+) -> None:
+    # DRF counted the length after trimming; the schema's maxLength counts what is sent.
+    limit = _component(schema, "ApiKeyInputRequest")["properties"]["name"]["maxLength"]
+    name = "  " + "n" * (limit - 1)
+
+    response = auth_client.post(
+        "/api/auth/keys/", {"name": name, "scopes": ["read"]}, format="json"
+    )
+
+    assert (response.status_code, list(response.json())) == (400, ["name"])

@@ -19,6 +19,7 @@ from core.contract import (
     date_format,
 )
 from core.exceptions import ELASTICSEARCH_DOWN
+from core.serializers import QUERY_PARAMETER_REPEATED
 from tests.tracker.support import T0, document, index, minutes, refresh
 from tracker.query import Q_TOO_LONG
 from tracker.scope import OUT_OF_SCOPE
@@ -542,3 +543,15 @@ def test_search_finds_a_log_by_its_trace_id(auth_client: APIClient, user: dict) 
 
     assert [item["user_message"] for item in found["results"]] == ["in the trace"]
     assert auth_client.get(MESSAGES, {"trace_id": "not-hex"}).status_code == 400
+
+
+def test_a_query_parameter_given_twice_is_refused_not_the_last_one_taken(
+    auth_client: APIClient,
+) -> None:
+    # The schema states one value; Django's QueryDict would hand on the last of several.
+    response = auth_client.get(f"{MESSAGES}?page_size=x&page_size=5")
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"page_size": [QUERY_PARAMETER_REPEATED]},
+    )
