@@ -16,10 +16,11 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin app
 
-# Dependencies first: this layer is rebuilt only when the pins change. Every pin ships a
-# manylinux wheel for CPython 3.11, so no compiler is needed.
+# Dependencies first: this layer is rebuilt only when the lock changes, and pip checks every
+# file against its hash there. Every pin ships a manylinux wheel for CPython 3.11, so no
+# compiler is needed.
 COPY requirements/base.txt requirements/base.txt
-RUN pip install -r requirements/base.txt
+RUN pip install --require-hashes -r requirements/base.txt
 
 COPY . .
 

@@ -11,7 +11,7 @@ WEB_WORKERS ?= 4
 STACK_SETTINGS ?= config.settings.local
 export DJANGO_SETTINGS_MODULE := $(if $(DJANGO_SETTINGS_MODULE),$(DJANGO_SETTINGS_MODULE),$(STACK_SETTINGS))
 
-.PHONY: help venv services tools migrate index run test up down cluster cluster-down cluster-faults lint bench e2e faults
+.PHONY: help venv services tools migrate index run test up down cluster cluster-down cluster-faults lint lock bench e2e faults
 
 help:
 	@echo "make run      set up everything, then run front, web, tail and queue in the foreground (Ctrl-C stops all)"
@@ -25,12 +25,13 @@ help:
 	@echo "make e2e      make up, then newman, schemathesis and Swagger UI in headless Chromium"
 	@echo "make faults   outage, restart, crash and security tests on a private stack"
 	@echo "make bench    the performance targets P1-P15, M1 and S1 (restarts the stack)"
-	@echo "make lint     ruff check and format check, shellcheck over the shell scripts"
+	@echo "make lint     ruff check and format check, mypy, shellcheck over the shell scripts"
+	@echo "make lock     regenerate the locks requirements/*.txt (with hashes) from requirements/*.in"
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -74,8 +75,13 @@ cluster-faults: venv
 tools:
 	@command -v docker-compose >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+	@# Real shippers for the tests: util-linux's logger and syslog-ng (the syslog listener's
+	@# tests), and syslog-ng's elasticsearch-http() destination (scl, mod-http) into /_bulk.
+	@command -v logger >/dev/null && dpkg -s syslog-ng-core syslog-ng-mod-http syslog-ng-scl >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  bsdutils syslog-ng-core syslog-ng-mod-http syslog-ng-scl >/dev/null; }
 
-e2e: up
+e2e: tools up
 	@scripts/e2e.sh
 
 faults: venv
@@ -84,9 +90,25 @@ faults: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	@command -v shellcheck >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
 	shellcheck -x $$(git ls-files '*.sh') .ci/run
+
+# The locks: each requirements/<name>.in (edited by hand) becomes requirements/<name>.txt, its
+# whole tree pinned with hashes. A version already locked stays unless an .in file asks for
+# another (docs/development.md). uv does the resolving, from a venv of its own.
+LOCK_VENV := var/lock-venv
+LOCK_NAMES := base dev e2e audit lock
+lock:
+	@test -x $(LOCK_VENV)/bin/uv || { $(PYTHON) -m venv $(LOCK_VENV) && \
+	  $(LOCK_VENV)/bin/pip install --quiet --require-hashes -r requirements/lock.txt; }
+	@for name in $(LOCK_NAMES); do \
+	  echo "locking requirements/$$name.txt"; \
+	  $(LOCK_VENV)/bin/uv pip compile --quiet --generate-hashes --python $(PYTHON) \
+	    --custom-compile-command "make lock" -o requirements/$$name.txt requirements/$$name.in \
+	    || exit 1; \
+	done
 
 # Benchmarks (the performance targets, docs/benchmarks.md): restarts the stack with
 # bench.settings, runs bench/run.py.

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import RevocableJWTAuthentication
+from accounts.authentication import AuthenticatedRequest, RevocableJWTAuthentication
 from accounts.exceptions import (
     ADMIN_ONLY,
     API_KEY_NOT_FOUND,
@@ -260,7 +260,7 @@ class UserLogoutApi(APIView):
             503: _REDIS_DOWN,
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         """Revoke this access token and the refresh token in the body, if any."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -305,7 +305,7 @@ class UserMeApi(APIView):
         tags=_TAGS,
         responses={200: OutputSerializer, 401: _TOKEN_401, 503: _REDIS_DOWN},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         """Return the caller's identity (from the token) and their push count."""
         user = request.user
         me = {
@@ -346,7 +346,7 @@ class UserMeApi(APIView):
             503: _REDIS_DOWN,
         },
     )
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: AuthenticatedRequest) -> Response:
         """Check the password, then erase the caller."""
         serializer = self.EraseInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -373,7 +373,7 @@ class UserEraseApi(APIView):
             503: _REDIS_DOWN,
         },
     )
-    def delete(self, request: Request, user_id: UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         """Erase the user, as DELETE /me/ does for oneself."""
         if not request.user.is_admin:
             raise PermissionDenied(ADMIN_ONLY)
@@ -481,7 +481,7 @@ class ApiKeysApi(APIView):
         tags=_TAGS,
         responses={200: ListedSerializer(many=True), 401: _TOKEN_401, 503: _REDIS_DOWN},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         """Your keys, without their secrets."""
         keys = api_keys_list(user_id=request.user.user_id)
         return Response(self.ListedSerializer(keys, many=True).data)
@@ -501,7 +501,7 @@ class ApiKeysApi(APIView):
             503: _REDIS_DOWN,
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         """Create a key; its secret is in this answer only."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -522,7 +522,7 @@ class ApiKeyDetailApi(APIView):
             503: _REDIS_DOWN,
         },
     )
-    def delete(self, request: Request, key_id: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, key_id: str) -> Response:
         """The key is refused from the next request."""
         if not api_key_delete(user_id=request.user.user_id, key_id=key_id):
             raise NotFound(API_KEY_NOT_FOUND)

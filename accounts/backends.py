@@ -14,7 +14,7 @@ from accounts.tokens import RedisTokenUser
 class RedisUserBackend(BaseBackend):
     """Lets `django.contrib.auth.authenticate(request, username=..., password=...)` use Redis."""
 
-    def authenticate(
+    def authenticate(  # type: ignore[override]  # a token user, not Django's user model
         self,
         request: HttpRequest | None,
         username: str | None = None,

@@ -55,6 +55,7 @@ from accounts.tokens import (
     REFRESH,
     ROLE_USER,
     ROLES,
+    RedisTokenUser,
     token_decode,
 )
 from core.contract import date_format
@@ -115,7 +116,7 @@ def user_create(*, username: str, password: str, role: str = ROLE_USER) -> dict[
     return user
 
 
-UserHook = Callable[..., None]
+UserHook = Callable[..., object]
 _user_removal_hooks: list[UserHook] = []
 
 
@@ -276,7 +277,8 @@ def user_login(
 ) -> dict[str, Any]:
     """Check credentials; return a token pair plus `user_id`, or raise InvalidCredentials."""
     user = authenticate(request, username=username, password=password)
-    if user is None:
+    # RedisUserBackend is the only backend: anything else is no user of ours.
+    if not isinstance(user, RedisTokenUser):
         # One answer for an unknown user and a wrong password: existence stays secret.
         raise InvalidCredentials()
     pair = token_pair_issue(user_id=user.user_id, username=user.username, role=user.role)
@@ -429,7 +431,7 @@ def api_key_verify(*, key: str) -> dict[str, str] | None:
         return None
     record = api_key_get(key_id=key_id)
     # Gone, expired, or left without its secret's hash (what a deleted key left behind).
-    if not api_key_live(record=record):
+    if record is None or not api_key_live(record=record):
         return None
     if not hmac.compare_digest(record["secret_hash"], _secret_hash(secret)):
         return None

@@ -15,7 +15,7 @@ from django_redis import get_redis_connection
 from redis import Redis
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRateThrottle
+from rest_framework.throttling import AnonRateThrottle, BaseThrottle
 from rest_framework.views import APIView
 
 from accounts.exceptions import InvalidCredentials
@@ -31,6 +31,12 @@ _RESERVE = StoreScript("throttle_reserve")
 def _cache_redis() -> Redis:
     """The cache's Redis: throttle state may be lost, so it stays out of the store."""
     return get_redis_connection("default")
+
+
+def _rate(rate: str) -> tuple[int, int]:
+    """(limit, window in seconds) of a DRF rate such as "10/min", read as DRF reads it."""
+    count, period = rate.split("/")
+    return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
 
 
 def _window_key(scope: str, ident: str) -> str:
@@ -82,7 +88,7 @@ class UserLoginThrottle(BaseThrottle):
             (LOGIN_SCOPE, f"{_username_digest(username)}:{address}"),
             (LOGIN_ADDRESS_SCOPE, address),
         ):
-            limit, seconds = SimpleRateThrottle.parse_rate(self, rates[scope])  # "10/min"
+            limit, seconds = _rate(str(rates[scope]))
             windows.append((_window_key(scope, ident), limit, seconds * 1000))
         return windows
 
@@ -97,7 +103,8 @@ class UserLoginThrottle(BaseThrottle):
         self._wait_ms = int(_RESERVE(keys=list(attempt.keys), args=args, client=client))
         if self._wait_ms:
             return False
-        request.login_attempt = attempt
+        # Read back by _attempt_forgive once the login has succeeded.
+        request.login_attempt = attempt  # type: ignore[attr-defined]
         return True
 
     def wait(self) -> float | None:

@@ -38,6 +38,12 @@ _STRING_CLAIMS = ("user_id", "username", "role", "jti", "token_type", FAMILY_CLA
 class RedisTokenUser(TokenUser):
     """The user a request runs as, built from verified token claims (or a Redis record)."""
 
+    token: Mapping[str, Any]  # type: ignore[assignment]
+
+    def __init__(self, token: Mapping[str, Any]) -> None:
+        # simplejwt's TokenUser reads its token by key alone, so verified claims do.
+        self.token = token
+
     @cached_property
     def user_id(self) -> str:
         """The user's UUID (also available as `id` and `pk`)."""

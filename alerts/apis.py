@@ -5,10 +5,10 @@ from uuid import UUID
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import AuthenticatedRequest
 from alerts.models import Channel, Rule
 from alerts.selectors import channel_get, channels_list, rule_events, rule_get, rules_list
 from alerts.serializers import (
@@ -81,14 +81,14 @@ _UNAVAILABLE = OpenApiResponse(
 _COMMON = {401: _UNAUTHORIZED, 403: _FORBIDDEN, 503: _UNAVAILABLE}
 
 
-def _merged(request: Request, current: dict[str, Any]) -> Any:
+def _merged(request: AuthenticatedRequest, current: dict[str, Any]) -> Any:
     """A PATCH's body over the object as it stands: validated as the whole it makes."""
     if request.method == "PATCH" and isinstance(request.data, dict):
         return {**current, **request.data}
     return request.data
 
 
-def _channel_write(request: Request, channel: Channel | None = None) -> Channel:
+def _channel_write(request: AuthenticatedRequest, channel: Channel | None = None) -> Channel:
     current = channel_input(channel, request.data) if channel else {}
     serializer = ChannelInputSerializer(data=_merged(request, current))
     if not serializer.is_valid():
@@ -103,7 +103,7 @@ def _channel_write(request: Request, channel: Channel | None = None) -> Channel:
     return channel_update(channel=channel, **serializer.validated_data)
 
 
-def _rule_write(request: Request, rule: Rule | None = None) -> Rule:
+def _rule_write(request: AuthenticatedRequest, rule: Rule | None = None) -> Rule:
     current = rule_input(rule) if rule else {}
     context = {"user_id": request.user.user_id, "admin": request.user.is_admin}
     serializer = RuleInputSerializer(data=_merged(request, current), context=context)
@@ -127,7 +127,7 @@ class ChannelsApi(APIView):
         tags=_TAGS,
         responses={200: ChannelOutputSerializer(many=True), **_COMMON},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         """Your channels, oldest first."""
         channels = channels_list(user_id=request.user.user_id)
         return Response(ChannelOutputSerializer(channels, many=True).data)
@@ -144,7 +144,7 @@ class ChannelsApi(APIView):
             **_COMMON,
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         """Create a channel."""
         channel = _channel_write(request)
         return Response(ChannelOutputSerializer(channel).data, status=status.HTTP_201_CREATED)
@@ -161,7 +161,7 @@ class ChannelDetailApi(APIView):
         tags=_TAGS,
         responses={200: ChannelOutputSerializer, 404: _CHANNEL_404, **_COMMON},
     )
-    def get(self, request: Request, channel_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, channel_id: UUID) -> Response:
         """One channel."""
         channel = channel_get(user_id=request.user.user_id, channel_id=channel_id)
         return Response(ChannelOutputSerializer(channel).data)
@@ -178,7 +178,7 @@ class ChannelDetailApi(APIView):
             **_COMMON,
         },
     )
-    def put(self, request: Request, channel_id: UUID) -> Response:
+    def put(self, request: AuthenticatedRequest, channel_id: UUID) -> Response:
         """Replace a channel (an absent secret is kept)."""
         channel = channel_get(user_id=request.user.user_id, channel_id=channel_id)
         return Response(ChannelOutputSerializer(_channel_write(request, channel)).data)
@@ -195,7 +195,7 @@ class ChannelDetailApi(APIView):
             **_COMMON,
         },
     )
-    def patch(self, request: Request, channel_id: UUID) -> Response:
+    def patch(self, request: AuthenticatedRequest, channel_id: UUID) -> Response:
         """Change some of a channel's fields."""
         channel = channel_get(user_id=request.user.user_id, channel_id=channel_id)
         return Response(ChannelOutputSerializer(_channel_write(request, channel)).data)
@@ -205,7 +205,7 @@ class ChannelDetailApi(APIView):
         tags=_TAGS,
         responses={204: None, 404: _CHANNEL_404, **_COMMON},
     )
-    def delete(self, request: Request, channel_id: UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, channel_id: UUID) -> Response:
         """Delete a channel; rules stop notifying it."""
         channel_delete(channel=channel_get(user_id=request.user.user_id, channel_id=channel_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -226,7 +226,7 @@ class ChannelTestApi(APIView):
         request=None,
         responses={200: ChannelTestOutputSerializer, 404: _CHANNEL_404, **_COMMON},
     )
-    def post(self, request: Request, channel_id: UUID) -> Response:
+    def post(self, request: AuthenticatedRequest, channel_id: UUID) -> Response:
         """Test the channel."""
         channel = channel_get(user_id=request.user.user_id, channel_id=channel_id)
         return Response(ChannelTestOutputSerializer(channel_test(channel=channel)).data)
@@ -242,7 +242,7 @@ class RulesApi(APIView):
         tags=_TAGS,
         responses={200: RuleOutputSerializer(many=True), **_COMMON},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         """Your rules with their state, oldest first."""
         rules = rules_list(user_id=request.user.user_id)
         return Response(RuleOutputSerializer(rules, many=True).data)
@@ -257,7 +257,7 @@ class RulesApi(APIView):
         request=RuleInputSerializer,
         responses={201: RuleOutputSerializer, 400: _RULE_400, 422: _RULE_422, **_COMMON},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         """Create a rule, in state ok."""
         rule = _rule_write(request)
         return Response(RuleOutputSerializer(rule).data, status=status.HTTP_201_CREATED)
@@ -273,7 +273,7 @@ class RuleDetailApi(APIView):
         tags=_TAGS,
         responses={200: RuleOutputSerializer, 404: _RULE_404, **_COMMON},
     )
-    def get(self, request: Request, rule_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, rule_id: UUID) -> Response:
         """One rule with its state."""
         rule = rule_get(user_id=request.user.user_id, rule_id=rule_id)
         return Response(RuleOutputSerializer(rule).data)
@@ -290,7 +290,7 @@ class RuleDetailApi(APIView):
             **_COMMON,
         },
     )
-    def put(self, request: Request, rule_id: UUID) -> Response:
+    def put(self, request: AuthenticatedRequest, rule_id: UUID) -> Response:
         """Replace a rule; a changed query or condition starts over from ok."""
         rule = rule_get(user_id=request.user.user_id, rule_id=rule_id)
         return Response(RuleOutputSerializer(_rule_write(request, rule)).data)
@@ -307,7 +307,7 @@ class RuleDetailApi(APIView):
             **_COMMON,
         },
     )
-    def patch(self, request: Request, rule_id: UUID) -> Response:
+    def patch(self, request: AuthenticatedRequest, rule_id: UUID) -> Response:
         """Change some of a rule's fields (e.g. `muted_until`)."""
         rule = rule_get(user_id=request.user.user_id, rule_id=rule_id)
         return Response(RuleOutputSerializer(_rule_write(request, rule)).data)
@@ -317,7 +317,7 @@ class RuleDetailApi(APIView):
         tags=_TAGS,
         responses={204: None, 404: _RULE_404, **_COMMON},
     )
-    def delete(self, request: Request, rule_id: UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, rule_id: UUID) -> Response:
         """Delete a rule and its history."""
         rule_delete(rule=rule_get(user_id=request.user.user_id, rule_id=rule_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -340,7 +340,7 @@ class RuleEventsApi(APIView):
             **_COMMON,
         },
     )
-    def get(self, request: Request, rule_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, rule_id: UUID) -> Response:
         """The latest `limit` events."""
         params = EventsQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)

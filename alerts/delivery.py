@@ -137,6 +137,7 @@ def _webhook_send(channel: Channel, body: bytes, timeout: float) -> AttemptResul
         "retries": False,
         "maxsize": 1,
     }
+    pool: urllib3.HTTPConnectionPool
     if target.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(
             target.address,

@@ -36,7 +36,7 @@ from alerts.models import ConditionType, Event, Rule, RuleState
 from alerts.notifications import rule_notify, rule_transition
 from core.queue import async_task_in
 from core.redis import StoreScript, store
-from tracker.query import Filter, matches, query_parse
+from tracker.query import Filter, matches, query_parse, required_keyword
 from tracker.scope import Actor
 from tracker.selectors import messages_search
 
@@ -75,17 +75,69 @@ class ActiveRule:
     tree: Filter
 
 
+def _index_value(value: object, case_insensitive: bool) -> str | int | None:
+    """A keyword value as the index holds it: folded to lower case for a caseless field (whose
+    values match only when ASCII, as `Keyword.test` has it)."""
+    if case_insensitive:
+        return value.lower() if isinstance(value, str) and value.isascii() else None
+    return value if isinstance(value, str | int) else None
+
+
+@dataclass
+class _Indexed:
+    """Rules indexed by a keyword value every match must hold, as a percolator does.
+
+    A rule whose query requires, say, `service:checkout` is tested only against documents
+    whose service is checkout; the rest (no such term) against every document.
+    """
+
+    everywhere: list[ActiveRule] = field(default_factory=list)
+    by_value: dict[tuple[str, str | int], list[ActiveRule]] = field(default_factory=dict)
+    fields: set[tuple[str, bool]] = field(default_factory=set)  # (field, caseless)
+
+    def add(self, rule: ActiveRule) -> None:
+        term = required_keyword(rule.tree)
+        value = None if term is None else _index_value(term.value, term.case_insensitive)
+        if term is None or value is None:
+            self.everywhere.append(rule)
+            return
+        self.by_value.setdefault((term.field, value), []).append(rule)
+        self.fields.add((term.field, term.case_insensitive))
+
+    def __bool__(self) -> bool:
+        return bool(self.everywhere or self.by_value)
+
+    def candidates(self, document: dict[str, Any]) -> Iterable[ActiveRule]:
+        """The rules `document` could match: a rule outside them cannot."""
+        yield from self.everywhere
+        for name, caseless in self.fields:
+            held = document.get(name)
+            for item in held if isinstance(held, list) else (held,):
+                value = _index_value(item, caseless)
+                if value is not None:
+                    yield from self.by_value.get((name, value), ())
+
+
 @dataclass
 class _RuleSet:
-    by_owner: dict[str, list[ActiveRule]] = field(default_factory=dict)
-    admin: list[ActiveRule] = field(default_factory=list)
+    by_owner: dict[str, _Indexed] = field(default_factory=dict)
+    admin: _Indexed = field(default_factory=_Indexed)
     expires: float = 0.0
-    version: bytes | None = None
+    version: str | None = None
+
+    def add(self, rule: ActiveRule) -> None:
+        if rule.admin:
+            self.admin.add(rule)
+        else:
+            self.by_owner.setdefault(rule.user_id, _Indexed()).add(rule)
 
     def for_document(self, document: dict[str, Any]) -> Iterable[ActiveRule]:
-        """The rules whose owner may read `document`: its owner's, and every admin's."""
-        yield from self.by_owner.get(document.get("user_id"), ())
-        yield from self.admin
+        """The rules whose owner may read `document` (its owner's, every admin's) and that
+        it could match."""
+        owner = document.get("user_id")
+        if isinstance(owner, str) and owner in self.by_owner:
+            yield from self.by_owner[owner].candidates(document)
+        yield from self.admin.candidates(document)
 
 
 _rules = _RuleSet()
@@ -112,15 +164,11 @@ def _rules_load() -> _RuleSet:
         except ValidationError:
             logger.warning("Alert rule %s: its query no longer parses for its owner", rule_id)
             continue
-        active = ActiveRule(str(rule_id), user_id, admin, tree)
-        if admin:
-            loaded.admin.append(active)
-        else:
-            loaded.by_owner.setdefault(user_id, []).append(active)
+        loaded.add(ActiveRule(str(rule_id), user_id, admin, tree))
     return loaded
 
 
-def _rules_version() -> bytes | None:
+def _rules_version() -> str | None:
     try:
         return store().get(RULES_VERSION_KEY)
     except RedisError:

@@ -296,7 +296,8 @@ class RuleInputSerializer(serializers.Serializer):
         try:
             query_parse(value, admin=self.context["admin"])
         except ValidationError as exc:
-            raise ValidationError(exc.detail["query"]) from exc
+            detail = exc.detail  # query_parse refuses with {"query": [...]}
+            raise ValidationError(detail["query"] if isinstance(detail, dict) else detail) from exc
         return value
 
     def validate_repeat_s(self, value: int) -> int:

@@ -136,3 +136,28 @@ def rule_mute(*, rule: Rule, until: datetime | None) -> Rule:
     rule.muted_until = until
     rule.save(update_fields=["muted_until"])
     return rule
+
+
+USER_DELETE_TASK = "alerts.tasks.alerts_user_delete"
+
+
+def user_alerts_forget(*, user_id: str) -> None:
+    """Queue the deletion of a removed user's rules and channels.
+
+    Registered with accounts' user removal (see AlertsConfig.ready), which works in Redis
+    alone; the rules live in the database, so a task deletes them, as one erases messages.
+    Until it runs, the rules are inert: evaluation skips rules whose owner is gone.
+    """
+    async_task(USER_DELETE_TASK, user_id=user_id)
+
+
+def user_alerts_delete(*, user_id: str) -> int:
+    """Delete a removed user's rules (with their history) and channels; return how many rules."""
+    rule_ids = [str(pk) for pk in Rule.objects.filter(user_id=user_id).values_list("pk", flat=True)]
+    for rule_id in rule_ids:
+        rule_state_record(rule_id=rule_id, state=None)
+    Rule.objects.filter(user_id=user_id).delete()
+    Channel.objects.filter(user_id=user_id).delete()
+    if rule_ids:
+        rules_changed()
+    return len(rule_ids)

@@ -4,6 +4,7 @@ from typing import Any
 
 from alerts.evaluation import evaluate_chain_step, evaluate_chain_wake, group_flush
 from alerts.notifications import delivery_run
+from alerts.services import user_alerts_delete
 
 
 def alerts_deliver(
@@ -28,3 +29,8 @@ def alerts_evaluate(*, token: str) -> bool:
 def alerts_wake() -> bool:
     """Every minute (django-q2 schedule): restart the evaluation chain if it died."""
     return evaluate_chain_wake()
+
+
+def alerts_user_delete(*, user_id: str) -> int:
+    """Delete a removed user's rules and channels (queued by accounts' user removal)."""
+    return user_alerts_delete(user_id=user_id)

@@ -1,4 +1,5 @@
-"""Benchmarks of the ingestion and operator routes: P6-P10 (batch push, OTLP, export, erasure).
+"""Benchmarks of the ingestion and operator routes: P6-P10 and P14 (batch push, OTLP, export,
+erasure, the Elasticsearch bulk API).
 
 bench/run.py calls these with its own helpers (an HTTP client, counters, waits), so the two
 files never import each other.
@@ -22,13 +23,27 @@ from tracker.documents import index_alias
 from tracker.services import messages_index
 
 
+def _paused_rate(h: SimpleNamespace, client: Callable[[], int]) -> float:
+    """Run `client` on 4 threads while the queue is paused (the endpoint alone, as P1 measures
+    the push): accepted messages/s. What they queued is dropped afterwards."""
+    t0 = time.monotonic()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            accepted = sum(pool.map(lambda _: client(), range(4)))
+    finally:
+        elapsed = time.monotonic() - t0
+        h.drop_validator_inbox()
+        h.queue_pause(False)
+    return accepted / elapsed
+
+
 def p6(h: SimpleNamespace, token: str, push_rps: float) -> dict:
     """Batch push, 500 messages a request, 4 connections, for 15 s: accepted messages/s."""
     batch = {"messages": [{"message": f"batch {i} {random.choice(h.WORDS)}"} for i in range(500)]}
     h.log("P6: batch push, 500 messages a request, 4 connections, 15 s")
     h.wait_until(h.pipeline_idle, 300)
     h.queue_pause(True)  # the endpoint alone, as P1 measures the push
-    accepted, statuses = 0, []
+    statuses: list[int] = []
     deadline = time.monotonic() + 15
 
     def client() -> int:
@@ -39,15 +54,7 @@ def p6(h: SimpleNamespace, token: str, push_rps: float) -> dict:
             sent += body["accepted"] if status == 202 else 0
         return sent
 
-    t0 = time.monotonic()
-    try:
-        with ThreadPoolExecutor(4) as pool:
-            accepted = sum(pool.map(lambda _: client(), range(4)))
-    finally:
-        elapsed = time.monotonic() - t0
-        h.drop_validator_inbox()
-        h.queue_pause(False)
-    rate = accepted / elapsed
+    rate = _paused_rate(h, client)
     return {
         "value": round(rate, 1),
         "unit": "accepted messages/s",
@@ -55,6 +62,65 @@ def p6(h: SimpleNamespace, token: str, push_rps: float) -> dict:
         "pass": rate >= 10 * push_rps and set(statuses) == {202},
         "ratio_to_push_rps": round(rate / push_rps, 1),
         "requests": len(statuses),
+    }
+
+
+def p14(h: SimpleNamespace, user_id: str, p6_rate: float) -> dict:
+    """The official elasticsearch client's streaming_bulk through /_bulk, as P6 runs: 500
+    documents a request, 4 clients, 15 s, the queue paused; accepted messages/s against P6's.
+
+    The client shares the two cores with the server, and its own work per document (expanding
+    and writing each action and source) is about as much as the server's: see docs/shippers.md.
+    """
+    from elasticsearch import Elasticsearch, helpers
+    from elasticsearch.serializer import OrjsonSerializer
+
+    from accounts.services import api_key_create
+
+    key = api_key_create(user_id=user_id, name="bench-p14", scopes=["push"])
+    api_key = (key["key_id"], key["key"].split("_", 2)[2])
+    h.log("P14: elasticsearch-py streaming_bulk into /_bulk, 500 a request, 4 clients, 15 s")
+    h.wait_until(h.pipeline_idle, 300)
+    h.queue_pause(True)
+    deadline = time.monotonic() + 15
+    failed: list[Any] = []
+
+    def actions() -> Any:
+        n = 0
+        while time.monotonic() < deadline:
+            word = random.choice(h.WORDS)
+            yield {
+                "_op_type": "create",
+                "_index": "bench",
+                "_source": {"message": f"p14 {n} {word}"},
+            }
+            n += 1
+
+    def client() -> int:
+        # A client of its own per thread, as four shipper processes would have.
+        # orjson, as the project's own client (core.search): the stdlib's JSON would make the
+        # client, on the same two cores, cost more than the server.
+        es = Elasticsearch(
+            h.BASE, api_key=api_key, request_timeout=60, serializer=OrjsonSerializer()
+        )
+        accepted = 0
+        for ok, item in helpers.streaming_bulk(
+            es, actions(), chunk_size=500, raise_on_error=False, raise_on_exception=False
+        ):
+            accepted += ok
+            if not ok:
+                failed.append(item)
+        return accepted
+
+    rate = _paused_rate(h, client)
+    return {
+        "value": round(rate / p6_rate, 3) if p6_rate else None,
+        "unit": "ratio of streaming_bulk's accepted msg/s to P6's",
+        "target": ">= 0.8",
+        "pass": bool(p6_rate) and rate >= 0.8 * p6_rate and not failed,
+        "bulk_msg_per_s": round(rate, 1),
+        "p6_msg_per_s": round(p6_rate or 0, 1),
+        "failed_items": len(failed),
     }
 
 

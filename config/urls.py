@@ -23,6 +23,8 @@ urlpatterns = [
     path("api/tracker/", include("tracker.urls")),
     path("api/alerts/", include("alerts.urls")),
     path("dashboard/", include("dashboard.urls")),
+    # The shippers' doors at the root, where Elasticsearch and Loki have them (and /es/...).
+    path("", include("shippers.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script from this URL (?script) instead of
     # inline, so the page's Content-Security-Policy can refuse every inline script.

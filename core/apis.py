@@ -2,6 +2,7 @@
 
 import logging
 
+from django.conf import settings
 from django.db import connection
 from django_q.brokers import get_broker
 from django_q.status import Stat
@@ -64,12 +65,18 @@ class ReadyzApi(APIView):
     @extend_schema(
         responses={
             200: inline_serializer(
-                "Readyz", {"status": serializers.CharField(), "checks": serializers.DictField()}
+                "Readyz",
+                {
+                    "status": serializers.CharField(),
+                    "version": serializers.CharField(),
+                    "checks": serializers.DictField(),
+                },
             ),
             503: inline_serializer(
                 "ReadyzDown",
                 {
                     "status": serializers.CharField(),
+                    "version": serializers.CharField(),
                     "checks": serializers.DictField(),
                     "down": serializers.ListField(child=serializers.CharField()),
                 },
@@ -88,6 +95,9 @@ class ReadyzApi(APIView):
                 checks[name] = PART_DOWN
                 logger.warning("readiness: %s is down: %s: %s", name, type(exc).__name__, exc)
         down = [name for name, state in checks.items() if state != PART_UP]
+        # The version tells an operator which release answers, ready or not.
+        version = settings.PROJECT_VERSION
         if down:
-            return Response({"status": "unavailable", "checks": checks, "down": down}, status=503)
-        return Response({"status": "ok", "checks": checks})
+            body = {"status": "unavailable", "version": version, "checks": checks, "down": down}
+            return Response(body, status=503)
+        return Response({"status": "ok", "version": version, "checks": checks})

@@ -44,6 +44,10 @@ _REQUEUE_CONSUMER = StoreScript("broker_requeue_consumer")
 class ReliableRedisBroker(Broker):
     """At-least-once delivery with acknowledgements and a delayed-task sorted set."""
 
+    # Set by django-q2's Broker.__init__, which has no annotations.
+    connection: redis.Redis
+    _info: str | None  # type: ignore[assignment]  # None in Broker, until info() names it
+
     def __init__(self, list_key: str | None = None) -> None:
         super().__init__(list_key=list_key or Conf.CLUSTER_NAME)
         # The hash tag ({...}) keeps every key of the queue in one Redis Cluster slot: its
@@ -59,12 +63,12 @@ class ReliableRedisBroker(Broker):
         # Identifies this cluster's reservations, so a restarted cluster can hand them back.
         self.consumer_id = uuid.uuid4().hex
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[str, str | None, str]:
         return self.list_key, self._info, self.consumer_id
 
-    def __setstate__(self, state: tuple) -> None:
+    def __setstate__(self, state: tuple[str, str | None, str]) -> None:
         list_key, info, consumer_id = state
-        self.__init__(list_key)
+        ReliableRedisBroker.__init__(self, list_key)
         self._info, self.consumer_id = info, consumer_id
 
     @staticmethod
@@ -166,10 +170,12 @@ class ReliableRedisBroker(Broker):
 
     def reservations_extend(self) -> int:
         """Heartbeat: keep this cluster's reservations from expiring while it lives."""
-        return _EXTEND(
-            keys=[self.reserved_key, self.reserved_at_key],
-            args=[self.consumer_id, settings.QUEUE_VISIBILITY_SECONDS, Conf.TIMEOUT],
-            client=heartbeat_store(),
+        return int(
+            _EXTEND(
+                keys=[self.reserved_key, self.reserved_at_key],
+                args=[self.consumer_id, settings.QUEUE_VISIBILITY_SECONDS, Conf.TIMEOUT],
+                client=heartbeat_store(),
+            )
         )
 
     def dead_tasks(self) -> int:
@@ -185,10 +191,12 @@ class ReliableRedisBroker(Broker):
 
     def requeue_consumer(self, consumer_id: str | None = None) -> int:
         """Return one consumer's reserved tasks to the front of the queue."""
-        return _REQUEUE_CONSUMER(
-            keys=[self.ready_key, self.reserved_key, self.tasks_key, self.reserved_at_key],
-            args=[consumer_id or self.consumer_id],
-            client=self.connection,
+        return int(
+            _REQUEUE_CONSUMER(
+                keys=[self.ready_key, self.reserved_key, self.tasks_key, self.reserved_at_key],
+                args=[consumer_id or self.consumer_id],
+                client=self.connection,
+            )
         )
 
     def queue_size(self) -> int:
@@ -232,11 +240,11 @@ class ReliableRedisBroker(Broker):
         """Cluster heartbeats live in Redis beside the queue."""
         self.connection.set(key, value, timeout)
 
-    def get_stat(self, key: str) -> str | None:
+    def get_stat(self, key: str) -> bytes | str | None:
         """Read one cluster heartbeat."""
         return self.connection.get(key)
 
-    def get_stats(self, pattern: str) -> list[str] | None:
+    def get_stats(self, pattern: str) -> list[bytes | str | None] | None:
         """Read every cluster heartbeat matching `pattern`."""
         keys = list(self.connection.scan_iter(match=pattern, count=100))
         return self.connection.mget(keys) if keys else None

@@ -14,6 +14,7 @@ cluster takes its tasks once their short visibility deadline passes.
 
 import threading
 from multiprocessing import Event
+from typing import Any
 
 from django.conf import settings
 from django_q.cluster import Sentinel
@@ -49,7 +50,7 @@ class ResilientSentinel(Sentinel):
             except Exception as exc:  # a missed beat costs at most a redelivery, never the cluster
                 logger.warning("Reservation heartbeat failed: %s", exc)
 
-    def reincarnate(self, process) -> None:
+    def reincarnate(self, process: Any) -> None:
         """Handle a dead child: stock behaviour when orderly, a full restart otherwise."""
         current = process in self.pool or process in (self.monitor, self.pusher)
         if not current:

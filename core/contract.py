@@ -245,7 +245,7 @@ def _is_random(value: Any) -> bool:
     return type(value) is int and RANDOM_LOW <= value <= RANDOM_HIGH
 
 
-_KIND_CHECKS = {
+_KIND_CHECKS: dict[str, Callable[[Any], bool]] = {
     "uuid": _is_uuid,
     "keyword": lambda value: type(value) is str and is_encodable(value),
     "category": lambda value: value in CATEGORIES,

@@ -3,14 +3,21 @@
 import hmac
 from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_q.brokers import get_broker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
+from core.broker import ReliableRedisBroker
 from core.contract import CATEGORIES
 from core.exceptions import DEPENDENCY_RETRY_AFTER, as_dependency_error, not_found
 from core.queue import inbox
@@ -19,11 +26,19 @@ from core.redis import store
 METRICS_KEY = "metrics:pipeline"
 # Gauges of an app's own state, which core cannot import: name -> (help, read at scrape time).
 _app_gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+# Counters an app adds to the pipeline's hash: name -> (help, label, {label value: field}).
+_app_counters: dict[str, tuple[str, str, dict[str, str]]] = {}
 
 
 def gauge_register(name: str, documentation: str, read: Callable[[], float]) -> None:
     """Add a gauge that `/metrics` reads at every scrape (call it from an AppConfig.ready())."""
     _app_gauges[name] = (documentation, read)
+
+
+def counter_register(name: str, documentation: str, label: str, fields: dict[str, str]) -> None:
+    """Add a counter with one label whose values `metrics_incr` counts, one field each
+    (`fields` maps a label value to its field): for a process that serves no scrapes."""
+    _app_counters[name] = (documentation, label, fields)
 
 
 def metrics_incr(**amounts: float) -> None:
@@ -37,7 +52,7 @@ def metrics_incr(**amounts: float) -> None:
 class PipelineCollector(Collector):
     """Reads the counters and queue sizes from Redis at scrape time."""
 
-    def collect(self) -> Iterator:
+    def collect(self) -> Iterator[Metric]:
         """Yield the pipeline's metric families."""
         raw = Counter({k: float(v) for k, v in store().hgetall(METRICS_KEY).items()})
         for name in settings.QUEUE_INBOXES:
@@ -57,7 +72,8 @@ class PipelineCollector(Collector):
             count_value=raw.get("es_bulk_count", 0),
             sum_value=raw.get("es_bulk_seconds", 0),
         )
-        broker = get_broker()
+        # The broker the settings name (Q_CLUSTER["broker_class"]): ours, with a delayed set.
+        broker = cast(ReliableRedisBroker, get_broker())
         depth = GaugeMetricFamily("logger_queue_depth", "Queue tasks by state.", labels=["state"])
         depth.add_metric(["ready"], broker.queue_size())
         depth.add_metric(["reserved"], broker.lock_size())
@@ -79,6 +95,11 @@ class PipelineCollector(Collector):
             dead.add_metric([name], box.dead_letters())
         yield inboxes
         yield dead
+        for name, (documentation, label, fields) in _app_counters.items():
+            family = CounterMetricFamily(name, documentation, labels=[label])
+            for value, field in fields.items():
+                family.add_metric([value], raw.get(field, 0))
+            yield family
         for name, (documentation, read) in _app_gauges.items():
             yield GaugeMetricFamily(name, documentation, value=read())
 

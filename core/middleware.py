@@ -23,7 +23,8 @@ class RequestIdMiddleware:
         """Bind the id for the duration of the request."""
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id
+        # Django's habit (request.user, request.session): the middleware's own attribute.
+        request.request_id = request_id  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)

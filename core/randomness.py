@@ -21,7 +21,8 @@ def draw_number(*, attempt: int) -> int:
 
 @cache
 def _source(path: str) -> Callable[..., int]:
-    return import_string(path)
+    source: Callable[..., int] = import_string(path)
+    return source
 
 
 def random_number(*, attempt: int) -> int:

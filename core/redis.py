@@ -2,14 +2,16 @@
 
 import functools
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 from redis import Redis
 from redis.backoff import NoBackoff
+from redis.client import Pipeline
 from redis.commands.core import Script
 from redis.retry import Retry
 
@@ -26,12 +28,76 @@ class StoreCache(RedisCache):
         raise NotImplementedError("The Redis store is not a cache and cannot be cleared.")
 
 
-def store() -> Redis:
+if TYPE_CHECKING:
+
+    class TextRedis(Redis):
+        """The store's client as it is: every reply decoded to str (decode_responses).
+
+        redis-py's annotations cannot know that and say `bytes | str`; these say str for the
+        commands the project reads with. For mypy only: at run time it is redis-py's client.
+        Each narrows redis-py's overloads (sync and async) on purpose, hence the ignores.
+        """
+
+        def get(self, name: str) -> str | None:  # type: ignore[override]
+            """GET."""
+
+        def hget(self, name: str, key: str) -> str | None:  # type: ignore[override]
+            """HGET."""
+
+        def hgetall(self, name: str) -> dict[str, str]:  # type: ignore[override]
+            """HGETALL."""
+
+        def hvals(self, name: str) -> list[str]:  # type: ignore[override]
+            """HVALS."""
+
+        def smembers(self, name: str) -> set[str]:  # type: ignore[override]
+            """SMEMBERS."""
+
+        def lrange(self, name: str, start: int, end: int) -> list[str]:  # type: ignore[override]
+            """LRANGE."""
+
+        def zrange(  # type: ignore[override]
+            self, name: str, start: int, end: int, desc: bool = False
+        ) -> list[str]:
+            """ZRANGE, without scores."""
+
+        def hset(  # type: ignore[override]
+            self,
+            name: str,
+            key: str | None = None,
+            value: str | int | float | None = None,
+            mapping: Mapping[str, str | int | float] | None = None,
+        ) -> int:
+            """HSET; redis-py's Mapping is invariant in its keys, so a dict[str, str] fails it."""
+
+        def xrange(  # type: ignore[override]
+            self, name: str, min: str = "-", max: str = "+", count: int | None = None
+        ) -> list[tuple[str, dict[str, str]]]:
+            """XRANGE: (entry id, fields) pairs."""
+
+        def pipeline(
+            self, transaction: bool = True, shard_hint: str | None = None
+        ) -> "TextPipeline":
+            """A pipeline of the store."""
+
+    class TextPipeline(Pipeline):
+        """A pipeline of the store: its commands answer at `execute()`."""
+
+        def hset(  # type: ignore[override]
+            self, name: str, *, mapping: Mapping[str, str | int | float]
+        ) -> "TextPipeline":
+            """HSET of a whole mapping, queued."""
+
+else:
+    TextRedis = Redis
+
+
+def store() -> TextRedis:
     """Return the client for the Redis store (responses decoded to str)."""
-    return get_redis_connection("store")
+    return cast(TextRedis, get_redis_connection("store"))
 
 
-def heartbeat_store() -> Redis:
+def heartbeat_store() -> TextRedis:
     """The store's server through connections that give up after 1 s, for heartbeats.
 
     A beat hung on a dead connection for the store's 5 s would use up the whole deadline it is
@@ -42,14 +108,15 @@ def heartbeat_store() -> Redis:
 
 
 @functools.cache
-def _heartbeat_client(location: str) -> Redis:
-    return Redis.from_url(
+def _heartbeat_client(location: str) -> TextRedis:
+    client = Redis.from_url(
         location,
         decode_responses=True,
         socket_timeout=HEARTBEAT_TIMEOUT_SECONDS,
         socket_connect_timeout=HEARTBEAT_TIMEOUT_SECONDS,
         retry=Retry(NoBackoff(), 0),
     )
+    return cast(TextRedis, client)
 
 
 # Every Lua script of the project is a file here, named after what it does; `include/` holds

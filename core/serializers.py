@@ -8,7 +8,7 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     """The error body: `{"detail": ..., "code": ...}`."""
 
     detail = serializers.CharField()
@@ -94,13 +94,13 @@ def validation_messages(detail: Any, field: str | None = None) -> list[str]:
 
 def field_errors_schema(
     name: str, *fields: str, nested: tuple[str, ...] = ()
-) -> serializers.Serializer:
+) -> serializers.Serializer[Any]:
     """Document DRF's `{field: [messages]}` validation error body for `fields`.
 
     A `nested` field (an object's, a list's) may instead hold its parts' errors, by name or by
     position (`{"threshold": [...]}`, `{"1": [...]}`), so its schema is any JSON.
     """
-    shapes: dict[str, serializers.Field] = {
+    shapes: dict[str, serializers.Field[Any, Any, Any, Any]] = {
         field: serializers.ListField(child=serializers.CharField(), required=False)
         for field in fields
     }

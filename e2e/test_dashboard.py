@@ -198,8 +198,8 @@ def _assert_only_local_requests(requested: list[str]) -> None:
 
 _CATEGORIES_WITH_BARS = """() => {
   const seen = new Set();
-  for (const bar of document.querySelectorAll("#chart rect.bar[data-category]")) {
-    if (parseFloat(bar.getAttribute("height")) > 0) seen.add(bar.dataset.category);
+  for (const bar of document.querySelectorAll("#chart rect.bar[data-series]")) {
+    if (parseFloat(bar.getAttribute("height")) > 0) seen.add(bar.dataset.series);
   }
   return seen.size >= 2 ? [...seen].sort() : null;
 }"""
@@ -210,6 +210,7 @@ def test_the_dashboard_draws_the_stats_and_finds_messages(
 ) -> None:
     """Logging in draws bars of every category; a search lists this run's messages, 25 a page."""
     _log_in(page)
+    page.select_option("#range", "7d")  # the seeded messages go back six days
 
     categories = page.wait_for_function(_CATEGORIES_WITH_BARS).json_value()
     assert set(categories) == {"Direct", "Retried", "Failed"}
@@ -217,14 +218,15 @@ def test_the_dashboard_draws_the_stats_and_finds_messages(
 
     page.fill("#q", seeded["marker"])
     page.press("#q", "Enter")
-    rows = page.locator("#results-body tr")
+    rows = page.locator("#results-body tr.row")
     expect(page.locator("#search-count")).to_contain_text(f"{SEEDED} messages match")
     expect(rows).to_have_count(PAGE_SIZE)
     # Newest first, and the markup shown as the text it is, not turned into an element.
     expect(rows.first.locator("td.text")).to_have_text(seeded["newest"])
     expect(page.locator("#results-body img")).to_have_count(0)
 
-    page.click("#more")
+    # Infinite scroll: the end of the table in view brings the next page.
+    page.locator("#more").scroll_into_view_if_needed()
     expect(rows).to_have_count(SEEDED)
     expect(page.locator("#more")).to_be_hidden()
 
@@ -242,6 +244,7 @@ def test_the_export_button_downloads_every_match_as_csv(
 ) -> None:
     """Export downloads the current search's matches as a CSV file in the browser."""
     _log_in(page)
+    page.select_option("#range", "7d")
     page.fill("#q", seeded["marker"])
     page.press("#q", "Enter")
     expect(page.locator("#search-count")).to_contain_text(f"{SEEDED} messages match")

@@ -23,8 +23,9 @@ class IngestionThrottled(exceptions.Throttled):
 
     default_detail = INGESTION_THROTTLED
     default_code = "ingestion_throttled"
+    wait: float | None  # seconds until the bucket covers it, set by DRF's Throttled
 
-    def __init__(self, wait: int) -> None:
+    def __init__(self, wait: int | None) -> None:
         # DRF's Throttled adds "Expected available in N seconds" and sets Retry-After.
         super().__init__(wait=wait, detail=INGESTION_THROTTLED)
 

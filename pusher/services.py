@@ -193,7 +193,7 @@ def messages_push_batch(
         {
             **_payload(
                 user_id=user_id,
-                user_message=item.user_message,
+                user_message=item.user_message or "",  # a valid item always has one
                 request_id=request_id,
                 message_id=item.message_id,
             ),

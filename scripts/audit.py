@@ -62,7 +62,7 @@ def pip_audit_install() -> None:
     shutil.rmtree(AUDIT_VENV, ignore_errors=True)
     venv.create(AUDIT_VENV, with_pip=True)
     pip = [str(AUDIT_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "-r", str(audit_txt)], check=True)  # noqa: S603 - our own paths
+    subprocess.run([*pip, "--require-hashes", "-r", str(audit_txt)], check=True)  # noqa: S603
     STAMP.touch()
 
 

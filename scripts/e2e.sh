@@ -24,7 +24,7 @@ die() { printf '[e2e] ERROR: %s\n' "$*" >&2; exit 1; }
 stamp=.venv/.e2e-installed
 if [ ! -f "$stamp" ] || [ -n "$(find requirements -name '*.txt' -newer "$stamp")" ]; then
   say "installing requirements/e2e.txt into .venv"
-  "$PY" -m pip install --quiet -r requirements/e2e.txt
+  "$PY" -m pip install --quiet --require-hashes -r requirements/e2e.txt
   touch "$stamp"
 fi
 apt_install() {
@@ -163,13 +163,18 @@ if [ "$browser_rc" -ne 0 ] || [ "$br_failed" -ne 0 ] || [ "$br_passed" -eq 0 ]; 
   failed+=(browser)
 fi
 
+# --- syslog: logger and syslog-ng into a listener on this stack (docs/syslog.md) ---------------
+say "syslog: logger and syslog-ng into a syslog listener on this stack"
+syslog_summary="$(scripts/e2e-syslog.sh "$BASE_URL" "$(login)")" || failed+=(syslog)
+
 # --- summary ------------------------------------------------------------------------------------
 say "newman: $nm_passed assertions passed, $nm_failed failed ($nm_requests requests, $nm_req_failed failed)"
 say "schemathesis: $st_cases cases, $st_failures failures, $st_errors errors (at least $ST_MIN_CASES cases required)"
 say "browser: $br_passed tests passed, $br_failed failed, $br_skipped skipped (e2e/; Swagger UI screenshot $OUT/swagger-ui.png)"
+say "syslog: ${syslog_summary:-not run}"
 say "reports under $OUT/"
 if [ "${#failed[@]}" -ne 0 ]; then
   say "FAILED: ${failed[*]}"
   exit 1
 fi
-say "PASSED: newman, schemathesis, browser"
+say "PASSED: newman, schemathesis, browser, syslog"

@@ -5,13 +5,15 @@
 #   web    the WSGI server (gunicorn, sync workers) on 127.0.0.1:$WEB_INTERNAL_PORT
 #   tail   uvicorn on config.asgi, the long responses (tail streams, exports), on 127.0.0.1:$TAIL_PORT
 #   queue  the django-q2 cluster
+#   syslog the syslog listener (manage.py syslog_listen) on 127.0.0.1:$SYSLOG_PORT, TCP and UDP,
+#          only when SYSLOG_API_KEY is a usable API key (else it says why and the rest starts)
 #
 #   scripts/stack.sh up     in the background; returns once /readyz answers 200 through the front
 #   scripts/stack.sh run    in the foreground; Ctrl-C stops everything that was started
 #   scripts/stack.sh down   stops everything the project started (pids in var/run)
 #   scripts/stack.sh front  the front alone, in the foreground (web and tail run elsewhere)
-#   scripts/stack.sh web|tail|queue   that process alone, in the foreground (scripts/cluster.sh
-#          runs several of them on ports of their own)
+#   scripts/stack.sh web|tail|queue|syslog   that process alone, in the foreground
+#          (scripts/cluster.sh runs several of them on ports of their own)
 #   scripts/stack.sh wait   wait until the front answers as `up` does
 set -euo pipefail
 
@@ -48,6 +50,16 @@ tail_cmd=(.venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$TA
           --lifespan off --no-access-log --timeout-graceful-shutdown 3)
 front_cmd=(nginx -p "$FRONT/" -c "$FRONT/nginx.conf" -e "$LOG/front-error.log")
 queue_cmd=(.venv/bin/python manage.py qcluster)
+syslog_cmd=(.venv/bin/python manage.py syslog_listen)
+
+# Whether the syslog listener can start (SYSLOG_API_KEY set, valid, with scope push); if not,
+# say why: the rest of the stack starts all the same (docs/syslog.md).
+syslog_usable() {
+  local reason
+  if reason="$("${syslog_cmd[@]}" --check 2>&1 >/dev/null)"; then return 0; fi
+  say "syslog listener not started: ${reason#CommandError: }"
+  return 1
+}
 
 # Debian's nginx, installed the way services.sh installs redis-server.
 ensure_nginx() {
@@ -91,8 +103,13 @@ http {
         "~^[A-Za-z0-9._:-]{1,128}\$" \$http_x_request_id;
         default \$request_id;
     }
-    log_format logger '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent '
-                      '\$request_time \$upstream_addr request_id=\$logger_request_id';
+    # One JSON object a line, with the app's own log fields (time, level, logger, message,
+    # request_id, status_code), so that a request id is followed through every log alike.
+    log_format logger escape=json '{"time": "\$time_iso8601", "level": "INFO", '
+        '"logger": "front.access", "message": "\$request", "request_id": "\$logger_request_id", '
+        '"status_code": \$status, "bytes_sent": \$body_bytes_sent, '
+        '"request_time": \$request_time, "remote_addr": "\$remote_addr", '
+        '"upstream_addr": "\$upstream_addr"}';
     # Buffered: one write a second instead of one per request (P1 runs 1,000 a second).
     access_log $LOG/front-access.log logger buffer=64k flush=1s;
 
@@ -147,17 +164,14 @@ $(for server in $WEB_UPSTREAMS; do printf '        server %s;\n' "$server"; done
             proxy_next_upstream_timeout 10s;
         }
 
-        # nginx refuses TRACE itself, before any location, with an HTML 405 and no Allow header.
-        # Passed on instead, TRACE gets the API's answer like any other method it does not
-        # serve: a JSON 405 with the path's Allow (Django never echoes a request back).
-        error_page 405 = @web;
-        location @web {
-            proxy_pass http://web;
-        }
-
-        # Errors that nginx itself answers, in the API's JSON shape.
+        # Errors that nginx itself answers, in the API's JSON shape. nginx refuses TRACE itself
+        # (an HTML 405); the API answers it instead, in JSON with its Allow header.
+        error_page 405 = @api;
         error_page 413 = @too_large;
         error_page 502 503 504 = @unavailable;
+        location @api {
+            proxy_pass http://web;
+        }
         location @too_large {
             default_type application/json;
             return 413 '{"detail": "Request body is too large.", "code": "payload_too_large"}\n';
@@ -199,6 +213,14 @@ wait_ready() {
     fi
     sleep 0.5
   done
+  # The syslog listener, when it was started: until its port accepts a connection.
+  if pid_alive syslog; then
+    until (exec 3<>"/dev/tcp/127.0.0.1/${SYSLOG_PORT:-5514}") 2>/dev/null; do
+      pid_alive syslog || die "the syslog listener stopped: $(tail -3 "$LOG/syslog.log")"
+      [ $SECONDS -ge $deadline ] && die "the syslog listener did not listen within ${READY_SECONDS}s"
+      sleep 0.2
+    done
+  fi
   say "ready on $front: $body"
 }
 
@@ -216,6 +238,7 @@ case "${1:-}" in
     start_background tail "${tail_cmd[@]}"
     start_background front "${front_cmd[@]}"
     start_background queue "${queue_cmd[@]}"
+    if ! pid_alive syslog && syslog_usable; then start_background syslog "${syslog_cmd[@]}"; fi
     wait_ready ;;
   run)
     ensure_nginx
@@ -225,13 +248,14 @@ case "${1:-}" in
     trap 'scripts/services.sh stop' EXIT
     printf 'front: %s\nweb: %s\ntail: %s\nqueue: %s\n' "${front_cmd[*]}" "${web_cmd[*]}" \
       "${tail_cmd[*]}" "${queue_cmd[*]}" >"$RUN/Procfile"
+    if syslog_usable; then printf 'syslog: %s\n' "${syslog_cmd[*]}" >>"$RUN/Procfile"; fi
     say "serving on http://127.0.0.1:$PORT"
     .venv/bin/honcho start -f "$RUN/Procfile" -d "$ROOT" ;;
   front)
     ensure_nginx
     write_front_conf
     exec "${front_cmd[@]}" ;;
-  web|tail|queue)
+  web|tail|queue|syslog)
     cmd="${1}_cmd[@]"
     exec "${!cmd}" ;;
   wait) wait_ready ;;
@@ -247,5 +271,5 @@ case "${1:-}" in
     fi
     # services.sh stops every other pid file here (front, tail, web), then ES and Redis.
     scripts/services.sh stop ;;
-  *) echo "usage: $0 up|run|down|front|web|tail|queue|wait" >&2; exit 2 ;;
+  *) echo "usage: $0 up|run|down|front|web|tail|queue|syslog|wait" >&2; exit 2 ;;
 esac

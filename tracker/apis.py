@@ -10,6 +10,7 @@ from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
 )
@@ -67,6 +68,7 @@ from tracker.serializers import (
     QueryDateTimeField,
     messages_input_check,
 )
+from tracker.series import SPLIT_DEFAULT, SPLITS, UNKNOWN_SPLIT, split_series
 from tracker.services import message_track, messages_bulk
 from tracker.tail import (
     POSITION_INVALID,
@@ -443,7 +445,17 @@ class StatsApi(APIView):
             required=False,
             default="day",
             error_messages={"invalid_choice": UNKNOWN_INTERVAL},
-            help_text="hour, day, week or month.",
+            help_text="minute, hour, day, week or month.",
+        )
+        split = serializers.ChoiceField(
+            choices=SPLITS,
+            required=False,
+            default=SPLIT_DEFAULT,
+            error_messages={"invalid_choice": UNKNOWN_SPLIT},
+            help_text=(
+                "What the counts are per: category (the default body), or severity "
+                "(OpenTelemetry's levels, and UNSET; the body then names its series)."
+            ),
         )
         tz = serializers.ChoiceField(
             choices=STATS_ZONES,
@@ -487,13 +499,52 @@ class StatsApi(APIView):
         class Meta:
             ref_name = "Stats"
 
+    class SeverityOutputSerializer(OutputSerializer):
+        """Counts per severity (split=severity), with each series' name and query."""
+
+        class CountsSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "StatsSeverityCounts"
+
+            def get_fields(self) -> dict[str, serializers.Field]:
+                """One count per series (tracker.series), and the total."""
+                names = [name for name, _ in split_series(split="severity")]
+                return {name: serializers.IntegerField() for name in [*names, "total"]}
+
+        class BucketSerializer(CountsSerializer):
+            class Meta:
+                ref_name = "StatsSeverityBucket"
+
+            def get_fields(self) -> dict[str, serializers.Field]:
+                """The counts, and the bucket's start."""
+                return {"date": serializers.CharField(), **super().get_fields()}
+
+        class SeriesSerializer(serializers.Serializer):
+            name = serializers.CharField()
+            query = serializers.CharField(help_text="The series in the query language.")
+
+            class Meta:
+                ref_name = "StatsSeries"
+
+        split = serializers.CharField()
+        series = SeriesSerializer(many=True)
+        totals = CountsSerializer()
+        buckets = BucketSerializer(many=True)
+
+        class Meta:
+            ref_name = "StatsBySeverity"
+
     @extend_schema(
         summary="Message counts by category and date",
         operation_id="tracker_stats",
         tags=_TAGS,
         parameters=[InputSerializer],
         responses={
-            200: OutputSerializer,
+            200: PolymorphicProxySerializer(
+                component_name="StatsResult",
+                serializers=[OutputSerializer, SeverityOutputSerializer],
+                resource_type_field_name=None,
+            ),
             400: _field_errors("StatsValidationError", *InputSerializer().fields),
             401: _UNAUTHORIZED,
             403: _OUT_OF_SCOPE,
@@ -514,8 +565,11 @@ class StatsApi(APIView):
             tz=params["tz"],
             user_id=_optional_str(params.get("user_id")),
             query=params.get("query", ""),
+            split=params["split"],
         )
-        return Response(self.OutputSerializer(stats).data)
+        default = params["split"] == SPLIT_DEFAULT
+        output = self.OutputSerializer if default else self.SeverityOutputSerializer
+        return Response(output(stats).data)
 
 
 class _IgnoreFormatParameter(DefaultContentNegotiation):

@@ -113,7 +113,7 @@ class Wildcard(Filter):
             part if i in self.wildcards else re.sub(r"([*?\\])", r"\\\1", part)
             for i, part in enumerate(self.parts)
         )
-        query = {"value": pattern}
+        query: dict[str, str | bool] = {"value": pattern}
         if self.case_insensitive:
             query["case_insensitive"] = True
         return {"wildcard": {self.field: query}}
@@ -245,6 +245,19 @@ def filters_all(parts: list[Filter]) -> Filter:
     if not parts:
         return MatchAll()
     return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def required_keyword(query: Filter) -> Keyword | None:
+    """A keyword term every document matching `query` holds, if there is one.
+
+    A keyword term alone, or among the parts of a top-level AND: what a percolator indexes a
+    stored query by, so that a document is tested only against the queries it could match
+    (alerts' `any` rules).
+    """
+    for part in query.parts if isinstance(query, And) else (query,):
+        if isinstance(part, Keyword):
+            return part
+    return None
 
 
 def to_es(query: Filter) -> dict[str, Any]:

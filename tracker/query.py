@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import InvalidOperation
+from typing import Any
 
 from django.utils import timezone
 from luqum import tree
@@ -47,11 +48,19 @@ from tracker.filters import (
     Wildcard,
     filters_all,
     matches,
+    required_keyword,
     to_es,
 )
 from tracker.scope import ActorLike, scope_user_id
 
-__all__ = ["Filter", "matches", "messages_filter", "query_parse", "to_es"]
+__all__ = [
+    "Filter",
+    "matches",
+    "messages_filter",
+    "query_parse",
+    "required_keyword",
+    "to_es",
+]
 
 QUERY_MAX_LENGTH = 1_000
 QUERY_MAX_TERMS = 30
@@ -299,7 +308,7 @@ class _Builder:
         high_chars = self._bound(high) if high is not None else None
         if field.kind == "date":
             return self._date_range(node, low_op, low_chars, high_op, high_chars)
-        bounds = {}
+        bounds: dict[str, Any] = {}
         if low_chars is not None:
             bounds[low_op] = self._number(low, low_chars)
         if high_chars is not None:

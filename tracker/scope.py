@@ -11,8 +11,14 @@ OUT_OF_SCOPE = "Only an admin may read another user's messages."
 class ActorLike(Protocol):
     """What the tracker needs to know about the caller (DRF's `request.user`)."""
 
-    user_id: str | None
-    role: str
+    # Read-only: a request's user and an `Actor` (frozen) both only answer.
+    @property
+    def user_id(self) -> str | None:
+        """The caller's UUID."""
+
+    @property
+    def role(self) -> str:
+        """`user` or `admin`."""
 
     @property
     def is_admin(self) -> bool:

@@ -1,23 +1,23 @@
-"""Writes of the tracker: store messages in Elasticsearch by `message_id`, from API or inbox.
+"""Tracking: store messages in Elasticsearch by `message_id`, from the API or the tracker inbox.
+
+Retention (tracker/retention.py), erasure (tracker/erasure.py) and the live tail's publishing
+(tracker/tail/publishing.py) live beside it.
 
 Every document that reaches `messages_index` holds the message contract (`core.contract`): the
 API's serializers and the inbox's contract check see to that. `message_id` is the `_id`, so a
 repeated write replaces and never duplicates.
 """
 
-import json
 import logging
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable
-from contextlib import closing
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
 import elasticsearch
 import redis.exceptions
-from django.conf import settings
 from django.utils import timezone
 from elasticsearch.helpers import streaming_bulk
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
@@ -28,21 +28,19 @@ from core.contract import (
     TOO_MANY_MESSAGES,
     date_format,
     document_errors,
-    json_encode,
 )
 from core.exceptions import ELASTICSEARCH_DOWN, DependencyUnavailable
 from core.logging import request_id_var
 from core.metrics import metrics_incr
-from core.queue import DrainRetry, ItemFailure, inbox
-from core.redis import StoreScript, store
+from core.queue import DrainRetry, ItemFailure
 from core.search import es_client
 from core.serializers import validation_messages
-from tracker.documents import index_alias, index_for, index_month, indices_behind_alias
+from tracker.documents import index_for
 from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
-from tracker.selectors import MESSAGE_NOT_FOUND, hits_scan
+from tracker.selectors import MESSAGE_NOT_FOUND
 from tracker.serializers import CheckedMessage
-from tracker.signals import documents_tracked
+from tracker.tail.publishing import tail_publish
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +65,7 @@ _CHUNK_BYTES = 10 * 1024 * 1024
 _RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
 _RETRYABLE_TYPES = ("index_not_found_exception", "cluster_block_exception")
 # A connection failure raises out of streaming_bulk; the inbox keeps the batch for later.
-_ES_UNREACHABLE = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
+ES_UNREACHABLE = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 
 
 def _retryable(status: int, kind: str) -> bool:
@@ -75,7 +73,7 @@ def _retryable(status: int, kind: str) -> bool:
     return status in _RETRYABLE_STATUSES or kind in _RETRYABLE_TYPES
 
 
-def _refused_for_now(exc: elasticsearch.ApiError) -> bool:
+def refused_for_now(exc: elasticsearch.ApiError) -> bool:
     """Whether Elasticsearch refused a whole request "for now" (overload, an outage, a block)."""
     error = exc.body.get("error") if isinstance(exc.body, dict) else None
     kind = error.get("type", "") if isinstance(error, dict) else ""
@@ -374,13 +372,13 @@ def documents_track(*, documents: list[dict[str, Any]]) -> list[ItemFailure]:
                 if drop and (result["status"] == "indexed" or result.get("conflict"))
             ]
         )
-    except _ES_UNREACHABLE as exc:
+    except ES_UNREACHABLE as exc:
         raise DrainRetry(f"Elasticsearch unreachable: {exc}") from exc
     except elasticsearch.ApiError as exc:
         # A whole request refused for now (the bulk, or the lookup of conflicting ids) keeps
         # the batch like an outage does: raised as is, each retry would count as a take, and
         # after a few the batch would be set aside although nothing was wrong with it.
-        if not _refused_for_now(exc):
+        if not refused_for_now(exc):
             raise
         raise DrainRetry(f"Elasticsearch refused the batch for now: {exc}") from exc
     tracked = []
@@ -410,14 +408,14 @@ def _documents_delete(documents: list[dict[str, Any]]) -> None:
     """Delete these documents from their months, if stored (a missing one is fine)."""
     if not documents:
         return
-    _, failed = _bulk_delete(
+    _, failed = documents_bulk_delete(
         (index_for(document["created_time"]), document["message_id"]) for document in documents
     )
     if failed:
         raise DrainRetry(f"{len(failed)} erased user's message(s) not deleted yet")
 
 
-def _bulk_delete(targets: Iterable[tuple[str, str]]) -> tuple[int, list[int]]:
+def documents_bulk_delete(targets: Iterable[tuple[str, str]]) -> tuple[int, list[int]]:
     """Delete documents by (index, id) in one bulk: how many it deleted, and the statuses of
     those it could not (404, already gone, is neither)."""
     operations = [{"delete": {"_index": index, "_id": id_}} for index, id_ in targets]
@@ -426,209 +424,3 @@ def _bulk_delete(targets: Iterable[tuple[str, str]]) -> tuple[int, list[int]]:
     ]
     failed = [status for status in statuses if status >= 400 and status != 404]
     return sum(1 for status in statuses if status < 300), failed
-
-
-_TAIL_APPEND = StoreScript("tail_append")
-
-
-def tail_stream_key(*, user_id: str | None) -> str:
-    """The Redis Stream of tracked messages for one user's live tail (None: the admins')."""
-    return f"tail:{user_id}" if user_id else "tail:all"
-
-
-def tail_publish(*, documents: list[dict[str, Any]]) -> None:
-    """Announce newly tracked documents on the live-tail streams (the user's and the admins').
-
-    Elasticsearch stays the record: the streams only notify, and are capped (approximately)
-    at settings.TAIL_STREAM_MAXLEN entries per user. A failure here loses a notification,
-    never a message, so it is logged and the batch stands.
-
-    The same documents then go to whoever listens to `documents_tracked` (alert rules).
-    """
-    if not documents:
-        return
-    entries = [json_encode(document) for document in documents]
-    streams: dict[tuple[str, int], list[str]] = defaultdict(list)
-    maxlen = settings.TAIL_STREAM_MAXLEN
-    for document, entry in zip(documents, entries, strict=True):
-        streams[(tail_stream_key(user_id=document["user_id"]), maxlen)].append(entry)
-    streams[(tail_stream_key(user_id=None), settings.TAIL_ADMIN_STREAM_MAXLEN)] = entries
-    try:
-        # One script call per stream, not one command per entry: a 1,000-message bulk cost a
-        # fifth of the web worker's time as 2,000 pipelined XADDs. One key per call keeps it
-        # within one Redis Cluster slot.
-        for (key, maxlen), data in streams.items():
-            _TAIL_APPEND(keys=[key], args=[maxlen, *data])
-    except redis.exceptions.RedisError as exc:
-        logger.warning("Could not announce %d document(s) on the tail: %s", len(documents), exc)
-    _tracked_announce(documents)
-
-
-def _tracked_announce(documents: list[dict[str, Any]]) -> None:
-    # send_robust: a listener's failure is logged, never fails the batch that was tracked.
-    for receiver, result in documents_tracked.send_robust(sender=None, documents=documents):
-        if isinstance(result, Exception):
-            logger.warning("%s failed on %d document(s): %s", receiver, len(documents), result)
-
-
-def months_expired(*, now: datetime | None = None) -> list[str]:
-    """The month indices that lie entirely past TRACKER_RETENTION_DAYS (none when it is 0)."""
-    days = settings.TRACKER_RETENTION_DAYS
-    if days <= 0:
-        return []
-    cutoff = (now or timezone.now()) - timedelta(days=days)
-    expired = []
-    for name in indices_behind_alias():
-        first_day = index_month(name)
-        if first_day is None:
-            continue
-        # The month's end (the next month's first instant) must itself be past the cutoff.
-        next_month = (first_day.replace(day=28) + timedelta(days=4)).replace(day=1)
-        if datetime.combine(next_month, datetime.min.time(), tzinfo=UTC) <= cutoff:
-            expired.append(name)
-    return expired
-
-
-def messages_prune(*, dry_run: bool = False, now: datetime | None = None) -> list[str]:
-    """Delete the whole month indices past retention; return their names (kept in a dry run)."""
-    expired = months_expired(now=now)
-    if expired and not dry_run:
-        # Names, not a wildcard: action.destructive_requires_name refuses wildcard deletes.
-        es_client().indices.delete(index=",".join(expired))
-        logger.info("retention dropped %d month index(es): %s", len(expired), ", ".join(expired))
-    return expired
-
-
-def index_migrate(*, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Move every message of an index that is not a month's into its month; drop the old index.
-
-    Safe to re-run and to run while pushes continue: new messages already go to their month,
-    and a copy never replaces what a month holds (create, not index). The old index leaves the
-    alias, and is deleted, only once every one of its messages is in a month.
-    """
-    moved = {"copied": 0, "already_there": 0, "indices_removed": []}
-    for name in indices_behind_alias():
-        if index_month(name) is not None:
-            continue
-        total = es_client().count(index=name)["count"]
-        done = 0
-        pages = hits_scan(index=name, query={"match_all": {}}, sort=["_shard_doc"], size=2_000)
-        for hits in pages:
-            results = messages_index(documents=[hit["_source"] for hit in hits], create=True)
-            refused = [r for r in results if r["status"] != "indexed" and not r.get("conflict")]
-            if refused:
-                raise RuntimeError(f"{len(refused)} message(s) not moved from {name}: {refused[0]}")
-            conflicts = sum(1 for r in results if r.get("conflict"))
-            moved["copied"] += len(results) - conflicts
-            moved["already_there"] += conflicts
-            done += len(results)
-            if progress:
-                progress(len(results))
-        if done < total:
-            raise RuntimeError(f"{name}: moved {done} of {total} message(s); not dropping it")
-        es_client().indices.update_aliases(actions=[{"remove_index": {"index": name}}])
-        moved["indices_removed"].append(name)
-        logger.info("migrate_index moved %d message(s) out of %s", done, name)
-    return moved
-
-
-ERASE_PAGE_SIZE = 5_000
-# Entries of the admins' tail stream and of the dead letters read per Redis call.
-ERASE_SCAN_CHUNK = 1_000
-
-
-class EraseIncomplete(Exception):
-    """Messages of an erased user could not be deleted now (an outage, refused deletes)."""
-
-
-class ErasedSlice(NamedTuple):
-    """What one slice of an erasure did: messages deleted, and whether none is left."""
-
-    deleted: int
-    done: bool
-
-
-def messages_erase(
-    *,
-    user_id: str,
-    progress: Callable[[int], None] | None = None,
-    seconds: float | None = None,
-) -> ErasedSlice:
-    """Delete the tracked messages of `user_id`, in every month, for up to `seconds` (None: all).
-
-    The core-only server has no _delete_by_query: a point in time walks the user's messages
-    and `_bulk` deletes them by index and id. A slice out of time stops after a page (not
-    done): the next slice's walk starts afresh and no longer sees what is deleted. Once none
-    is left, their copies in Redis go too (see `_erased_user_traces_delete`). Raises
-    `EraseIncomplete` when Elasticsearch is down or refuses deletes: worth trying again.
-    """
-    started = time.monotonic()
-    deleted = 0
-    es = es_client()
-    try:
-        pages = hits_scan(
-            index=index_alias(),
-            query={"term": {"user_id": user_id}},
-            sort=["_shard_doc"],
-            size=ERASE_PAGE_SIZE,
-        )
-        done = True
-        with closing(pages):  # closes the point in time when a slice stops early
-            for hits in pages:
-                removed = _hits_delete(hits)
-                deleted += removed
-                if progress and removed:
-                    progress(removed)
-                if seconds is not None and time.monotonic() - started >= seconds:
-                    done = False
-                    break
-        es.indices.refresh(index=index_alias())
-    except _ES_UNREACHABLE as exc:
-        raise EraseIncomplete(f"Elasticsearch unreachable ({type(exc).__name__})") from exc
-    except elasticsearch.ApiError as exc:
-        if _refused_for_now(exc):
-            raise EraseIncomplete(f"Elasticsearch refused (status {exc.meta.status})") from exc
-        raise
-    if done:
-        _erased_user_traces_delete(user_id=user_id)
-    return ErasedSlice(deleted=deleted, done=done)
-
-
-def _hits_delete(hits: list[dict[str, Any]]) -> int:
-    """Delete these hits; return how many this call deleted (not those already gone)."""
-    # 404: already gone (a redelivered slice, or retention got there first), so not counted.
-    deleted, failed = _bulk_delete((hit["_index"], hit["_id"]) for hit in hits)
-    if failed:
-        raise EraseIncomplete(f"{len(failed)} message(s) not deleted (status {failed[0]})")
-    return deleted
-
-
-def _erased_user_traces_delete(*, user_id: str) -> None:
-    """Delete what Redis still holds of an erased user's messages.
-
-    Their own live-tail stream, their entries in the admins' stream (everyone's documents),
-    and the dead-lettered items of theirs in every inbox partition.
-    """
-    client = store()
-    client.delete(tail_stream_key(user_id=user_id))
-    admins = tail_stream_key(user_id=None)
-    start = "-"
-    while entries := client.xrange(admins, min=start, max="+", count=ERASE_SCAN_CHUNK):
-        mine = [entry_id for entry_id, fields in entries if _owned(fields.get("data"), user_id)]
-        if mine:
-            client.xdel(admins, *mine)
-        start = f"({entries[-1][0]}"  # exclusive: after the last entry read
-    for name in settings.QUEUE_INBOXES:
-        inbox(name).dead_remove(lambda item: _owned(item, user_id), chunk=ERASE_SCAN_CHUNK)
-
-
-def _owned(value: Any, user_id: str) -> bool:
-    """Whether `value`, a document or its JSON, belongs to `user_id`."""
-    if isinstance(value, str):
-        if user_id not in value:  # cheap: most entries are someone else's
-            return False
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return False
-    return isinstance(value, dict) and value.get("user_id") == user_id

@@ -8,13 +8,9 @@ from django_q.tasks import async_task
 
 from accounts.services import ERASE_TASK, erasure_fail, erasure_finish, erasure_progress
 from core.queue import ItemFailure, async_task_in, backoff_seconds, inbox_partition, redis_now
-from tracker.services import (
-    INBOX,
-    EraseIncomplete,
-    documents_track,
-    messages_erase,
-    messages_prune,
-)
+from tracker.erasure import EraseIncomplete, messages_erase
+from tracker.retention import messages_prune
+from tracker.services import INBOX, documents_track
 
 logger = logging.getLogger(__name__)
 

@@ -6,6 +6,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.version import project_version
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = BASE_DIR / "var"
 
@@ -31,6 +33,7 @@ INSTALLED_APPS = [
     "pusher",
     "validator",
     "tracker",
+    "shippers",
     "alerts",
     "dashboard",
 ]
@@ -159,13 +162,16 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_BULK_BODY_BYTES = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BULK_BODY_BYTES + 1
 
+# pyproject.toml holds the one version; the schema and /readyz show it.
+PROJECT_VERSION = project_version()
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Python Logger API",
     "DESCRIPTION": (
         "Push messages, watch them pass an asynchronous validator, and search them in "
         "Elasticsearch. Log in at /api/auth/login/, then authorize with the access token."
     ),
-    "VERSION": "0.3.0",  # keep in step with pyproject.toml and CHANGELOG.md
+    "VERSION": PROJECT_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and its pages are public: a stale token in the browser must not 401 them.
     "SERVE_AUTHENTICATION": [],
@@ -262,11 +268,25 @@ QUEUE_INBOXES = {
     "validator": "validator.tasks.validator_inbox_drain",
     "retry": "validator.tasks.validator_retry_drain",
     "tracker": "tracker.tasks.tracker_inbox_drain",
+    # Syslog lines the listener could not read; a replay reads them again (pusher.tasks).
+    "syslog": "pusher.tasks.syslog_inbox_drain",
 }
 # Per-user ingestion rate limit over messages, shared by push, batch push and OTLP: a token
 # bucket refilled at INGEST_RATE_PER_SECOND, holding at most INGEST_BURST.
 INGEST_RATE_PER_SECOND = env.float("INGEST_RATE_PER_SECOND", default=5000.0)
 INGEST_BURST = env.int("INGEST_BURST", default=10_000)
+# The syslog listener (manage.py syslog_listen, docs/syslog.md): RFC 5424 and RFC 3164 over TCP
+# and UDP, its messages owned by the API key SYSLOG_API_KEY (scope push); without one it does
+# not start. Its queue into the pipeline holds at most SYSLOG_QUEUE_SIZE messages (then TCP
+# waits and UDP drops), handed on in batches of SYSLOG_BATCH_SIZE or every SYSLOG_BATCH_MS.
+SYSLOG_HOST = env("SYSLOG_HOST", default="127.0.0.1")
+SYSLOG_PORT = env.int("SYSLOG_PORT", default=5514)
+SYSLOG_API_KEY = env("SYSLOG_API_KEY", default="")
+SYSLOG_QUEUE_SIZE = env.int("SYSLOG_QUEUE_SIZE", default=10_000)
+SYSLOG_BATCH_SIZE = env.int("SYSLOG_BATCH_SIZE", default=500)
+SYSLOG_BATCH_MS = env.int("SYSLOG_BATCH_MS", default=200)
+# A longer message is cut (and marked truncated); 8 KiB is rsyslog's default maximum.
+SYSLOG_MAX_MESSAGE_BYTES = env.int("SYSLOG_MAX_MESSAGE_BYTES", default=8192)
 # Live tail: each user's Redis Stream of tracked messages keeps about this many entries
 # (the window a reconnecting client can resume within); the admins' stream holds everyone's.
 TAIL_STREAM_MAXLEN = env.int("TAIL_STREAM_MAXLEN", default=10_000)

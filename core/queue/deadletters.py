@@ -8,10 +8,11 @@ Each entry is `{item, errors, at, attempts}`. Operators list, replay and purge t
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from redis.client import Pipeline
 
+from core.contract import json_encode
 from core.redis import store
 
 
@@ -38,6 +39,16 @@ class DeadLetters:
         """Items kept in the dead letter."""
         return store().llen(self.dead_key)
 
+    def dead_append(self, failures: list[tuple[Any, list[str]]], *, at: str) -> None:
+        """Set items aside straight away, each with its errors: what a producer (the syslog
+        listener) received but can never hand on. `at` is the time, as messages write it."""
+        if failures:
+            entries = [
+                json_encode({"item": item, "errors": errors, "at": at, "attempts": 1})
+                for item, errors in failures
+            ]
+            store().rpush(self.dead_key, *entries)
+
     def dead_entries(self, *, start: int = 0, count: int = 100) -> list[dict[str, Any]]:
         """Dead-letter entries from position `start`, oldest first: item, errors, at, attempts."""
         raw = store().lrange(self.dead_key, start, start + count - 1)
@@ -51,11 +62,14 @@ class DeadLetters:
         """
         # WATCH: an entry dead-lettered meanwhile must not be trimmed away unreplayed; then the
         # read is simply done again (during an incident, entries keep arriving).
+        # redis-py types the callable as returning nothing; value_from_callable returns its value.
         replayed = store().transaction(
-            lambda pipe: self._dead_move(pipe, count), self.dead_key, value_from_callable=True
+            lambda pipe: self._dead_move(pipe, count),  # type: ignore[arg-type]
+            self.dead_key,
+            value_from_callable=True,
         )
         self.rescue()
-        return replayed
+        return cast(int, replayed)
 
     def _dead_move(self, pipe: Pipeline, count: int | None) -> int:
         """In a WATCHed transaction: move the oldest dead letters back to the list."""
@@ -99,4 +113,4 @@ class DeadLetters:
         pipe.llen(self.dead_key)
         pipe.delete(self.dead_key)
         count, _ = pipe.execute()
-        return count
+        return int(count)

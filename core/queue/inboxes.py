@@ -140,7 +140,8 @@ class InboxPartition(DeadLetters):
         the partition's counts that adds the items.
         """
         keys = [self.key, self.armed_key, self.counts_key]
-        return _APPEND(keys=keys, args=[self.ARMED_TTL_SECONDS, count_as, *encoded]) == "armed"
+        outcome: str = _APPEND(keys=keys, args=[self.ARMED_TTL_SECONDS, count_as, *encoded])
+        return outcome == "armed"
 
     def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
         """Add items that become due `delay` seconds from now; no worker waits for them."""

@@ -46,12 +46,14 @@ class _DelayedBroker:
         self.list_key = broker.list_key
 
     def enqueue(self, task: str) -> str:
-        return self._broker.enqueue_in(task, self._delay)
+        task_id: str = self._broker.enqueue_in(task, self._delay)
+        return task_id
 
 
 def async_task_in(delay: float, func: str, *args: Any, **kwargs: Any) -> str:
     """Enqueue `func(*args)` to run `delay` seconds from now (no worker waits for it)."""
-    return async_task(func, *args, broker=_DelayedBroker(get_broker(), delay), **kwargs)
+    task_id: str = async_task(func, *args, broker=_DelayedBroker(get_broker(), delay), **kwargs)
+    return task_id
 
 
 class Lease:

@@ -6,6 +6,7 @@ its pid file in var/cluster/run and brought back the way an operator would, by r
 """
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -35,10 +36,9 @@ WEB_PORTS = {"web1": 8011, "web2": 8012}
 ES_NODES = ("es01", "es02", "es03")
 # TRACKER_INDEX_ALIAS's default; var/cluster/env does not change it.
 INDEX_ALIAS = "messages"
-# The front's access log ends with `$upstream_addr request_id=...` (scripts/stack.sh); with a
-# retry the address list is "a, b", and the last one answered.
+# The front's access log: a JSON object a line (scripts/stack.sh). With a retry its
+# `upstream_addr` lists "a, b", and the last one answered.
 ACCESS_LOG = LOG / "front-access.log"
-_SERVED_BY = r'" [1-4]\d\d \d+ \S+ (?:\S+, )*127\.0\.0\.1:{port} request_id='
 
 # While a node is down or a master is being elected, an answer is "not yet", not a failure.
 ES_NOT_YET = (elastic_transport.TransportError, elasticsearch.ApiError)
@@ -147,7 +147,18 @@ def served_through_front(port: int, offset: int) -> bool:
     """
     with ACCESS_LOG.open("rb") as log:
         log.seek(offset)
-        return re.search(_SERVED_BY.format(port=port), log.read().decode(errors="replace"))
+        lines = log.read().decode(errors="replace").splitlines()
+    return any(_answered_by(line, f"127.0.0.1:{port}") for line in lines)
+
+
+def _answered_by(line: str, address: str) -> bool:
+    """Whether an access log line is an answer (1xx to 4xx) that came from `address`."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return False  # a line nginx is still writing
+    tried = re.split(r", | : ", entry["upstream_addr"])
+    return 100 <= entry["status_code"] < 500 and tried[-1] == address
 
 
 def access_log_size() -> int:

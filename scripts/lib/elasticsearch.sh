@@ -7,6 +7,26 @@ ES_USER="${ES_USER:-elasticsearch}"
 CACHE="${PYLOGGER_CACHE:-/var/cache/python-logger}"
 ES_HOME="$CACHE/elasticsearch-$ES_VERSION"
 
+# Debian packages that bring what fetching and running Elasticsearch needs: a headless JDK (java,
+# and javac and jar for the root-info plugin; the release's default, 17 or newer) and Maven.
+JDK_PACKAGE="${JDK_PACKAGE:-default-jdk-headless}"
+MAVEN_PACKAGE="${MAVEN_PACKAGE:-maven}"
+
+# Installs the JDK and Maven with apt when missing, as services.sh does Redis and stack.sh nginx.
+es_tools_ensure() {
+  local missing=()
+  if ! command -v java >/dev/null || ! command -v javac >/dev/null; then missing+=("$JDK_PACKAGE"); fi
+  command -v mvn >/dev/null || missing+=("$MAVEN_PACKAGE")
+  [ "${#missing[@]}" -eq 0 ] && return
+  say "installing Debian's ${missing[*]} (Elasticsearch needs Java 17+, and Maven fetches it)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}") >"$LOG/apt-java.log" 2>&1 \
+    || { tail -20 "$LOG/apt-java.log"; die "could not install ${missing[*]}"; }
+  if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+    die "${missing[*]} installed, but java or mvn is still not on PATH ($PATH)"
+  fi
+}
+
 java_home() {
   # The integ-test zip has no JDK: use a Java 17+ from the machine.
   local java
@@ -59,9 +79,10 @@ install_root_info() {  # java home
   rm -rf "$build"
 }
 
-# What every node needs first: the zip, a JDK (its home goes in ES_JAVA), the root-info plugin
-# and the user the nodes run as.
+# What every node needs first: a JDK and Maven (apt, when missing), the zip, the JDK's home (in
+# ES_JAVA), the root-info plugin and the user the nodes run as.
 es_install() {
+  es_tools_ensure
   fetch_es
   ES_JAVA="$(java_home)"
   install_root_info "$ES_JAVA"

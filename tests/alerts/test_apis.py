@@ -5,10 +5,12 @@ import uuid
 import pytest
 from model_bakery import baker
 
-from accounts.services import api_key_create
+from accounts.services import api_key_create, user_delete
 from alerts.models import Channel, Event, Rule
 from alerts.serializers import THRESHOLD_REQUIRED, UNKNOWN_CHANNELS
+from alerts.services import USER_DELETE_TASK
 from alerts.targets import URL_REFUSED
+from tests.alerts.conftest import run_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -226,3 +228,22 @@ def test_a_user_at_the_most_channels_allowed_gets_a_422(auth_client, monkeypatch
     )
 
     assert (response.status_code, response.json()["code"]) == (422, "limit_reached")
+
+
+def test_a_deleted_users_rules_and_channels_go_with_them(make_user) -> None:
+    gone, kept = make_user("gone002"), make_user("kept002")
+    for owner in (gone, kept):
+        channel = baker.make(Channel, user_id=owner["user_id"], type="email", to="a@example.com")
+        rule = baker.make(Rule, user_id=owner["user_id"], name="r", query="x", window_s=60)
+        rule.channels.set([channel])
+        Event.objects.create(rule=rule, kind="state", state="firing")
+
+    user_delete(username=gone["username"])
+    assert Rule.objects.filter(user_id=gone["user_id"]).exists()  # until the task runs
+    run_queued(USER_DELETE_TASK)
+
+    assert not Rule.objects.filter(user_id=gone["user_id"]).exists()
+    assert not Channel.objects.filter(user_id=gone["user_id"]).exists()
+    assert Rule.objects.filter(user_id=kept["user_id"]).count() == 1
+    assert Channel.objects.filter(user_id=kept["user_id"]).count() == 1
+    assert Event.objects.count() == 1  # the kept rule's history only

@@ -9,6 +9,7 @@ from model_bakery import baker
 from alerts.evaluation import (
     FLUSH_TASK,
     RULES_VERSION_KEY,
+    documents_match,
     rules_any_active,
     rules_cache_clear,
     rules_evaluate,
@@ -18,6 +19,7 @@ from alerts.notifications import DELIVERY_TASK
 from core.redis import store
 from tests.alerts.conftest import queued_tasks, run_queued
 from tests.tracker.support import document, refresh
+from tracker.query import matches, query_parse
 from tracker.services import documents_track
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_index")]
@@ -56,8 +58,44 @@ def test_a_rule_saved_in_another_process_is_seen_at_the_next_batch(user, receive
 
     store().incr(RULES_VERSION_KEY)  # what the other process's rules_changed() does
 
-    (active,) = rules_any_active().by_owner[user["user_id"]]
+    (active,) = rules_any_active().by_owner[user["user_id"]].everywhere
     assert active.rule_id == str(rule.pk)
+
+
+@pytest.mark.parametrize(
+    ("query", "keyed"),
+    [
+        ('service:checkout AND "timeout"', True),  # checked only for checkout's messages
+        ('"timeout" AND category:Failed', True),
+        ('service:checkout OR "timeout"', False),  # no value every match holds
+        ("NOT service:checkout", False),
+        ("level:error", True),  # severity names match in any case, and are indexed so
+        ('"timeout"', False),
+    ],
+)
+def test_a_rule_is_tested_only_against_messages_it_could_match(
+    user, receiver, query, keyed
+) -> None:
+    rule = _rule(user, receiver, query=query, condition_type="any")
+    mine = user["user_id"]
+    checkout = document(
+        user_id=mine,
+        user_message="timeout",
+        service_name="checkout",
+        category="Failed",
+        severity_text="ERROR",
+    )
+    other = document(user_id=mine, user_message="timeout", service_name="cart", category="Direct")
+    rules = rules_any_active()
+
+    candidates = {d["service_name"]: list(rules.for_document(d)) for d in (checkout, other)}
+
+    assert [r.rule_id for r in candidates["checkout"]] == [str(rule.pk)]
+    assert (candidates["cart"] == []) is keyed
+    # Pruning never changes the answer: what it skips could not have matched.
+    tree = query_parse(query, admin=False)
+    expected = sum(matches(tree, d) for d in (checkout, other))
+    assert documents_match(documents=[checkout, other]) == expected
 
 
 def test_an_any_rule_fires_once_for_a_burst_of_matching_messages(user, receiver) -> None:

@@ -33,9 +33,10 @@ def response(client):
 
 
 def _references(html: str) -> list[str]:
+    """What the page loads: links to itself with another state (`?view=alerts`) load nothing."""
     parser = _References()
     parser.feed(html)
-    return parser.urls
+    return [url for url in parser.urls if not url.startswith("?")]
 
 
 def _asset(url: str) -> Path:
@@ -50,16 +51,25 @@ def test_the_page_is_html_served_without_login(response):
     html = response.content.decode()
     for element in ('id="login-form"', 'id="chart"', 'id="search-form"', 'id="more"'):
         assert element in html
-    # The script stacks the bars in this order, and the legend and totals name each one.
+    # The script stacks the category bars in this order, and names them in the legend.
     assert 'data-categories="Direct Retried Failed"' in html
-    for category in ("Direct", "Retried", "Failed"):
-        assert f'id="total-{category}"' in html
+    # The explorer's controls, each labelled: the query, its range presets and the split.
+    for control in ("q", "range", "from", "to", "split"):
+        assert f'<label for="{control}">' in html
+    for preset in ("15m", "1h", "24h", "7d", "custom"):
+        assert f'<option value="{preset}"' in html
 
 
 def test_every_reference_is_a_local_static_file(response):
     urls = _references(response.content.decode())
 
-    assert {Path(url).name for url in urls} >= {"dashboard.js", "dashboard.css", "favicon.svg"}
+    assert {Path(url).name for url in urls} >= {
+        "dashboard.js",
+        "alerts.js",
+        "chart.js",
+        "dashboard.css",
+        "favicon.svg",
+    }
     for url in urls:
         assert url.startswith(settings.STATIC_URL), url
         assert not re.match(r"(?i)^(https?:)?//", url), url
@@ -72,8 +82,9 @@ def test_the_assets_fetch_nothing_from_another_host(response):
         assert set(re.findall(r"https?://[^\s\"'()]+", text)) <= {SVG_NAMESPACE}, url
 
 
-def test_the_script_keeps_tokens_in_memory_and_never_parses_data_as_html():
-    script = _asset(f"{settings.STATIC_URL}dashboard/dashboard.js").read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", ["dashboard.js", "alerts.js", "chart.js"])
+def test_the_scripts_keep_tokens_in_memory_and_never_parse_data_as_html(name: str):
+    script = _asset(f"{settings.STATIC_URL}dashboard/{name}").read_text(encoding="utf-8")
     for forbidden in ("localStorage", "sessionStorage", "document.cookie", "innerHTML", "eval("):
         assert forbidden not in script
 

@@ -8,6 +8,7 @@ wrong. A missing `docker-compose` fails the test on purpose; `make` installs Deb
 """
 
 import functools
+import json
 import os
 import re
 import secrets
@@ -149,15 +150,6 @@ def test_nginx_streams_the_live_tail_and_exports_from_the_tail_service() -> None
     assert re.search(r"server tail:\d+", conf)
 
 
-def test_nginx_passes_trace_to_web_for_the_apis_json_405() -> None:
-    # nginx answers TRACE itself with an HTML 405 and no Allow, before any location.
-    conf = NGINX_CONF.read_text()
-
-    assert re.search(r"^\s*error_page 405 = @web;", conf, re.MULTILINE), conf
-    block = conf.split("location @web {", 1)[1].split("}", 1)[0]
-    assert "proxy_pass http://web;" in block
-
-
 def test_env_example_documents_every_setting_read_from_the_environment() -> None:
     example = ENV_EXAMPLE.read_text()
     settings_source = "\n".join(
@@ -225,3 +217,21 @@ def test_make_cluster_runs_the_topology_compose_describes() -> None:
     for conf in (NGINX_CONF.read_text(), (ROOT / "scripts" / "stack.sh").read_text()):
         assert "proxy_next_upstream error timeout;" in conf
         assert not re.search(r"^\s*proxy_next_upstream [^;]*non_idempotent", conf, re.M)
+
+
+def test_both_fronts_log_json_lines_and_let_the_api_answer_trace() -> None:
+    # The stack's front is written by stack.sh's heredoc, where nginx's `$` is escaped.
+    stack_conf = (ROOT / "scripts" / "stack.sh").read_text().replace("\\$", "$")
+    for conf in (NGINX_CONF.read_text(), stack_conf):
+        match = re.search(r"log_format logger escape=json ((?:'[^']*'\s*)+);", conf)
+        assert match, "the access log is not JSON (log_format logger escape=json ...)"
+        template = "".join(re.findall(r"'([^']*)'", match[1]))
+        # A line as nginx writes it: quoted variables JSON-escaped, the others numbers.
+        line = re.sub(r"\$\w+", "1", re.sub(r'"\$\w+"', r'"say \\"hi\\""', template))
+        fields = json.loads(line)
+        assert {"time", "level", "logger", "message", "request_id", "status_code"} <= set(fields)
+        assert "$logger_request_id" in template
+        # nginx answers TRACE itself, in HTML: its 405 goes to the API instead.
+        assert "error_page 405 = @api;" in conf
+        api = re.search(r"location @api \{(.*?)\}", conf, re.S)
+        assert api and "proxy_pass http://web;" in api[1]

@@ -33,6 +33,10 @@ EXPORT_PATH = "/api/tracker/messages/export/"
 # The long responses' location: the tail's streams and exports, both to the ASGI process.
 LONG_LOCATION = "location ~ ^/api/tracker/messages/(tail|export)/$ {"
 BIG = 3 * 1024 * 1024  # over the front's 1 MB body buffer: goes through its temp files
+# What the API answers a method a path does not take (DRF's 405, as core's handler shapes it).
+NOT_ALLOWED = {"detail": 'Method "TRACE" not allowed.', "code": "method_not_allowed"}
+# The fields every JSON log line of the stack carries (config/settings/base.py, LOGGING).
+LOG_FIELDS = {"time", "level", "logger", "message", "request_id"}
 
 
 def _free_port() -> int:
@@ -65,23 +69,23 @@ class Upstream:
                 self._json({"length": len(body), "host": self.headers["Host"]})
 
             def do_GET(self) -> None:
-                upstream.received.append({"path": self.path, "length": 0})
+                upstream.received.append(
+                    {"path": self.path, "length": 0, "id": self.headers["X-Request-ID"]}
+                )
                 if self.path.startswith(TAIL_PATH):
                     self._events()
                 else:
                     self._json({"host": self.headers["Host"], "pad": "x" * BIG})
 
             def do_TRACE(self) -> None:
-                # As the API answers a method a path does not serve.
-                upstream.received.append({"path": self.path, "length": 0, "method": "TRACE"})
-                detail = {"detail": 'Method "TRACE" not allowed.', "code": "method_not_allowed"}
-                self._json(detail, status=405, allow="GET, DELETE, HEAD, OPTIONS")
+                upstream.received.append({"path": self.path, "method": "TRACE"})
+                self._json(NOT_ALLOWED, status=405, Allow="GET, POST, HEAD, OPTIONS")
 
-            def _json(self, data: dict, status: int = 200, allow: str = "") -> None:
+            def _json(self, data: dict, status: int = 200, **headers: str) -> None:
                 raw = json.dumps(data).encode()
                 self.send_response(status)
-                if allow:
-                    self.send_header("Allow", allow)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 # No keep-alive, so a stand-in that is shut down is gone for the front too.
@@ -217,6 +221,23 @@ def test_exports_go_to_the_asgi_process_where_no_worker_timeout_cuts_them_off(
     assert not [r for r in front.web.received if r["path"].startswith(EXPORT_PATH)]
 
 
+def test_the_shippers_doors_go_to_web_with_their_bodies_as_sent(front: Front) -> None:
+    # Elasticsearch's and Loki's paths sit at the root (shippers take a base URL); gzip bodies
+    # pass through as they are, for Django to inflate.
+    posts = ["/_bulk", "/app-logs/_bulk", "/es/_bulk", "/es/app-logs/_bulk", "/loki/api/v1/push"]
+    for path in posts:
+        answer = httpx.post(
+            f"{front.url}{path}",
+            content=b"\x1f\x8b" + b"z" * 10,
+            headers={"Content-Encoding": "gzip"},
+        )
+        assert answer.json()["length"] == 12, path
+    assert httpx.get(f"{front.url}/", timeout=30).status_code == 200
+
+    assert [r["path"] for r in front.web.received][-len(posts) - 1 :] == [*posts, "/"]
+    assert front.tail.received == []
+
+
 def test_an_upstream_that_is_down_gets_a_json_503(front: Front) -> None:
     front.web_server.shutdown()
     front.web_server.server_close()  # nothing listens on web's port any more
@@ -249,12 +270,47 @@ def test_the_front_keeps_a_clients_connection_alive_for_two_requests(front: Fron
     assert socket_after_first is not None and same_socket
 
 
-def test_trace_gets_the_apis_json_405_with_allow_not_nginxs_html(front: Front) -> None:
-    # nginx answers TRACE itself (an HTML 405 without Allow) unless the config passes it on.
-    answer = httpx.request("TRACE", f"{front.url}/api/auth/me/", timeout=10)
+def _access_log(front: Front) -> list[dict]:
+    """The front's access log so far, each line parsed as the JSON object it must be."""
+    log = front.checkout / "var" / "log" / "front-access.log"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
+
+def test_the_access_log_is_json_with_the_request_id(front: Front) -> None:
+    httpx.get(f"{front.url}/api/tracker/messages/", headers={"X-Request-ID": "follow-me.1"})
+    httpx.get(f"{front.url}/api/tracker/messages/?given=none")
+    # A quote in the request line must not break the line's JSON.
+    raw = http.client.HTTPConnection(front.url.removeprefix("http://"), timeout=30)
+    raw.request("GET", '/api/tracker/messages/?q="quoted"')
+    raw.getresponse().read()
+    raw.close()
+
+    sent = {
+        "GET /api/tracker/messages/ HTTP/1.1",
+        "GET /api/tracker/messages/?given=none HTTP/1.1",
+        'GET /api/tracker/messages/?q="quoted" HTTP/1.1',
+    }
+
+    def logged() -> dict[str, dict] | None:
+        by_message = {line["message"]: line for line in _access_log(front)}
+        return by_message if sent <= set(by_message) else None
+
+    by_message = wait_for(logged, 10, "the three requests logged")  # flushed once a second
+    given = by_message["GET /api/tracker/messages/ HTTP/1.1"]
+    assert set(given) >= LOG_FIELDS
+    assert given["request_id"] == "follow-me.1"
+    assert given["status_code"] == 200
+    assert given["logger"] == "front.access"
+    # Without one, nginx's own id: the same in the log as in what the web received.
+    made = by_message["GET /api/tracker/messages/?given=none HTTP/1.1"]["request_id"]
+    assert made and made in [r.get("id") for r in front.web.received]
+
+
+def test_trace_gets_the_apis_json_405_with_allow(front: Front) -> None:
+    answer = httpx.request("TRACE", f"{front.url}/api/tracker/messages/", timeout=10)
+
+    # Not nginx's own HTML 405, which has no Allow header: the API's answer.
     assert answer.status_code == 405
-    assert answer.headers["Content-Type"] == "application/json"
-    assert answer.headers["Allow"] == "GET, DELETE, HEAD, OPTIONS"
-    assert answer.json()["code"] == "method_not_allowed"
-    assert {"path": "/api/auth/me/", "length": 0, "method": "TRACE"} in front.web.received
+    assert answer.json() == NOT_ALLOWED
+    assert answer.headers["Allow"] == "GET, POST, HEAD, OPTIONS"
+    assert {"path": "/api/tracker/messages/", "method": "TRACE"} in front.web.received

@@ -15,10 +15,12 @@ from core.redis import store
 from core.search import es_client
 from tests.support.queue import dead, drain
 from tests.tracker.support import document, index, refresh
+from tracker import erasure as tracker_erasure
 from tracker import services as tracker_services
 from tracker import tasks as tracker_tasks
 from tracker.documents import index_alias
-from tracker.services import messages_erase, tail_publish, tail_stream_key
+from tracker.erasure import messages_erase
+from tracker.tail import tail_publish, tail_stream_key
 from tracker.tasks import ERASE_TASK, user_messages_erase
 
 pytestmark = pytest.mark.usefixtures("clean_index")
@@ -115,9 +117,9 @@ def test_an_erasure_too_big_for_one_task_run_goes_on_in_slices_and_counts_what_i
         *[document(user_id=gone) for _ in range(10)],
         *[document(user_id=kept) for _ in range(2)],
     )
-    monkeypatch.setattr(tracker_services, "ERASE_PAGE_SIZE", 3)
+    monkeypatch.setattr(tracker_erasure, "ERASE_PAGE_SIZE", 3)
     monkeypatch.setattr(tracker_tasks, "ERASE_SLICE_SECONDS", 0.0)  # one page per task run
-    scan = tracker_services.hits_scan
+    scan = tracker_erasure.hits_scan
 
     def with_a_ghost(**kwargs: object):
         # Every page also holds a message deleted meanwhile (as after a redelivered run):
@@ -126,7 +128,7 @@ def test_an_erasure_too_big_for_one_task_run_goes_on_in_slices_and_counts_what_i
             for hits in pages:
                 yield [*hits, {"_index": hits[0]["_index"], "_id": str(uuid.uuid4())}]
 
-    monkeypatch.setattr(tracker_services, "hits_scan", with_a_ghost)
+    monkeypatch.setattr(tracker_erasure, "hits_scan", with_a_ghost)
     erasure_id = user_erase(user_id=gone)["erasure_id"]
 
     # 4 pages of at most 3, the run that finds none left, then the second pass.
@@ -166,7 +168,7 @@ def test_an_erasure_that_cannot_reach_elasticsearch_retries_then_ends_failed(
 def test_erasure_leaves_none_of_the_users_documents_in_the_admin_stream_or_dead_letters(
     settings, monkeypatch
 ) -> None:
-    monkeypatch.setattr(tracker_services, "ERASE_SCAN_CHUNK", 2)  # several reads of each list
+    monkeypatch.setattr(tracker_erasure, "ERASE_SCAN_CHUNK", 2)  # several reads of each list
     gone, kept = str(uuid.uuid4()), str(uuid.uuid4())
     mentions = document(user_id=kept, user_message=f"about {gone}")
     published = [

@@ -14,9 +14,10 @@ from core.search import es_client
 from tests.support.elasticsearch import index_drop
 from tests.tracker.support import document, index
 from tracker.documents import MessageDocument, index_setup, indices_behind_alias
+from tracker.retention import messages_prune
 from tracker.scope import Actor
 from tracker.selectors import messages_search
-from tracker.services import messages_index, messages_prune
+from tracker.services import messages_index
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 

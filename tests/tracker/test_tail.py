@@ -8,7 +8,6 @@ index alias; its keep-alive is 1 s so that the tests need not wait 15.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -36,13 +35,13 @@ from accounts.tokens import ACCESS, RedisTokenUser, token_decode
 from core.contract import date_format
 from core.redis import store
 from core.search import es_client
-from tests.support.processes import process_group_stop
+from tests.support.processes import answers, free_port, process_group_stop
 from tests.support.sse import SseStream
 from tests.support.waiting import wait_for
 from tests.tracker.support import T0, document, index, minutes
 from tracker.documents import index_alias
 from tracker.scope import OUT_OF_SCOPE, Actor
-from tracker.services import documents_track, tail_stream_key
+from tracker.services import documents_track
 from tracker.tail import (
     CLIENT_NAME_PREFIX,
     END_EXPIRED,
@@ -55,6 +54,7 @@ from tracker.tail import (
     TailNotServedHere,
     searchable_delay,
     tail_filters,
+    tail_stream_key,
     tail_ticket_issue,
 )
 
@@ -89,23 +89,10 @@ class TailServer:
         return f"{CLIENT_NAME_PREFIX}{self.pid}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def tail_server(es_index: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TailServer]:
     """uvicorn on `config.asgi` with the test settings, on a free port, for this module."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("tail") / "uvicorn.log").open("w")
     # This process's environment holds TEST_REDIS_URL and the index alias the test settings
     # chose, so the server reads and writes exactly what the tests do.
@@ -126,7 +113,7 @@ def tail_server(es_index: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     )
     server = TailServer(url=f"http://127.0.0.1:{port}", pid=proc.pid)
     try:
-        wait_for(lambda: proc.poll() is not None or _answers(server.url), START_SECONDS, "uvicorn")
+        wait_for(lambda: proc.poll() is not None or answers(server.url), START_SECONDS, "uvicorn")
         assert proc.poll() is None, Path(log.name).read_text()
         yield server
     finally:

@@ -65,6 +65,8 @@ class Command(BaseCommand):
         with tqdm(unit="msg", desc="Erasing", disable=None) as bar:
             while True:
                 status = erasure_get(erasure_id=erasure_id)
+                if status is None:  # its record expired: nothing more to show
+                    raise CommandError(f"erasure {erasure_id} is no longer known")
                 bar.update(status["messages_deleted"] - bar.n)
                 if status["status"] != "running" or time.monotonic() > deadline:
                     return status

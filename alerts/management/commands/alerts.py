@@ -1,5 +1,6 @@
 """`manage.py alerts list | mute RULE --until ISO | test CHANNEL`: alerts for operators."""
 
+from datetime import UTC
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -65,7 +66,7 @@ class Command(BaseCommand):
             if until is None:
                 raise CommandError(BAD_UNTIL)
             if timezone.is_naive(until):
-                until = timezone.make_aware(until, timezone.UTC)
+                until = timezone.make_aware(until, UTC)
         rule_mute(rule=rule, until=until)
         self.stdout.write(
             f"{rule.name}: " + (f"muted until {until.isoformat()}" if until else "unmuted")

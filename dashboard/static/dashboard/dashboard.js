@@ -1,8 +1,10 @@
-/* Python Logger dashboard: log in, draw the stats as stacked bars, search the messages, and
- * follow new ones live (server-sent events from the live tail).
+/* Python Logger explorer: log in, then one query (the `query` language) over a time range
+ * drives a histogram of the matches (the stats API, split by category or severity), a table of
+ * them with infinite scroll (the search API's cursor), the live tail and the export.
  *
- * The tokens live only in the `session` object below, never in web storage or a cookie, so
- * closing or reloading the tab logs out. Every piece of data reaches the page through
+ * The state (query, range, split) is the page's URL, so a search can be shared and a reload
+ * restores it. The tokens live only in the `session` object below, never in web storage or a
+ * cookie, so closing or reloading the tab logs out. Every piece of data reaches the page through
  * textContent or an SVG attribute, never as parsed HTML.
  */
 (() => {
@@ -11,36 +13,64 @@
   // Bottom of the stack first; the server page lists them, so they are named in one place.
   const CATEGORIES = document.getElementById("chart").dataset.categories.split(" ");
   const PAGE_SIZE = 25;
-  const HOUR_MS = 3600 * 1000;
-  const SVG_NS = "http://www.w3.org/2000/svg";
-  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-  const CHART = { height: 300, top: 14, right: 12, bottom: 30, left: 48, labelWidth: 84 };
+  const MINUTE_MS = 60 * 1000;
+  const HOUR_MS = 60 * MINUTE_MS;
+  const DAY_MS = 24 * HOUR_MS;
+  const RANGES = { "15m": 15 * MINUTE_MS, "1h": HOUR_MS, "24h": DAY_MS, "7d": 7 * DAY_MS };
+  const RANGE_DEFAULT = "24h";
+  const SPLITS = ["category", "severity"];
+  // OpenTelemetry's SeverityNumber ranges, as the stats API names them (tracker/series.py).
+  const SEVERITY_LEVELS = [
+    [1, "TRACE"], [5, "DEBUG"], [9, "INFO"], [13, "WARN"], [17, "ERROR"], [21, "FATAL"],
+  ];
+  // A stored field (as the search API returns it) -> the query language's name for it. Fields
+  // not listed (counts, random numbers, times of tracking) cannot be searched on.
+  const QUERY_FIELDS = {
+    category: "category", severity_text: "severity", severity_number: "severity",
+    service_name: "service", trace_id: "trace_id", span_id: "span_id",
+    message_id: "message_id", request_id: "request_id", user_message: "message",
+  };
+  const TEXT_MAX = 256;
+  const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
-  const session = { access: null, refresh: null, username: null };
+  // `admin`: whether the user may search by user_id (an admin sees everyone's messages).
+  const session = { access: null, refresh: null, username: null, admin: false };
   // Bumped by every new request of a kind, so a slow older answer never overwrites a newer one.
   const seq = { stats: 0, search: 0 };
+  // What the page shows now; `state` is also the URL.
+  const state = { query: "", range: RANGE_DEFAULT, from: "", to: "", split: "category" };
   let lastStats = null;
   let nextPage = null;
   let refreshing = null;
+  let statsZone = ZONE;
 
   const $ = (id) => document.getElementById(id);
   const el = {
     login: $("login"), loginForm: $("login-form"), username: $("username"),
     password: $("password"), loginMessage: $("login-message"), loginSubmit: $("login-submit"),
     dashboard: $("dashboard"), session: $("session"), whoami: $("whoami"), logout: $("logout"),
-    statsPanel: $("stats-panel"), statsForm: $("stats-form"), range: $("range"),
-    interval: $("interval"), tz: $("tz"), statsError: $("stats-error"),
-    chartWrap: $("chart-wrap"), chart: $("chart"), caption: $("chart-caption"),
-    searchPanel: $("search-panel"), searchForm: $("search-form"), q: $("q"),
-    searchError: $("search-error"), count: $("search-count"), results: $("results"),
-    resultsBody: $("results-body"), more: $("more"),
+    searchForm: $("search-form"), q: $("q"), range: $("range"), customRange: $("custom-range"),
+    from: $("from"), to: $("to"), split: $("split"), refresh: $("refresh"),
+    searchError: $("search-error"), statsPanel: $("stats-panel"), statsError: $("stats-error"),
+    total: $("total-total"), chartWrap: $("chart-wrap"), chart: $("chart"), legend: $("legend"),
+    caption: $("chart-caption"), resultsPanel: $("results-panel"), count: $("search-count"),
+    results: $("results"), resultsBody: $("results-body"), more: $("more"),
     liveToggle: $("live-toggle"), liveState: $("live-state"), exportButton: $("export"),
+    alertsView: $("alerts-view"), navExplorer: $("nav-explorer"), navAlerts: $("nav-alerts"),
+    alertCreate: $("alert-create"), alertCreated: $("alert-created"),
   };
+  // Which page of the app shows: "explorer" or "alerts" (the URL's `view`).
+  let view = "explorer";
 
   // --- HTTP ------------------------------------------------------------------------------
 
-  /** An answer other than 2xx, carrying the text to show (the JSON `detail`, or field errors). */
-  class ApiError extends Error {}
+  /** An answer other than 2xx: the text to show (the JSON `detail`, or field errors). */
+  class ApiError extends Error {
+    constructor(message, data = null) {
+      super(message);
+      this.data = data;
+    }
+  }
 
   /** The session ended (401 that a refresh could not cure); the login form is already shown. */
   class SessionEnded extends Error {}
@@ -111,7 +141,7 @@
       showLogin(`${describeError(answer.data, 401)} Please log in again.`, true);
       throw new SessionEnded();
     }
-    if (!answer.ok) throw new ApiError(describeError(answer.data, answer.status));
+    if (!answer.ok) throw new ApiError(describeError(answer.data, answer.status), answer.data);
     return answer.data;
   }
 
@@ -133,9 +163,11 @@
   function showLogin(message = "", isError = false) {
     liveStop();
     session.access = session.refresh = session.username = null;
+    session.admin = false;
     seq.stats += 1;
     seq.search += 1;
     el.dashboard.hidden = true;
+    el.alertsView.hidden = true;
     el.session.hidden = true;
     el.login.hidden = false;
     el.loginMessage.classList.toggle("message-error", isError);
@@ -148,11 +180,42 @@
     el.whoami.textContent = session.username;
     el.login.hidden = true;
     el.session.hidden = false;
-    el.dashboard.hidden = false;
     showMessage(el.statsError, "");
     showMessage(el.searchError, "");
-    loadStats();
-    startSearch();
+    // The URL may name a search (shared, or from before a reload): run that one.
+    readUrl();
+    showView();
+    api("/api/auth/me/").then((me) => { session.admin = me.role === "admin"; }).catch(() => {});
+  }
+
+  /** Show the page `view` names: the explorer (running its search) or the alert rules. */
+  function showView() {
+    el.dashboard.hidden = view !== "explorer";
+    el.alertsView.hidden = view !== "alerts";
+    for (const [link, name] of [[el.navExplorer, "explorer"], [el.navAlerts, "alerts"]]) {
+      if (name === view) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    if (view === "alerts") alerts.showRules();
+    else run({ push: false });
+  }
+
+  function navigate(event, name) {
+    event.preventDefault();
+    if (name === view) return;
+    view = name;
+    if (view === "alerts") window.history.pushState(null, "", `${window.location.pathname}?view=alerts`);
+    else writeUrl(true);
+    showView();
+  }
+
+  /** Open `query` in the explorer (from an alert rule), over the range shown before. */
+  function openQuery(query) {
+    state.query = query;
+    fillForm();
+    view = "explorer";
+    writeUrl(true);
+    showView();
   }
 
   async function logIn(event) {
@@ -191,104 +254,215 @@
     showLogin("You have logged out.");
   }
 
-  // --- Stats -----------------------------------------------------------------------------
+  // --- State: the form, the URL ----------------------------------------------------------
 
-  function svg(name, attributes = {}, parent = null) {
-    const node = document.createElementNS(SVG_NS, name);
-    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
-    if (parent) parent.appendChild(node);
-    return node;
+  /** A datetime-local input's value (local wall time) as an ISO instant, or "" if blank/bad. */
+  function localToIso(value) {
+    if (!value) return "";
+    const date = new Date(value);
+    return Number.isNaN(date.getTime()) ? "" : date.toISOString();
   }
 
-  /** Round axis steps (1, 2 or 5 times a power of ten) from zero to at least `max`. */
-  function niceTicks(max) {
-    if (max <= 0) return [0, 1];
-    const raw = max / 4;
-    const magnitude = 10 ** Math.floor(Math.log10(raw));
-    const step = Math.max(1, [1, 2, 5, 10].map((f) => f * magnitude).find((s) => s >= raw));
-    const ticks = [];
-    for (let tick = 0; tick < max + step; tick += step) ticks.push(tick);
-    return ticks;
+  /** An ISO instant as a datetime-local value in this browser's zone. */
+  function isoToLocal(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "";
+    const local = new Date(date.getTime() - date.getTimezoneOffset() * MINUTE_MS);
+    return local.toISOString().slice(0, 19);
   }
 
-  /** A short label for a bucket start; `date` is already in the chosen zone, so no conversion. */
-  function bucketLabel(date, interval) {
-    const [year, month, day] = date.slice(0, 10).split("-").map(Number);
-    const monthName = MONTHS[month - 1];
-    if (interval === "month") return `${monthName} ${year}`;
-    if (interval === "hour") return `${monthName} ${day}, ${date.slice(11, 16)}`;
-    return `${monthName} ${day}`;
+  function showCustomRange() {
+    el.customRange.hidden = el.range.value !== "custom";
   }
 
-  function bucketTitle(bucket, interval) {
-    const when = bucketLabel(bucket.date, interval);
-    const prefix = interval === "week" ? `Week of ${when}` : when;
-    const parts = CATEGORIES.map((category) => `${category} ${bucket[category].toLocaleString()}`);
-    return `${prefix}: ${bucket.total.toLocaleString()} messages (${parts.join(", ")})`;
+  /** Put `state` into the form. */
+  function fillForm() {
+    el.q.value = state.query;
+    el.range.value = state.range;
+    el.split.value = state.split;
+    el.from.value = state.from ? isoToLocal(state.from) : "";
+    el.to.value = state.to ? isoToLocal(state.to) : "";
+    showCustomRange();
+  }
+
+  /** Read the form into `state`; false (with the reason shown) when the custom range is bad. */
+  function readForm() {
+    const range = el.range.value;
+    let from = "";
+    let to = "";
+    if (range === "custom") {
+      from = localToIso(el.from.value);
+      to = localToIso(el.to.value);
+      if (!from || !to) return refuseRange("Enter both ends of the custom range.");
+      if (from > to) return refuseRange("The custom range must start before it ends.");
+    }
+    Object.assign(state, { query: el.q.value, range, from, to, split: el.split.value });
+    return true;
+  }
+
+  function refuseRange(text) {
+    showMessage(el.searchError, text);
+    (el.from.value ? el.to : el.from).focus();
+    return false;
+  }
+
+  /** Read `state` from the URL's query string (unknown values fall back to the defaults). */
+  function readUrl() {
+    const params = new URLSearchParams(window.location.search);
+    view = params.get("view") === "alerts" ? "alerts" : "explorer";
+    // The alerts page keeps the explorer's search of before, to come back to.
+    if (view === "alerts") return;
+    const range = params.get("range") || RANGE_DEFAULT;
+    const split = params.get("split");
+    state.query = params.get("query") || "";
+    state.split = SPLITS.includes(split) ? split : "category";
+    state.range = range in RANGES || range === "custom" ? range : RANGE_DEFAULT;
+    state.from = state.to = "";
+    if (state.range === "custom") {
+      state.from = localToIso(params.get("from") || "");
+      state.to = localToIso(params.get("to") || "");
+      if (!state.from || !state.to) state.range = RANGE_DEFAULT;
+    }
+    fillForm();
+  }
+
+  /** `state` as the page's URL; a new history entry for a new search, so Back returns to it. */
+  function writeUrl(push) {
+    const params = new URLSearchParams();
+    if (state.query) params.set("query", state.query);
+    params.set("range", state.range);
+    if (state.range === "custom") {
+      params.set("from", state.from);
+      params.set("to", state.to);
+    }
+    params.set("split", state.split);
+    const url = `${window.location.pathname}?${params}`;
+    if (url === `${window.location.pathname}${window.location.search}`) return;
+    if (push) window.history.pushState(null, "", url);
+    else window.history.replaceState(null, "", url);
+  }
+
+  /** The range's two ends as instants; a preset ends now, at the moment it is asked. */
+  function currentRange() {
+    if (state.range === "custom") return { from: state.from, to: state.to };
+    const to = new Date();
+    return { from: new Date(to.getTime() - RANGES[state.range]).toISOString(), to: to.toISOString() };
+  }
+
+  /** A bucket size that gives the range between about 15 and 200 bars. */
+  function intervalFor(from, to) {
+    const span = new Date(to).getTime() - new Date(from).getTime();
+    if (span <= 3 * HOUR_MS) return "minute";
+    if (span <= 8 * DAY_MS) return "hour";
+    if (span <= 200 * DAY_MS) return "day";
+    if (span <= 4 * 365 * DAY_MS) return "week";
+    return "month";
+  }
+
+  // --- The query -------------------------------------------------------------------------
+
+  /** A value as the query language reads it back exactly: bare when plain, else a phrase. */
+  function quoteValue(value) {
+    const text = String(value);
+    if (/^[A-Za-z0-9_.]+$/.test(text) && !/^(AND|OR|NOT|TO)$/.test(text)) return text;
+    return `"${text.replace(/[\\"]/g, (char) => `\\${char}`)}"`;
+  }
+
+  /** `clause` ANDed onto the query (the query in parentheses when it has an OR of its own). */
+  function queryWith(clause) {
+    const current = el.q.value.trim();
+    if (!current) return clause;
+    if (current === clause || current.endsWith(` AND ${clause}`)) return current;
+    const base = /\bOR\b/.test(current) ? `(${current})` : current;
+    return `${base} AND ${clause}`;
+  }
+
+  /** Add `field:value` (or exclude it) to the query, and search. */
+  function addToQuery(clause, exclude) {
+    let term = clause;
+    if (exclude) term = clause.startsWith("NOT ") ? clause.slice(4) : `-${clause}`;
+    el.q.value = queryWith(term);
+    startSearch();
+  }
+
+  /** Show a refused query: the API's message, and the query with its position marked. */
+  function showQueryError(error) {
+    const messages = error instanceof ApiError && error.data && error.data.query;
+    const text = messages ? String([].concat(messages)[0]) : "";
+    const found = /at position (\d+)/.exec(text);
+    if (!found) {
+      showFailure(el.searchError, error);
+      return;
+    }
+    const query = state.query;
+    const position = Math.min(Number(found[1]), query.length);
+    const echo = document.createElement("code");
+    echo.className = "query-echo";
+    echo.append(query.slice(0, position));
+    const mark = document.createElement("mark");
+    // At the end there is no character to mark: a caret shows where something was expected.
+    mark.textContent = query.slice(position, position + 1) || "\u2038";
+    mark.title = `Position ${position}`;
+    echo.append(mark, query.slice(position + 1));
+    const what = document.createElement("span");
+    what.textContent = text;
+    el.searchError.replaceChildren(what, echo);
+    el.searchError.hidden = false;
+    el.q.setAttribute("aria-invalid", "true");
+    // The caret goes where the problem is, ready to fix it.
+    if (el.q.value === query) {
+      el.q.focus();
+      el.q.setSelectionRange(position, Math.min(position + 1, query.length));
+    }
+  }
+
+  function clearErrors() {
+    showMessage(el.searchError, "");
+    el.q.removeAttribute("aria-invalid");
+  }
+
+  // --- Histogram -------------------------------------------------------------------------
+
+  /** The series of a stats answer: the API names them for severity; categories are known. */
+  function seriesOf(stats) {
+    if (stats.series) return stats.series;
+    return CATEGORIES.map((name) => ({ name, query: `category:${name}` }));
+  }
+
+  function seriesClass(name) {
+    return `series-${name.toLowerCase()}`;
   }
 
   function drawChart(stats) {
-    const chart = el.chart;
-    chart.replaceChildren();
+    el.chart.dataset.split = stats.split || "category";
     const width = Math.max(320, Math.floor(el.chartWrap.clientWidth));
-    const { height, top, right, bottom, left, labelWidth } = CHART;
-    chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
-    const plotWidth = width - left - right;
-    const plotHeight = height - top - bottom;
-    const baseline = top + plotHeight;
-    const buckets = stats.buckets;
-    const ticks = niceTicks(buckets.reduce((max, bucket) => Math.max(max, bucket.total), 0));
-    const scale = plotHeight / ticks[ticks.length - 1];
+    window.loggerChart(el.chart, { width, stats, series: seriesOf(stats), seriesClass });
+  }
 
-    for (const tick of ticks) {
-      const y = baseline - tick * scale;
-      svg("line", { class: "grid", x1: left, x2: width - right, y1: y, y2: y }, chart);
-      const label = svg("text", { x: left - 8, y: y + 4, "text-anchor": "end" }, chart);
-      label.textContent = tick.toLocaleString();
-    }
-
-    const slot = plotWidth / Math.max(buckets.length, 1);
-    // A gap between bars while they are wide enough to afford one.
-    const barWidth = slot >= 6 ? Math.min(slot * 0.72, 56) : slot;
-    const labelsFit = Math.max(1, Math.floor(plotWidth / labelWidth));
-    const labelEvery = Math.max(1, Math.ceil(buckets.length / labelsFit));
-    buckets.forEach((bucket, index) => {
-      const group = svg("g", { class: "bucket", "data-date": bucket.date }, chart);
-      svg("title", {}, group).textContent = bucketTitle(bucket, stats.interval);
-      const hit = { class: "hit", x: left + index * slot, y: top, width: slot, height: plotHeight };
-      svg("rect", hit, group);
-      const x = left + index * slot + (slot - barWidth) / 2;
-      let y = baseline;
-      for (const category of CATEGORIES) {
-        const value = bucket[category];
-        if (!value) continue;
-        const barHeight = value * scale;
-        y -= barHeight;
-        svg("rect", {
-          class: `bar bar-${category.toLowerCase()}`, "data-category": category, "data-value": value,
-          x: x.toFixed(2), y: y.toFixed(2), width: barWidth.toFixed(2), height: barHeight.toFixed(2),
-        }, group);
-      }
-      if (index % labelEvery === 0) {
-        // Centred under its bar, but pulled in at the right edge so it is never cut off.
-        const labelX = Math.min(left + (index + 0.5) * slot, width - labelWidth / 2);
-        const label = svg("text", { x: labelX, y: baseline + 18, "text-anchor": "middle" }, chart);
-        label.textContent = bucketLabel(bucket.date, stats.interval);
-      }
+  /** The legend: one button per series, with its total; a click adds the series' query. */
+  function drawLegend(stats) {
+    const items = seriesOf(stats).map(({ name, query }) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "legend-item";
+      button.dataset.query = query;
+      button.title = `Add ${query} to the query (Alt or Shift: exclude it)`;
+      const swatch = document.createElement("i");
+      swatch.className = `swatch ${seriesClass(name)}`;
+      const count = document.createElement("span");
+      count.className = "legend-count";
+      count.textContent = (stats.totals[name] || 0).toLocaleString();
+      button.append(swatch, name, " ", count);
+      item.append(button);
+      return item;
     });
-    svg("line", { class: "axis", x1: left, x2: width - right, y1: baseline, y2: baseline }, chart);
-
-    if (stats.totals.total === 0) {
-      const middle = { x: left + plotWidth / 2, y: top + plotHeight / 2, "text-anchor": "middle" };
-      const empty = svg("text", { class: "empty", ...middle }, chart);
-      empty.textContent = "No messages in this range yet.";
-    }
+    el.legend.replaceChildren(...items);
   }
 
   function formatTime(iso, options = { dateStyle: "medium", timeStyle: "short" }) {
     try {
-      const format = new Intl.DateTimeFormat(undefined, { ...options, timeZone: el.tz.value });
-      return format.format(new Date(iso));
+      return new Intl.DateTimeFormat(undefined, { ...options, timeZone: ZONE }).format(new Date(iso));
     } catch {
       return iso; // a zone this browser does not know
     }
@@ -296,39 +470,51 @@
 
   function showStats(stats) {
     lastStats = stats;
-    const { totals } = stats;
-    $("total-total").textContent = totals.total.toLocaleString();
-    for (const category of CATEGORIES) {
-      $(`total-${category}`).textContent = totals[category].toLocaleString();
-      const share = totals.total ? `${((100 * totals[category]) / totals.total).toFixed(1)} %` : "";
-      $(`share-${category}`).textContent = share;
-    }
+    el.total.textContent = stats.totals.total.toLocaleString();
     const span = `${formatTime(stats.from)} – ${formatTime(stats.to)}`;
     el.caption.textContent = `${span} · by ${stats.interval} · ${stats.tz}`;
+    drawLegend(stats);
     drawChart(stats);
   }
 
-  async function loadStats() {
+  function clearStats() {
+    lastStats = null;
+    el.chart.replaceChildren();
+    el.legend.replaceChildren();
+    el.total.textContent = "0";
+    el.caption.textContent = "";
+  }
+
+  async function loadStats({ from, to }) {
     const mine = ++seq.stats;
-    const to = new Date();
-    const from = new Date(to.getTime() - Number(el.range.value) * HOUR_MS);
-    const query = new URLSearchParams({
-      from: from.toISOString(), to: to.toISOString(), interval: el.interval.value, tz: el.tz.value,
+    const params = new URLSearchParams({
+      from, to, interval: intervalFor(from, to), tz: statsZone, split: state.split,
     });
+    if (state.query) params.set("query", state.query);
     el.statsPanel.setAttribute("aria-busy", "true");
     try {
-      const stats = await api(`/api/tracker/stats/?${query}`);
+      const stats = await api(`/api/tracker/stats/?${params}`);
       if (mine !== seq.stats) return;
       showMessage(el.statsError, "");
       showStats(stats);
     } catch (error) {
-      if (mine === seq.stats) showFailure(el.statsError, error);
+      if (mine !== seq.stats) return;
+      // The server's zone database may not know this browser's zone: count in UTC instead.
+      if (error instanceof ApiError && error.data && error.data.tz && statsZone !== "UTC") {
+        statsZone = "UTC";
+        loadStats({ from, to });
+        return;
+      }
+      // A refused query is shown once, at the query bar (the search says the same); the
+      // bars of the query before it go, so that they are not taken for this one's.
+      if (error instanceof ApiError && error.data && error.data.query) clearStats();
+      else showFailure(el.statsError, error);
     } finally {
       if (mine === seq.stats) el.statsPanel.removeAttribute("aria-busy");
     }
   }
 
-  // --- Search ----------------------------------------------------------------------------
+  // --- Results ---------------------------------------------------------------------------
 
   function cell(row, className, text) {
     const td = row.insertCell();
@@ -337,48 +523,183 @@
     return td;
   }
 
-  /** Fill a table row with one message; `at` is where it goes (-1: the end, 0: the top). */
-  function addRow(message, at = -1) {
-    const row = el.resultsBody.insertRow(at);
-    row.dataset.id = message.message_id;
-    const created = formatTime(message.created_time, { dateStyle: "medium", timeStyle: "medium" });
-    cell(row, "when", created).title = message.created_time;
-    const badge = document.createElement("span");
-    badge.className = `badge badge-${String(message.category).toLowerCase()}`;
-    badge.textContent = message.category;
-    cell(row, "category", "").appendChild(badge);
-    cell(row, "text", message.user_message);
-    cell(row, "num", `#${message.request_count}`);
-    cell(row, "id", String(message.message_id).slice(0, 8)).title = message.message_id;
+  function severityName(message) {
+    const number = Number(message.severity_number) || 0;
+    const level = SEVERITY_LEVELS.filter(([low]) => number >= low).pop();
+    return level ? level[1] : "";
+  }
+
+  function badge(text, className) {
+    const span = document.createElement("span");
+    span.className = `badge ${className}`;
+    span.textContent = text;
+    return span;
+  }
+
+  /** A row of `body` for item `id`, at `at`, opening with its expand button (`label`). */
+  function expandableRow(body, id, label, at = -1) {
+    const row = body.insertRow(at);
+    row.className = "row";
+    row.dataset.id = id;
+    const toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "expand";
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.setAttribute("aria-label", label);
+    const first = row.insertCell();
+    first.className = "toggle";
+    first.append(toggle);
     return row;
   }
 
-  function addResults(results) {
-    for (const message of results) addRow(message);
+  /** Fill a table row with one message; `at` is where it goes (-1: the end, 0: the top). */
+  function addRow(message, at = -1) {
+    const row = expandableRow(el.resultsBody, message.message_id, "Show every field", at);
+    const created = formatTime(message.created_time, { dateStyle: "medium", timeStyle: "medium" });
+    cell(row, "when", created).title = message.created_time;
+    cell(row, "category", "").append(badge(message.category, seriesClass(String(message.category))));
+    const level = severityName(message);
+    const severity = cell(row, "severity", "");
+    if (message.severity_text || level) {
+      severity.append(badge(message.severity_text || level, seriesClass(level || "unset")));
+    }
+    cell(row, "service", message.service_name || "");
+    cell(row, "text", message.user_message);
+    // The document travels with its row, for the expanded view.
+    rowMessages.set(row, message);
+    return row;
   }
 
-  function showPage(page, query, append) {
+  const rowMessages = new WeakMap();
+
+  /** Every field of a message as (label, value, query clause or null) rows. */
+  function fieldsOf(message) {
+    const fields = [];
+    for (const [name, value] of Object.entries(message)) {
+      if (value === null || value === undefined || value === "") continue;
+      if (name === "attributes") {
+        for (const attribute of [].concat(value)) {
+          const [key, ...rest] = String(attribute).split(":");
+          const text = rest.join(":");
+          const clickable = /^[A-Za-z0-9_.-]+$/.test(key);
+          const clause = clickable ? `attributes.${key}:${quoteValue(text)}` : null;
+          fields.push([`attributes.${key}`, text, clause]);
+        }
+        continue;
+      }
+      const field = QUERY_FIELDS[name] || (name === "user_id" && session.admin ? name : null);
+      const shown = typeof value === "object" ? JSON.stringify(value) : String(value);
+      // The language takes a text of at most TEXT_MAX characters (tracker/query.py).
+      const searchable = field && !(field === "message" && shown.length > TEXT_MAX);
+      fields.push([name, shown, searchable ? `${field}:${quoteValue(shown)}` : null]);
+    }
+    return fields;
+  }
+
+  function detailRow(row) {
+    const message = rowMessages.get(row);
+    const detail = document.createElement("tr");
+    detail.className = "detail";
+    const td = detail.insertCell();
+    td.colSpan = row.cells.length;
+    const list = document.createElement("dl");
+    list.className = "fields";
+    list.setAttribute("aria-label", "Every field of this message");
+    for (const [name, value, clause] of fieldsOf(message)) {
+      const term = document.createElement("dt");
+      term.textContent = name;
+      const definition = document.createElement("dd");
+      if (clause) {
+        const add = document.createElement("button");
+        add.type = "button";
+        add.className = "field-value";
+        add.dataset.query = clause;
+        add.textContent = value;
+        add.title = `Add ${clause} to the query (Alt or Shift: exclude it)`;
+        const exclude = document.createElement("button");
+        exclude.type = "button";
+        exclude.className = "field-exclude";
+        exclude.dataset.query = clause;
+        exclude.dataset.exclude = "true";
+        exclude.textContent = "\u2212";
+        exclude.setAttribute("aria-label", `Exclude ${clause}`);
+        exclude.title = `Exclude ${clause}`;
+        definition.append(add, exclude);
+      } else {
+        definition.textContent = value;
+      }
+      list.append(term, definition);
+    }
+    td.append(list);
+    return detail;
+  }
+
+  function toggleRow(button) {
+    const row = button.closest("tr");
+    const open = button.getAttribute("aria-expanded") === "true";
+    const next = row.nextElementSibling;
+    if (open) {
+      if (next && next.classList.contains("detail")) next.remove();
+      button.setAttribute("aria-expanded", "false");
+      button.setAttribute("aria-label", "Show every field");
+      return;
+    }
+    const detail = detailRow(row);
+    detail.id = `detail-${row.dataset.id}`;
+    row.after(detail);
+    button.setAttribute("aria-controls", detail.id);
+    button.setAttribute("aria-expanded", "true");
+    button.setAttribute("aria-label", "Hide the fields");
+  }
+
+  function onResultsClick(event) {
+    const target = event.target.closest("button");
+    if (target && target.classList.contains("expand")) {
+      toggleRow(target);
+    } else if (target && target.dataset.query) {
+      addToQuery(target.dataset.query, target.dataset.exclude === "true" || event.altKey || event.shiftKey);
+    } else if (!event.target.closest("tr.detail, a, button") && !window.getSelection().toString()) {
+      // A click anywhere on a row (not a selection of its text) opens it too.
+      const row = event.target.closest("tr.row");
+      if (row) toggleRow(row.querySelector("button.expand"));
+    }
+  }
+
+  function onLegendClick(event) {
+    const button = event.target.closest("button[data-query]");
+    if (button) addToQuery(button.dataset.query, event.altKey || event.shiftKey);
+  }
+
+  function messageRows() {
+    return el.resultsBody.querySelectorAll("tr.row").length;
+  }
+
+  function showPage(page, append) {
     if (!append) {
       el.resultsBody.replaceChildren();
       live.shown = 0;
     }
-    addResults(page.results);
-    const shown = el.resultsBody.rows.length;
+    for (const message of page.results) addRow(message);
+    const shown = messageRows();
     const noun = page.count === 1 ? "message" : "messages";
     const total = `${page.count.toLocaleString()} ${noun}`;
     if (page.count) {
-      const what = query ? `${total} match “${query}”` : `${total}, newest first`;
+      const what = state.query ? `${total} match “${state.query}”` : `${total}, newest first`;
       el.count.textContent = `${what} · showing ${shown.toLocaleString()}`;
       live.countText = el.count.textContent;
     } else {
-      el.count.textContent = query ? `No message matches “${query}”.` : "No messages yet.";
+      el.count.textContent = state.query
+        ? `No message matches “${state.query}” in this range.`
+        : "No messages in this range.";
       live.countText = "";
     }
     // Messages that arrived live while this page loaded stay on top of it.
     if (!append) liveReplay();
-    el.results.hidden = el.resultsBody.rows.length === 0;
+    el.results.hidden = messageRows() === 0;
     nextPage = page.next;
     el.more.hidden = !nextPage;
+    // The next page comes by itself if the end of this one is already in view.
+    if (nextPage && moreInView) loadMore();
   }
 
   /** Path and query of a `next` link: the token must only ever go back to this origin. */
@@ -387,47 +708,59 @@
     return `${url.pathname}${url.search}`;
   }
 
-  async function runSearch(path, query, append) {
+  async function runSearch(path, append) {
     const mine = ++seq.search;
     // What arrives live while a new first page loads is shown again on top of it.
     if (!append) live.sinceSearch = [];
-    el.searchPanel.setAttribute("aria-busy", "true");
+    el.resultsPanel.setAttribute("aria-busy", "true");
     el.more.disabled = true;
     try {
       const page = await api(path);
       if (mine !== seq.search) return;
-      showMessage(el.searchError, "");
-      showPage(page, query, append);
+      el.more.disabled = false;
+      if (!append) clearErrors();
+      showPage(page, append);
     } catch (error) {
-      if (mine === seq.search) showFailure(el.searchError, error);
+      if (mine !== seq.search) return;
+      if (!append) {
+        el.resultsBody.replaceChildren();
+        el.results.hidden = true;
+        el.more.hidden = true;
+        el.count.textContent = "";
+      }
+      showQueryError(error);
     } finally {
       if (mine === seq.search) {
-        el.searchPanel.removeAttribute("aria-busy");
+        el.resultsPanel.removeAttribute("aria-busy");
         el.more.disabled = false;
       }
     }
   }
 
-  let currentQuery = "";
+  /** Search, histogram and (when on) the live tail for `state`; the URL follows. */
+  function run({ push = true } = {}) {
+    writeUrl(push);
+    showMessage(el.alertCreated, "");
+    const range = currentRange();
+    const params = new URLSearchParams({ page_size: PAGE_SIZE, ...range });
+    if (state.query) params.set("query", state.query);
+    if (live.on && live.query !== state.query) liveRestart();
+    loadStats(range);
+    runSearch(`/api/tracker/messages/?${params}`, false);
+  }
 
   function startSearch(event) {
     if (event) event.preventDefault();
-    const changed = currentQuery !== el.q.value;
-    currentQuery = el.q.value;
-    // Live follows the search's text: a new text is a new stream, from now on.
-    if (changed && live.on) liveRestart();
-    const query = new URLSearchParams({ page_size: PAGE_SIZE });
-    if (currentQuery) query.set("q", currentQuery);
-    runSearch(`/api/tracker/messages/?${query}`, currentQuery, false);
+    if (readForm()) run();
   }
 
-  /** Download every message matching the current search as CSV (the export API, no cap). */
+  /** Download every message matching the query and range as CSV (the export API, no cap). */
   async function exportCurrent() {
-    const query = new URLSearchParams({ format: "csv" });
-    if (currentQuery) query.set("q", currentQuery);
+    const params = new URLSearchParams({ format: "csv", ...currentRange() });
+    if (state.query) params.set("query", state.query);
     el.exportButton.disabled = true;
     try {
-      const response = await fetch(`/api/tracker/messages/export/?${query}`, {
+      const response = await fetch(`/api/tracker/messages/export/?${params}`, {
         headers: { Authorization: `Bearer ${session.access}` },
         credentials: "omit",
         cache: "no-store",
@@ -451,9 +784,18 @@
   }
 
   function loadMore() {
-    if (nextPage) runSearch(sameOriginPath(nextPage), currentQuery, true);
+    if (nextPage && !el.more.disabled) runSearch(sameOriginPath(nextPage), true);
   }
 
+  // Infinite scroll: the More button is watched, and fetches the next page once it shows.
+  let moreInView = false;
+  if ("IntersectionObserver" in window) {
+    const observer = new IntersectionObserver((entries) => {
+      moreInView = entries.some((entry) => entry.isIntersecting);
+      if (moreInView) loadMore();
+    }, { rootMargin: "0px 0px 200px 0px" });
+    observer.observe(el.more);
+  }
 
   // --- Live ------------------------------------------------------------------------------
   // EventSource cannot send the bearer token, so each connection first buys a single-use
@@ -464,13 +806,13 @@
   const LIVE_RETRY_MAX_MS = 15000;
   const live = {
     on: false, source: null, lastId: null, timer: null, failures: 0, generation: 0,
-    sinceSearch: [], shown: 0, countText: "",
+    sinceSearch: [], shown: 0, countText: "", query: "",
   };
 
-  function setLiveState(state) {
-    el.liveState.textContent = state;
-    el.liveState.hidden = !state;
-    el.liveState.dataset.state = state.replace(" ", "-");
+  function setLiveState(text) {
+    el.liveState.textContent = text;
+    el.liveState.hidden = !text;
+    el.liveState.dataset.state = text.replace(" ", "-");
   }
 
   function liveClose() {
@@ -527,21 +869,26 @@
     liveClose();
     if (!live.on) return;
     const mine = live.generation;
+    // The tail follows the same query as the table (the range is "from now on").
+    live.query = state.query;
     setLiveState(live.failures ? "reconnecting" : "catching up");
     let ticket;
     try {
-      const filters = currentQuery ? { q: currentQuery } : {};
+      const filters = live.query ? { query: live.query } : {};
       ticket = (await api("/api/tracker/messages/tail/ticket/", { method: "POST", body: filters }))
         .ticket;
     } catch (error) {
       if (error instanceof SessionEnded) liveStop();
-      else liveRetry();
+      else if (error instanceof ApiError && error.data && error.data.query) {
+        liveStop(); // a refused query will not get better by retrying; the bar shows why
+        showQueryError(error);
+      } else liveRetry();
       return;
     }
     if (!live.on || mine !== live.generation) return; // stopped, or restarted meanwhile
-    const query = new URLSearchParams({ ticket });
-    if (live.lastId) query.set("last_event_id", live.lastId);
-    const source = new EventSource(`/api/tracker/messages/tail/?${query}`);
+    const params = new URLSearchParams({ ticket });
+    if (live.lastId) params.set("last_event_id", live.lastId);
+    const source = new EventSource(`/api/tracker/messages/tail/?${params}`);
     live.source = source;
     const moved = (event) => { live.lastId = event.lastEventId || live.lastId; };
     source.addEventListener("open", () => setLiveState("catching up"));
@@ -558,7 +905,7 @@
     source.addEventListener("reset", (event) => {
       // Messages were missed beyond the tail's window: search has them all.
       moved(event);
-      startSearch();
+      run({ push: false });
     });
     source.addEventListener("error", () => {
       if (live.source !== source) return;
@@ -574,14 +921,6 @@
 
   // --- Wiring ----------------------------------------------------------------------------
 
-  function setUpZones() {
-    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (zone && zone !== "UTC") {
-      const option = new Option(zone, zone, true, true);
-      el.tz.prepend(option);
-    }
-  }
-
   let resizeTimer = null;
   function redrawSoon() {
     clearTimeout(resizeTimer);
@@ -590,21 +929,51 @@
     }, 150);
   }
 
-  setUpZones();
+  function onKey(event) {
+    // "/" jumps to the query bar, as in most log viewers, unless typing somewhere already.
+    const typing = event.target.closest("input, textarea, select, [contenteditable]");
+    if (event.key === "/" && !typing && !el.dashboard.hidden) {
+      event.preventDefault();
+      el.q.focus();
+      el.q.select();
+    }
+  }
+
   el.loginForm.addEventListener("submit", logIn);
   el.logout.addEventListener("click", logOut);
-  el.statsForm.addEventListener("submit", (event) => { event.preventDefault(); loadStats(); });
-  el.range.addEventListener("change", () => {
-    // Each range comes with the interval that gives it a readable number of bars.
-    el.interval.value = el.range.selectedOptions[0].dataset.interval;
-    loadStats();
-  });
-  el.interval.addEventListener("change", loadStats);
-  el.tz.addEventListener("change", () => { loadStats(); startSearch(); });
   el.searchForm.addEventListener("submit", startSearch);
+  el.range.addEventListener("change", () => {
+    showCustomRange();
+    if (el.range.value === "custom") {
+      // Start from the range shown so far, ready to narrow.
+      const { from, to } = currentRange();
+      if (!el.from.value) el.from.value = isoToLocal(from);
+      if (!el.to.value) el.to.value = isoToLocal(to);
+      el.from.focus();
+    } else {
+      startSearch();
+    }
+  });
+  el.split.addEventListener("change", startSearch);
+  el.refresh.addEventListener("click", () => startSearch());
+  el.q.addEventListener("input", () => el.q.removeAttribute("aria-invalid"));
+  el.resultsBody.addEventListener("click", onResultsClick);
+  el.legend.addEventListener("click", onLegendClick);
   el.more.addEventListener("click", loadMore);
   el.exportButton.addEventListener("click", exportCurrent);
   el.liveToggle.addEventListener("click", toggleLive);
+  document.addEventListener("keydown", onKey);
   window.addEventListener("resize", redrawSoon);
+  window.addEventListener("popstate", () => {
+    readUrl();
+    if (session.access) showView();
+  });
+  el.navExplorer.addEventListener("click", (event) => navigate(event, "explorer"));
+  el.navAlerts.addEventListener("click", (event) => navigate(event, "alerts"));
+  el.alertCreate.addEventListener("click", () => alerts.openDialog(state.query, el.alertCreate));
+  const alerts = window.loggerAlerts({
+    api, showMessage, showFailure, formatTime, openQuery, expandableRow,
+  });
+  readUrl();
   showLogin();
 })();

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from core.search import es_client
 from tracker.documents import index_alias, index_month, index_setup, indices_behind_alias
 from tracker.management.commands._outage import elasticsearch_required
-from tracker.services import index_migrate
+from tracker.retention import index_migrate
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from tracker.management.commands._outage import elasticsearch_required
-from tracker.services import messages_prune
+from tracker.retention import messages_prune
 
 
 class Command(BaseCommand):

@@ -1,5 +1,7 @@
 """`manage.py tracker_stats`: print message counts by category and date as a table."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.exceptions import ValidationError
 
@@ -26,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--tz", default="UTC", help="IANA time zone of the buckets.")
         parser.add_argument("--user-id", dest="user_id", help="Only this user's messages.")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         # An operator at the console sees everyone's messages, as an admin does.
         operator = Actor(user_id=None, role="admin")
         try:

@@ -1,6 +1,6 @@
 """The live tail: each newly tracked message that matches a client's filters, as server-sent events.
 
-The source is the Redis Streams that `tracker.services.tail_publish` appends to once
+The source is the Redis Streams that `tracker.tail.publishing.tail_publish` appends to once
 Elasticsearch has accepted a batch: `tail:<user_id>` per user and `tail:all` for admins, each
 capped at about settings.TAIL_STREAM_MAXLEN (TAIL_ADMIN_STREAM_MAXLEN) entries. That cap is the
 window a client can resume in: an event's `id` is its stream entry id, and a client that comes
@@ -29,7 +29,7 @@ TAIL_KEEPALIVE_SECONDS but at least every _CHECK_SECONDS: a JWT that is logged o
 revoked or its user removed, or an API key deleted, expired or left without its owner, ends
 the stream at the next check.
 
-Browsers' EventSource cannot send a header, so `tail_ticket_issue` hands out a short-lived,
+Browsers' EventSource cannot send a header, so `tail_ticket_issue` (tickets.py) hands out a
 single-use ticket for the query string instead of the token.
 
 The stream itself runs on the ASGI server (`tail_events` is an async generator): one Redis
@@ -37,41 +37,29 @@ connection per open stream, blocked in XREAD, and closed as soon as the client g
 """
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
 import re
-import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
 import redis.exceptions
 from django.conf import settings
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import status
-from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import (
     APIException,
-    AuthenticationFailed,
 )
-from rest_framework.request import Request
 
-from accounts.authentication import ApiKeyGrant
-from accounts.selectors import api_key_key, api_key_live, token_revocation_keys
-from accounts.tokens import RedisTokenUser
+from accounts.selectors import api_key_key, api_key_live
 from core.redis import store
-from tracker.query import Filter, matches, messages_filter
-from tracker.scope import ActorLike, scope_user_id
-from tracker.services import tail_stream_key
+from tracker.tail.tickets import TailCredential, TailFilters
 
 logger = logging.getLogger(__name__)
 
-TICKET_INVALID = "This tail ticket is unknown, already used or expired; ask for a new one."
-TICKET_BRINGS_FILTERS = "A ticket carries the filters it was asked with: send no others with it."
 POSITION_INVALID = "Last-Event-ID must be a position from this stream, such as 1700000000000-0."
 RESET_DETAIL = (
     "Messages after this position have left the live tail's window (or the position is not from "
@@ -95,7 +83,6 @@ _CHECK_SECONDS = 5.0
 _READ_COUNT = 500
 # Each stream's Redis connection carries this name plus the process id (CLIENT LIST shows them).
 CLIENT_NAME_PREFIX = "logger-tail-"
-_TICKET_KEY = "tail:ticket:{digest}"
 _LINE_END = re.compile(r"\r\n|\r|\n")  # SSE's three, and no others (not str.splitlines')
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -130,143 +117,6 @@ def searchable_delay() -> float:
     # and waiting would not help; the events go out at once.
     interval = float(match[1]) * _UNITS[match[2]] if match else 0.0
     return interval + settings.TAIL_SEARCHABLE_MARGIN_SECONDS
-
-
-# --- Filters ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TailFilters:
-    """What a stream delivers: search's filters (tracker.query), applied to each document."""
-
-    owner: str | None  # the user followed; None: everyone (admins only)
-    where: Filter
-
-    @property
-    def stream(self) -> str:
-        """The Redis Stream these filters read."""
-        return tail_stream_key(user_id=self.owner)
-
-    def matches(self, document: Mapping[str, Any]) -> bool:
-        """Whether search with the same filters would find `document`."""
-        return matches(self.where, document)
-
-
-def tail_filters(*, actor: ActorLike, user_id: str | None = None, **filters: Any) -> TailFilters:
-    """The filters of a stream for `actor`, with search's limits and scope rule (403, 400).
-
-    `filters` are messages_filter's (`query`, `q`, `category`, ...); date math in `query`
-    counts from the moment the stream opens.
-    """
-    return TailFilters(
-        owner=scope_user_id(actor=actor, user_id=user_id),
-        where=messages_filter(actor=actor, user_id=user_id, **filters),
-    )
-
-
-# --- Tickets ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TailCredential:
-    """The credential a stream was opened with, as the stream keeps checking it.
-
-    A JWT runs out at its `exp` and is revoked once any of its `revocation_keys` exists (its
-    own, its login family's, its user's). An API key holds while its record is live (see
-    `accounts.selectors.api_key_live`); removing its owner deletes the record too.
-    """
-
-    expires: float | None = None
-    revocation_keys: tuple[str, ...] = ()
-    api_key_id: str | None = None
-
-
-@dataclass(frozen=True)
-class TailTicket:
-    """What a redeemed ticket carries: the filters it was asked with and its caller's credential."""
-
-    filters: dict[str, Any]
-    credential: TailCredential
-
-
-def _ticket_key(ticket: str) -> str:
-    # Only a digest is stored, so reading Redis does not hand out working tickets.
-    return _TICKET_KEY.format(digest=hashlib.sha256(ticket.encode()).hexdigest())
-
-
-def tail_credential(auth: Any) -> TailCredential:
-    """The credential of a request (`request.auth`) as a stream checks it while it is open.
-
-    A JWT's claims give its `exp` and revocation keys, an `ApiKeyGrant` its key's id; for
-    anything else the stream has nothing to check.
-    """
-    if isinstance(auth, ApiKeyGrant):
-        return TailCredential(api_key_id=auth.key_id)
-    if not isinstance(auth, Mapping):
-        return TailCredential()
-    expires = auth.get("exp")
-    return TailCredential(
-        expires=float(expires) if isinstance(expires, int | float) else None,
-        revocation_keys=tuple(token_revocation_keys(claims=auth)),
-    )
-
-
-def tail_ticket_issue(*, actor: RedisTokenUser, credential: TailCredential, filters: dict) -> str:
-    """Store a single-use ticket for one stream with `filters` (checked now); return it.
-
-    `filters` are the tail's query parameters as JSON values; `credential` is the caller's
-    (`tail_credential`). The ticket stands for the caller for
-    settings.TAIL_TICKET_SECONDS, and its stream ends when the credential runs out or is
-    revoked.
-    """
-    tail_filters(actor=actor, **filters)  # refuse out-of-scope filters now, not at connect
-    ticket = secrets.token_urlsafe(32)
-    record = {
-        "user": {claim: actor.token[claim] for claim in ("user_id", "username", "role")},
-        "filters": filters,
-        **asdict(credential),
-    }
-    store().set(_ticket_key(ticket), json.dumps(record), ex=settings.TAIL_TICKET_SECONDS)
-    return ticket
-
-
-def tail_ticket_redeem(*, ticket: str) -> tuple[RedisTokenUser, TailTicket]:
-    """The caller a ticket stands for, once: it is deleted as it is read (401 if gone)."""
-    raw = store().getdel(_ticket_key(ticket))
-    if raw is None:
-        raise AuthenticationFailed(TICKET_INVALID, code="ticket_invalid")
-    record = json.loads(raw)
-    credential = TailCredential(
-        expires=record["expires"],
-        revocation_keys=tuple(record["revocation_keys"]),
-        api_key_id=record["api_key_id"],
-    )
-    return RedisTokenUser(record["user"]), TailTicket(record["filters"], credential)
-
-
-class TailTicketAuthentication(BaseAuthentication):
-    """Authenticates `?ticket=` on the tail, for EventSource, which cannot send a bearer token.
-
-    `request.auth` is the redeemed `TailTicket`.
-    """
-
-    def authenticate(self, request: Request) -> tuple[RedisTokenUser, TailTicket] | None:
-        """Redeem the ticket in the query string, if there is one."""
-        ticket = request.query_params.get("ticket")
-        if not ticket:
-            return None
-        return tail_ticket_redeem(ticket=ticket)
-
-
-class TailTicketAuthenticationScheme(OpenApiAuthenticationExtension):
-    """Describes `TailTicketAuthentication` in the OpenAPI schema: a key in the query string."""
-
-    target_class = "tracker.tail.TailTicketAuthentication"
-    name = "tailTicket"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        """An API key named `ticket` in the query."""
-        return {"type": "apiKey", "in": "query", "name": "ticket"}
 
 
 # --- The stream ------------------------------------------------------------------------------

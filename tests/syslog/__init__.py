@@ -1,0 +1,1 @@
+"""Tests of the syslog listener against the real Redis, Elasticsearch and senders."""
