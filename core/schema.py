@@ -39,7 +39,8 @@ class AutoSchema(openapi.AutoSchema):
         if required and method not in ("PUT", "PATCH", "POST"):
             self.method = "POST"  # the only check drf-spectacular makes of the method here
         try:
-            body = super()._get_request_body(direction)
+            # drf-spectacular is untyped: its body is a dict or None.
+            body: dict[str, Any] | None = super()._get_request_body(direction)  # type: ignore[no-untyped-call]
         finally:
             self.method = method
         if body is not None and required:
@@ -56,7 +57,9 @@ class AutoSchema(openapi.AutoSchema):
         would look valid). And request text states that it holds no NUL, nor (where blanks
         are refused) only whitespace.
         """
-        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        schema: dict[str, Any] = super()._map_serializer_field(  # type: ignore[no-untyped-call]
+            field, direction, bypass_extensions
+        )
         stated = get_override(field, "field")
         if isinstance(stated, dict) and "minLength" in stated and "$ref" not in schema:
             schema["minLength"] = stated["minLength"]

@@ -32,7 +32,7 @@ class StrictCharField(serializers.CharField):
 QUERY_PARAMETER_REPEATED = "Give this parameter once."
 
 
-class QueryParamsSerializer(serializers.Serializer):
+class QueryParamsSerializer(serializers.Serializer[Any]):
     """Reads a query string as the schema states it: each parameter once, empty values kept.
 
     DRF reads a QueryDict as an HTML form: an empty value (`user_id=`) counts as left out, and
