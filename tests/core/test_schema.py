@@ -15,7 +15,7 @@ from accounts.exceptions import PASSWORD_INVALID
 from accounts.services import SCOPES
 from core.schema import NO_NUL_NON_EMPTY_PATTERN, NOT_BLANK_PATTERN
 from tracker.query import QUERY_MAX_LENGTH
-from tracker.selectors import CURSOR_PATTERN, PAGE_SIZE_MAX, STATS_ZONES
+from tracker.selectors import CURSOR_PATTERN, INTERVALS, PAGE_SIZE_MAX, STATS_ZONES
 
 REGISTER = "/api/auth/register/"
 
@@ -99,7 +99,7 @@ def test_stats_state_their_intervals_and_time_zones(schema: dict[str, Any]) -> N
     interval = _parameter(schema, "/api/tracker/stats/", "interval")
     tz = _parameter(schema, "/api/tracker/stats/", "tz")
 
-    assert interval["enum"] == ["hour", "day", "week", "month"]
+    assert interval["enum"] == list(INTERVALS)
     assert tz["enum"] == list(STATS_ZONES)
     assert "UTC" in tz["enum"] and "EST" not in tz["enum"]  # EST: Python knows it, Java not
 
