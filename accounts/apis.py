@@ -4,7 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import AllowAny
@@ -25,8 +25,10 @@ from accounts.services import (
     API_KEY_EXPIRY_MAX_DAYS,
     API_KEY_NAME_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
     SCOPES,
     USERNAME_MAX_LENGTH,
+    USERNAME_MIN_LENGTH,
     api_key_create,
     api_key_delete,
     token_refresh,
@@ -76,6 +78,27 @@ class _PublicApi(APIView):
         return RevocableJWTAuthentication().authenticate_header(request)
 
 
+# The rules user_create enforces (its messages too), stated in the schema: generated clients
+# and validators then refuse what registration would.
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": f"^[A-Za-z0-9]{{{USERNAME_MIN_LENGTH},{USERNAME_MAX_LENGTH}}}$",
+        "minLength": USERNAME_MIN_LENGTH,
+        "maxLength": USERNAME_MAX_LENGTH,
+    }
+)
+class _UsernameField(StrictCharField):
+    """A new username; user_create checks it."""
+
+
+@extend_schema_field(
+    {"type": "string", "minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH}
+)
+class _PasswordField(StrictCharField):
+    """A new password; user_create checks it."""
+
+
 class UserRegisterApi(_PublicApi):
     """Registers a user."""
 
@@ -83,10 +106,10 @@ class UserRegisterApi(_PublicApi):
 
     class InputSerializer(serializers.Serializer):
         # Whitespace is kept so that " alice " is refused, not silently trimmed.
-        username = StrictCharField(
+        username = _UsernameField(
             trim_whitespace=False, help_text="5 to 15 ASCII letters and digits."
         )
-        password = StrictCharField(
+        password = _PasswordField(
             trim_whitespace=False, write_only=True, help_text="6 to 12 characters."
         )
 
@@ -266,6 +289,8 @@ def _erasure_started(request: Request, started: dict[str, str]) -> Response:
 class UserMeApi(APIView):
     """Describes the caller."""
 
+    request_body_required = frozenset({"DELETE"})  # erasing oneself takes the password
+
     class OutputSerializer(serializers.Serializer):
         user_id = serializers.UUIDField()
         username = serializers.CharField()
@@ -391,6 +416,13 @@ class ErasureStatusApi(_PublicApi):
         return Response(self.OutputSerializer(found).data)
 
 
+@extend_schema_field(
+    {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(SCOPES)}}
+)
+class _ScopesField(serializers.ListField):
+    """A key's scopes: at least one, each one of SCOPES (checked in validate_scopes)."""
+
+
 class ApiKeysApi(APIView):
     """Lists your API keys, or creates one (machines authenticate with keys, people log in)."""
 
@@ -398,7 +430,7 @@ class ApiKeysApi(APIView):
         name = StrictCharField(max_length=API_KEY_NAME_MAX_LENGTH)
         # Items checked in validate_scopes, so that a bad one is a plain message in the list,
         # not DRF's {index: [messages]} (the documented error shape is a list of messages).
-        scopes = serializers.ListField(
+        scopes = _ScopesField(
             child=serializers.JSONField(allow_null=True),
             allow_empty=False,
             help_text=(

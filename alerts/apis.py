@@ -12,6 +12,10 @@ from accounts.authentication import AuthenticatedRequest
 from alerts.models import Channel, Rule
 from alerts.selectors import channel_get, channels_list, rule_events, rule_get, rules_list
 from alerts.serializers import (
+    CHANNEL_INPUT_SCHEMA,
+    TARGET_REFUSED,
+    TYPE_MISMATCH,
+    UNKNOWN_CHANNEL,
     ChannelInputSerializer,
     ChannelOutputSerializer,
     ChannelTestOutputSerializer,
@@ -31,7 +35,9 @@ from alerts.services import (
     rule_delete,
     rule_update,
 )
+from core.exceptions import validation_refusal
 from core.serializers import ErrorSerializer, field_errors_schema
+from tracker.query import QUERY_REFUSED
 
 _TAGS = ["alerts"]
 # An API key needs the alerts scope for every operation here.
@@ -45,7 +51,7 @@ _CHANNEL_404 = OpenApiResponse(ErrorSerializer, description="No channel of yours
 _RULE_404 = OpenApiResponse(ErrorSerializer, description="No rule of yours with this id.")
 _CHANNEL_400 = OpenApiResponse(
     field_errors_schema("AlertChannelValidationError", "name", "type", "url", "to", "secret"),
-    description="Invalid input, as `{field: [messages]}` (or a limit, as `{detail, code}`).",
+    description="Invalid input, as `{field: [messages]}`.",
 )
 _RULE_400 = OpenApiResponse(
     field_errors_schema(
@@ -56,9 +62,23 @@ _RULE_400 = OpenApiResponse(
         "muted_until",
         nested=("condition", "channels"),
     ),
-    description="Invalid input, as `{field: [messages]}` (or a limit, as `{detail, code}`).",
+    description="Invalid input, as `{field: [messages]}`.",
 )
-_COMMON = {401: _UNAUTHORIZED, 403: _FORBIDDEN}
+_CHANNEL_422 = OpenApiResponse(
+    field_errors_schema("AlertChannelUnprocessable", "url", "to", "secret"),
+    description="The webhook's host does not resolve to public addresses only, (PATCH) a "
+    "field the channel's type does not take, or (POST) you have the most channels allowed "
+    "(`{detail, code}`).",
+)
+_RULE_422 = OpenApiResponse(
+    field_errors_schema("AlertRuleUnprocessable", "query", "channels"),
+    description="A query the language refuses (the message names the position), a channel "
+    "that is not one of yours, or (POST) you have the most rules allowed (`{detail, code}`).",
+)
+_UNAVAILABLE = OpenApiResponse(
+    ErrorSerializer, description="Redis or the database is unavailable; retry shortly."
+)
+_COMMON = {401: _UNAUTHORIZED, 403: _FORBIDDEN, 503: _UNAVAILABLE}
 
 
 def _merged(request: AuthenticatedRequest, current: dict[str, Any]) -> Any:
@@ -71,7 +91,13 @@ def _merged(request: AuthenticatedRequest, current: dict[str, Any]) -> Any:
 def _channel_write(request: AuthenticatedRequest, channel: Channel | None = None) -> Channel:
     current = channel_input(channel, request.data) if channel else {}
     serializer = ChannelInputSerializer(data=_merged(request, current))
-    serializer.is_valid(raise_exception=True)
+    if not serializer.is_valid():
+        # A created or replaced channel's type rules are in its schema; a PATCH meets the type
+        # the channel already has, which no schema of the PATCH can know.
+        unstated = (
+            {TARGET_REFUSED, TYPE_MISMATCH} if request.method == "PATCH" else {TARGET_REFUSED}
+        )
+        raise validation_refusal(serializer.errors, unstated=frozenset(unstated))
     if channel is None:
         return channel_create(user_id=request.user.user_id, **serializer.validated_data)
     return channel_update(channel=channel, **serializer.validated_data)
@@ -81,7 +107,9 @@ def _rule_write(request: AuthenticatedRequest, rule: Rule | None = None) -> Rule
     current = rule_input(rule) if rule else {}
     context = {"user_id": request.user.user_id, "admin": request.user.is_admin}
     serializer = RuleInputSerializer(data=_merged(request, current), context=context)
-    serializer.is_valid(raise_exception=True)
+    if not serializer.is_valid():
+        unstated = frozenset({UNKNOWN_CHANNEL, QUERY_REFUSED})
+        raise validation_refusal(serializer.errors, unstated=unstated)
     if rule is None:
         data = {"channels": [], **serializer.validated_data}
         return rule_create(user_id=request.user.user_id, **data)
@@ -92,6 +120,7 @@ class ChannelsApi(APIView):
     """`channels/`: GET lists your channels; POST creates one."""
 
     key_scopes = _KEY_SCOPES
+    request_body_required = frozenset({"POST"})  # the schema is a dict: say so
 
     @extend_schema(
         summary="List your alert channels",
@@ -107,8 +136,13 @@ class ChannelsApi(APIView):
         summary="Create an alert channel",
         description="A webhook URL must resolve to public addresses only (SSRF).",
         tags=_TAGS,
-        request=ChannelInputSerializer,
-        responses={201: ChannelOutputSerializer, 400: _CHANNEL_400, **_COMMON},
+        request={"application/json": CHANNEL_INPUT_SCHEMA},
+        responses={
+            201: ChannelOutputSerializer,
+            400: _CHANNEL_400,
+            422: _CHANNEL_422,
+            **_COMMON,
+        },
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         """Create a channel."""
@@ -120,6 +154,7 @@ class ChannelDetailApi(APIView):
     """`channels/{id}/`: read, replace, change or delete one of your channels."""
 
     key_scopes = _KEY_SCOPES
+    request_body_required = frozenset({"PUT"})  # the schema is a dict: say so
 
     @extend_schema(
         summary="Get an alert channel",
@@ -134,8 +169,14 @@ class ChannelDetailApi(APIView):
     @extend_schema(
         summary="Replace an alert channel",
         tags=_TAGS,
-        request=ChannelInputSerializer,
-        responses={200: ChannelOutputSerializer, 400: _CHANNEL_400, 404: _CHANNEL_404, **_COMMON},
+        request={"application/json": CHANNEL_INPUT_SCHEMA},
+        responses={
+            200: ChannelOutputSerializer,
+            400: _CHANNEL_400,
+            404: _CHANNEL_404,
+            422: _CHANNEL_422,
+            **_COMMON,
+        },
     )
     def put(self, request: AuthenticatedRequest, channel_id: UUID) -> Response:
         """Replace a channel (an absent secret is kept)."""
@@ -146,7 +187,13 @@ class ChannelDetailApi(APIView):
         summary="Change an alert channel",
         tags=_TAGS,
         request=ChannelInputSerializer(partial=True),
-        responses={200: ChannelOutputSerializer, 400: _CHANNEL_400, 404: _CHANNEL_404, **_COMMON},
+        responses={
+            200: ChannelOutputSerializer,
+            400: _CHANNEL_400,
+            404: _CHANNEL_404,
+            422: _CHANNEL_422,
+            **_COMMON,
+        },
     )
     def patch(self, request: AuthenticatedRequest, channel_id: UUID) -> Response:
         """Change some of a channel's fields."""
@@ -208,7 +255,7 @@ class RulesApi(APIView):
         ),
         tags=_TAGS,
         request=RuleInputSerializer,
-        responses={201: RuleOutputSerializer, 400: _RULE_400, **_COMMON},
+        responses={201: RuleOutputSerializer, 400: _RULE_400, 422: _RULE_422, **_COMMON},
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         """Create a rule, in state ok."""
@@ -235,7 +282,13 @@ class RuleDetailApi(APIView):
         summary="Replace an alert rule",
         tags=_TAGS,
         request=RuleInputSerializer,
-        responses={200: RuleOutputSerializer, 400: _RULE_400, 404: _RULE_404, **_COMMON},
+        responses={
+            200: RuleOutputSerializer,
+            400: _RULE_400,
+            404: _RULE_404,
+            422: _RULE_422,
+            **_COMMON,
+        },
     )
     def put(self, request: AuthenticatedRequest, rule_id: UUID) -> Response:
         """Replace a rule; a changed query or condition starts over from ok."""
@@ -246,7 +299,13 @@ class RuleDetailApi(APIView):
         summary="Change an alert rule",
         tags=_TAGS,
         request=RuleInputSerializer(partial=True),
-        responses={200: RuleOutputSerializer, 400: _RULE_400, 404: _RULE_404, **_COMMON},
+        responses={
+            200: RuleOutputSerializer,
+            400: _RULE_400,
+            404: _RULE_404,
+            422: _RULE_422,
+            **_COMMON,
+        },
     )
     def patch(self, request: AuthenticatedRequest, rule_id: UUID) -> Response:
         """Change some of a rule's fields (e.g. `muted_until`)."""

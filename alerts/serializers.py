@@ -19,10 +19,17 @@ from alerts.models import (
     RuleState,
 )
 from alerts.selectors import EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX, channels_unknown
-from alerts.targets import TargetRefused, target_resolve
-from core.contract import DATETIME_OUT_OF_RANGE, in_storable_range
-from core.serializers import StrictCharField, UUIDStringField
+from alerts.targets import URL_INVALID, URL_SCHEME, TargetRefused, target_resolve
+from core.contract import DATETIME_OUT_OF_RANGE, STORABLE_YEARS_PATTERN, in_storable_range
+from core.schema import NO_NUL_PATTERN, NOT_BLANK_PATTERN
+from core.serializers import (
+    QueryParamsSerializer,
+    StrictBooleanField,
+    StrictCharField,
+    UUIDStringField,
+)
 from tracker.query import QUERY_MAX_LENGTH, query_parse
+from tracker.query import TOO_LONG as QUERY_TOO_LONG
 
 WINDOW_MIN, WINDOW_MAX = 30, 7 * 24 * 3600
 REPEAT_MIN, REPEAT_MAX = 60, 7 * 24 * 3600
@@ -37,8 +44,33 @@ UNKNOWN_CHANNELS = "Unknown channel(s): {ids}. A rule may only notify your own c
 REPEAT_RANGE = f"0 (never repeat) or from {REPEAT_MIN} to {REPEAT_MAX} seconds."
 
 
-def _error(field: str, message: str) -> ValidationError:
-    return ValidationError({field: [ErrorDetail(message, code="invalid")]})
+# Codes of the refusals no schema can state (a 422, core.exceptions.Unprocessable): a webhook's
+# host must resolve to public addresses; a rule names only channels the user has; and a PATCH
+# meets the type the channel already has.
+TARGET_REFUSED, UNKNOWN_CHANNEL, TYPE_MISMATCH = (
+    "target_refused",
+    "unknown_channel",
+    "type_mismatch",
+)
+
+
+def _error(field: str, message: str, code: str = "invalid") -> ValidationError:
+    return ValidationError({field: [ErrorDetail(message, code=code)]})
+
+
+# A webhook's URL as the schema states it: http(s) with a host (else a 400). Where the host
+# resolves is checked at save, a 422.
+URL_SCHEMA = {
+    "type": "string",
+    "format": "uri",
+    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]",
+    "maxLength": URL_MAX_LENGTH,
+}
+
+
+@extend_schema_field(URL_SCHEMA)
+class _WebhookUrlField(StrictCharField):
+    """A webhook's URL (target_resolve checks it)."""
 
 
 class ChannelInputSerializer(serializers.Serializer):
@@ -46,7 +78,7 @@ class ChannelInputSerializer(serializers.Serializer):
 
     name = StrictCharField(max_length=NAME_MAX_LENGTH)
     type = serializers.ChoiceField(choices=ChannelType.choices)
-    url = StrictCharField(
+    url = _WebhookUrlField(
         required=False,
         max_length=URL_MAX_LENGTH,
         help_text="webhook: an http(s) URL on a public address (Slack, Mattermost, your own).",
@@ -70,22 +102,54 @@ class ChannelInputSerializer(serializers.Serializer):
         """A webhook has a url (on a public address) and no `to`; an email has only `to`."""
         if attrs["type"] == ChannelType.WEBHOOK:
             if not attrs.get("url"):
-                raise _error("url", URL_REQUIRED)
+                raise _error("url", URL_REQUIRED, TYPE_MISMATCH)
             if attrs.get("to"):
-                raise _error("to", NOT_FOR_TYPE.format(type="webhook"))
+                raise _error("to", NOT_FOR_TYPE.format(type="webhook"), TYPE_MISMATCH)
             try:
                 target_resolve(attrs["url"], allow_private=settings.ALERT_ALLOW_PRIVATE_TARGETS)
             except TargetRefused as exc:
-                raise _error("url", str(exc)) from exc
+                # Not an http(s) URL with a host: the schema's pattern says so (a 400). Where
+                # the host resolves, and to what, is the network's answer (a 422).
+                syntax = str(exc) in (URL_INVALID, URL_SCHEME)
+                raise _error("url", str(exc), "invalid" if syntax else TARGET_REFUSED) from exc
             attrs["to"] = ""
         else:
             if not attrs.get("to"):
-                raise _error("to", TO_REQUIRED)
+                raise _error("to", TO_REQUIRED, TYPE_MISMATCH)
             for name in ("url", "secret"):
                 if attrs.get(name):
-                    raise _error(name, NOT_FOR_TYPE.format(type="email"))
+                    raise _error(name, NOT_FOR_TYPE.format(type="email"), TYPE_MISMATCH)
             attrs["url"] = attrs["secret"] = ""
         return attrs
+
+
+def _channel_schema(kind: str, target: str, absent: tuple[str, ...]) -> dict[str, Any]:
+    text = {"type": "string", "pattern": NO_NUL_PATTERN}
+    parts: dict[str, Any] = {
+        "name": {"type": "string", "pattern": NOT_BLANK_PATTERN, "maxLength": NAME_MAX_LENGTH},
+        "type": {"type": "string", "enum": [kind]},
+        "url": URL_SCHEMA,
+        "to": {"type": "string", "format": "email", "maxLength": EMAIL_MAX_LENGTH},
+        "secret": {**text, "maxLength": SECRET_MAX_LENGTH, "writeOnly": True},
+    }
+    for name in absent:
+        parts[name] = {"not": {}, "description": f"Not used by a {kind} channel."}
+    if kind == ChannelType.EMAIL.value:
+        parts["secret"] = {"type": "string", "maxLength": 0, "writeOnly": True}
+    return {"type": "object", "properties": parts, "required": ["name", "type", target]}
+
+
+# ChannelInputSerializer.validate's rules in the schema of a channel created or replaced: which
+# fields each type takes. (A PATCH is checked against the type the channel has: a 422.)
+CHANNEL_INPUT_SCHEMA = {
+    "oneOf": [
+        _channel_schema(ChannelType.WEBHOOK.value, "url", ("to",)),
+        _channel_schema(ChannelType.EMAIL.value, "to", ("url",)),
+    ],
+    "description": "webhook: `url`, an http(s) URL whose host resolves to public addresses "
+    "only (else a 422), and an optional `secret` that signs each body (X-Logger-Signature: "
+    "sha256=<HMAC-SHA256>; blank removes it). email: `to`, the address to write to.",
+}
 
 
 class ChannelOutputSerializer(serializers.Serializer):
@@ -136,7 +200,7 @@ class ConditionSerializer(serializers.Serializer):
     threshold = serializers.IntegerField(
         required=False, min_value=0, max_value=THRESHOLD_MAX, help_text="count: the threshold."
     )
-    below = serializers.BooleanField(
+    below = StrictBooleanField(
         required=False,
         help_text="count: fire when the count is at most the threshold (a heartbeat stopped).",
     )
@@ -157,6 +221,49 @@ class ConditionSerializer(serializers.Serializer):
         return attrs
 
 
+@extend_schema_field(
+    {
+        "type": "integer",
+        "oneOf": [{"enum": [0]}, {"minimum": REPEAT_MIN, "maximum": REPEAT_MAX}],
+    }
+)
+class _RepeatField(serializers.IntegerField):
+    """A rule's repeat: 0, or REPEAT_MIN to REPEAT_MAX seconds (validate_repeat_s)."""
+
+
+def _condition_schema(kind: str, *required: str) -> dict[str, Any]:
+    parts = {
+        "type": {"type": "string", "enum": [kind]},
+        "threshold": {"type": "integer", "minimum": 0, "maximum": THRESHOLD_MAX},
+        "below": {"type": "boolean"},
+        "window_s": {"type": "integer", "minimum": WINDOW_MIN, "maximum": WINDOW_MAX},
+    }
+    return {"type": "object", "properties": parts, "required": ["type", *required]}
+
+
+# ConditionSerializer.validate's rule in the schema: a count condition needs its threshold.
+@extend_schema_field(
+    {
+        "oneOf": [
+            _condition_schema(ConditionType.ANY.value),
+            _condition_schema(ConditionType.COUNT.value, "threshold"),
+        ],
+        "description": "any: fire on every match (window_s: quiet seconds before the rule is "
+        "ok again). count: fire when the count in the sliding window_s crosses threshold "
+        "(below: when it is at most the threshold, a heartbeat stopped).",
+    }
+)
+class _ConditionInput(ConditionSerializer):
+    """A rule's condition as sent."""
+
+
+@extend_schema_field(
+    {"type": "string", "format": "date-time", "pattern": STORABLE_YEARS_PATTERN, "nullable": True}
+)
+class _MutedUntilField(serializers.DateTimeField):
+    """Until when a rule stays quiet: a date-time a database stores (validate_muted_until)."""
+
+
 class RuleInputSerializer(serializers.Serializer):
     """A rule as created or replaced. Context: `user_id` and `admin` (who saves it)."""
 
@@ -164,20 +271,22 @@ class RuleInputSerializer(serializers.Serializer):
     query = StrictCharField(
         allow_blank=True,
         trim_whitespace=False,
+        max_length=QUERY_MAX_LENGTH,
+        error_messages={"max_length": QUERY_TOO_LONG},
         help_text=f"Lucene syntax, as the tracker's `query` (at most {QUERY_MAX_LENGTH:,} "
         "characters); blank matches every message you can read.",
     )
-    condition = ConditionSerializer()
+    condition = _ConditionInput()
     channels = serializers.ListField(
         child=UUIDStringField(), required=False, max_length=RULE_CHANNELS_MAX
     )
-    repeat_s = serializers.IntegerField(
+    repeat_s = _RepeatField(
         required=False,
         min_value=0,
         max_value=REPEAT_MAX,
         help_text="While firing, notify again this often; 0 never repeats.",
     )
-    muted_until = serializers.DateTimeField(required=False, allow_null=True)
+    muted_until = _MutedUntilField(required=False, allow_null=True)
 
     class Meta:
         ref_name = "AlertRuleInput"
@@ -208,7 +317,8 @@ class RuleInputSerializer(serializers.Serializer):
         ids = list(dict.fromkeys(value))
         unknown = channels_unknown(user_id=self.context["user_id"], channel_ids=ids)
         if unknown:
-            raise ValidationError(UNKNOWN_CHANNELS.format(ids=", ".join(map(str, unknown))))
+            message = UNKNOWN_CHANNELS.format(ids=", ".join(map(str, unknown)))
+            raise ValidationError(message, code=UNKNOWN_CHANNEL)
         return list(Channel.objects.filter(pk__in=ids))
 
 
@@ -262,7 +372,7 @@ class RuleOutputSerializer(serializers.Serializer):
         return [str(channel.pk) for channel in rule.channels.all()]
 
 
-class EventsQuerySerializer(serializers.Serializer):
+class EventsQuerySerializer(QueryParamsSerializer):
     """How much history to read."""
 
     limit = serializers.IntegerField(

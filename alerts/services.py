@@ -24,9 +24,12 @@ SAMPLE_MESSAGE = "This is a test notification from Python Logger."
 
 
 class LimitReached(APIException):
-    """The user owns as many channels or rules as allowed."""
+    """The user owns as many channels or rules as allowed.
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    A 422: what is stored refuses the request, which no schema can state (docs/api-schema.md).
+    """
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "Limit reached."
     default_code = "limit_reached"
 

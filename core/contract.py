@@ -37,6 +37,8 @@ ATTRIBUTES_MAX = 128
 # and far enough from Python's year 1 and 9999 that time zones and stats ranges never overflow.
 EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+# The range as the schema states it: years 1000 to 9998 (9999-01-01 is past the end).
+STORABLE_YEARS_PATTERN = r"^(1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
 # A created_time a client chooses also chooses the month index its message is written to, and
 # each month is an index with a shard of its own (a node holds at most 1,000): so it must lie
 # within settings.TRACKER_MAX_AGE_DAYS before now and at most CREATED_AHEAD after it.

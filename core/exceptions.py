@@ -26,6 +26,34 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class Unprocessable(exceptions.ValidationError):
+    """A request its schema allows, refused by a rule no schema can state (422).
+
+    400 means the request breaks the schema; 422 that it is well formed, but the clock or what
+    is stored refuses it now (a created_time outside the window that moves with the day, an
+    Idempotency-Key used for another message). The body is a 400's: `{field: [messages]}`.
+    """
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "unprocessable"
+
+
+def _error_codes(detail: Any) -> set[str]:
+    if isinstance(detail, dict):
+        return {code for value in detail.values() for code in _error_codes(value)}
+    if isinstance(detail, list):
+        return {code for value in detail for code in _error_codes(value)}
+    return {getattr(detail, "code", "invalid")}
+
+
+def validation_refusal(errors: Any, *, unstated: frozenset[str]) -> exceptions.ValidationError:
+    """A serializer's errors as a 400, or as a 422 when every one has a code in `unstated`."""
+    codes = _error_codes(errors)
+    if codes and codes <= unstated:
+        return Unprocessable(errors)
+    return exceptions.ValidationError(errors)
+
+
 REDIS_DOWN = "Redis is unavailable; try again shortly."
 REDIS_FULL = "Redis is full and accepts no more writes; try again later."
 ELASTICSEARCH_DOWN = "Elasticsearch is unavailable; try again shortly."

@@ -3,6 +3,7 @@
 import uuid
 from typing import Any
 
+from django.http import QueryDict
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
@@ -21,7 +22,53 @@ class StrictCharField(serializers.CharField):
         """Refuse anything but a string before DRF reads it."""
         if not isinstance(data, str):
             self.fail("invalid")
+        # max_length counts the text as sent, as the schema's maxLength does: DRF would count
+        # it after trimming, and take 101 characters of which two are spaces.
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
+
+
+QUERY_PARAMETER_REPEATED = "Give this parameter once."
+
+
+class QueryParamsSerializer(serializers.Serializer[Any]):
+    """Reads a query string as the schema states it: each parameter once, empty values kept.
+
+    DRF reads a QueryDict as an HTML form: an empty value (`user_id=`) counts as left out, and
+    of a repeated parameter the last one wins, so `limit=x&limit=5` passed as `limit=5`.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        """Refuse a repeated parameter; hand the rest on as a plain dict."""
+        if isinstance(data, QueryDict):
+            repeated = {
+                key: [QUERY_PARAMETER_REPEATED] for key in data if len(data.getlist(key)) > 1
+            }
+            if repeated:
+                raise serializers.ValidationError(repeated)
+            data = data.dict()
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false; DRF's own also reads 0, 1, "yes" and "off" as booleans."""
+
+    def to_internal_value(self, data: object) -> bool:
+        """Refuse anything but a JSON boolean."""
+        if type(data) is not bool:
+            self.fail("invalid", input=data)
+        return data
+
+
+class MessageTextField(StrictCharField):
+    """A message's text: kept as sent (no trimming), but refused when only whitespace."""
+
+    refuses_whitespace_only = True  # core.schema states it
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Never trimmed: whitespace is part of the message."""
+        super().__init__(trim_whitespace=False, **kwargs)
 
 
 class UUIDStringField(serializers.UUIDField):

@@ -32,7 +32,7 @@ from core.contract import (
 )
 from core.exceptions import PayloadTooLarge
 from core.parsers import LimitedJSONParser, LimitedNDJSONParser, LimitedRawParser
-from core.serializers import ErrorSerializer, StrictCharField, field_errors_schema
+from core.serializers import ErrorSerializer, MessageTextField, field_errors_schema
 from pusher import otlp
 from pusher.serializers import BatchPushInputSerializer, batch_item_check
 from pusher.services import message_push, messages_push_batch
@@ -81,9 +81,8 @@ class MessagePushApi(APIView):
             path costs more than the validation itself.
             """
             # Kept verbatim: whitespace is part of the message, but all-whitespace is refused.
-            message = StrictCharField(
+            message = MessageTextField(
                 max_length=MESSAGE_MAX_LENGTH,
-                trim_whitespace=False,
                 error_messages={"blank": MESSAGE_BLANK, "max_length": MESSAGE_TOO_LONG},
             )
             return {"message": message}
@@ -185,6 +184,7 @@ class MessagePushBatchApi(APIView):
     key_scopes = {"POST": "push"}
     parser_classes = (LimitedJSONParser, LimitedNDJSONParser)
     max_body_bytes = settings.MAX_BULK_BODY_BYTES
+    request_body_required = frozenset({"POST"})  # two media types: drf-spectacular can't tell
 
     class OutputSerializer(serializers.Serializer):
         class ItemSerializer(serializers.Serializer):
@@ -268,6 +268,7 @@ class OtlpLogsApi(APIView):
     key_scopes = {"POST": "push"}
     parser_classes = (_ProtobufBodyParser, _JSONBodyParser)
     max_body_bytes = settings.MAX_BULK_BODY_BYTES
+    request_body_required = frozenset({"POST"})  # no body, no Content-Type: a 415
 
     @extend_schema(
         operation_id="otlp_logs_export",
@@ -291,7 +292,14 @@ class OtlpLogsApi(APIView):
             otlp.JSON: {
                 "type": "object",
                 "description": "ExportLogsServiceRequest in OTLP/JSON.",
-                "properties": {"resourceLogs": {"type": "array", "items": {"type": "object"}}},
+                "properties": {
+                    # proto3's JSON mapping reads a null field as the field left out.
+                    "resourceLogs": {
+                        "type": "array",
+                        "items": {"type": "object"},
+                        "nullable": True,
+                    }
+                },
             },
         },
         responses={

@@ -11,9 +11,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.contract import BULK_MAX_ITEMS, NOT_AN_OBJECT, message_text_error
+from core.contract import BULK_MAX_ITEMS, MESSAGE_MAX_LENGTH, NOT_AN_OBJECT, message_text_error
 from core.parsers import NDJSONLine
-from core.serializers import StrictCharField
+from core.schema import NOT_BLANK_PATTERN
 from pusher.services import BatchItem
 
 MESSAGE_REQUIRED = "message: this field is required."
@@ -47,20 +47,29 @@ def batch_item_check(raw: Any) -> BatchItem:
     return BatchItem(user_message=message, message_id=message_id)
 
 
-class BatchItemSerializer(serializers.Serializer):
-    """One message of a batch push (documents the schema; items are checked one by one)."""
-
-    message = StrictCharField(help_text="1 to 5,000 characters, not blank.")
-    message_id = serializers.UUIDField(
-        required=False,
-        help_text="Your id for the message: seen again within 24 h, it is a duplicate.",
-    )
-
-    class Meta:
-        ref_name = "BatchPushItem"
-
-
-@extend_schema_field(BatchItemSerializer)
+# Any item is taken into the batch: one that is not a message is refused alone, in the
+# answer's items, and the others go on (the batch's contract). So the schema admits anything,
+# and names the message's shape first for clients to send.
+@extend_schema_field(
+    {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "message": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MESSAGE_MAX_LENGTH,
+                        "pattern": NOT_BLANK_PATTERN,
+                    },
+                    "message_id": {"type": "string", "format": "uuid"},
+                },
+                "required": ["message"],
+            },
+            {"description": "Anything else: refused alone, with its reasons, in the answer."},
+        ]
+    }
+)
 class _RawItemField(serializers.Field):
     """An item taken as it came: `batch_item_check` judges each on its own."""
 
@@ -80,6 +89,7 @@ class BatchPushInputSerializer(serializers.Serializer):
         # A null item is one of the batch's items, refused alone like any other bad one.
         child=_RawItemField(allow_null=True),
         allow_empty=False,
+        min_length=1,  # states allow_empty in the schema (minItems); allow_empty says it first
         help_text=f"At most {BULK_MAX_ITEMS} messages (more: 413).",
     )
 

@@ -247,7 +247,8 @@ class EsSetupApi(_HandshakeApi):
 
     @extend_schema(
         summary="Elasticsearch setup (acknowledged, ignored)",
-        request={"application/json": {"type": "object"}},
+        # Any JSON value: the body is parsed (not JSON is a 400), then ignored.
+        request={"application/json": {"description": "Any JSON: acknowledged, then ignored."}},
         **_HANDSHAKE,
     )
     def put(self, request: Request, name: str) -> Response:
@@ -353,7 +354,11 @@ class LokiPushApi(APIView):
         tags=["shippers"],
         parameters=[
             OpenApiParameter(
-                "Content-Encoding", str, OpenApiParameter.HEADER, enum=["gzip", "identity"]
+                "Content-Encoding",
+                str,
+                OpenApiParameter.HEADER,
+                # As the code reads it (pusher.otlp.body_inflate): no enum to hold it to.
+                description="`gzip`; any other value is read as none (identity).",
             )
         ],
         request={

@@ -27,32 +27,48 @@ from core.contract import (
     SEVERITY_MIN,
     TOO_MANY_MESSAGES,
 )
+from core.exceptions import validation_refusal
 from core.serializers import (
     ErrorSerializer,
+    QueryParamsSerializer,
     StrictCharField,
     UUIDStringField,
     field_errors_schema,
 )
 from core.streaming import off_the_loop
 from tracker.exports import CONTENT_TYPES, FORMATS, NDJSON, export_lines
-from tracker.query import Q_MAX_LENGTH, QUERY_MAX_LENGTH, QUERY_MAX_TERMS
+from tracker.query import (
+    Q_MAX_LENGTH,
+    Q_TOO_LONG,
+    QUERY_MAX_LENGTH,
+    QUERY_MAX_TERMS,
+)
+from tracker.query import TOO_LONG as QUERY_TOO_LONG
 from tracker.selectors import (
+    BAD_CURSOR,
+    CURSOR_PATTERN,
+    INTERVALS,
     PAGE_SIZE_DEFAULT,
+    PAGE_SIZE_INVALID,
     PAGE_SIZE_MAX,
     STATS_DEFAULT_DAYS,
+    STATS_ZONES,
+    UNKNOWN_INTERVAL,
+    UNKNOWN_TZ,
     message_get,
     messages_export,
     messages_search,
     stats_by_category_and_date,
 )
 from tracker.serializers import (
+    OUTSIDE_WINDOW_CODES,
     FromToSerializer,
     MessageInputSerializer,
     MessageSerializer,
     QueryDateTimeField,
     messages_input_check,
 )
-from tracker.series import SPLIT_DEFAULT, split_series
+from tracker.series import SPLIT_DEFAULT, SPLITS, UNKNOWN_SPLIT, split_series
 from tracker.services import message_track, messages_bulk
 from tracker.tail import (
     POSITION_INVALID,
@@ -83,6 +99,15 @@ _UNAUTHORIZED = OpenApiResponse(
 _OUT_OF_SCOPE = OpenApiResponse(
     ErrorSerializer, description="`user_id` names another user and the caller is not an admin."
 )
+_UNPROCESSABLE = OpenApiResponse(
+    field_errors_schema("ReadUnprocessable", "query", "from", "interval"),
+    description="A query the language refuses (the message names the position), `from` "
+    "after `to`, or (stats) a range with too many buckets for the interval.",
+)
+_QUERY_UNPROCESSABLE = OpenApiResponse(
+    field_errors_schema("QueryUnprocessable", "query"),
+    description="A query the language refuses (the message names the position).",
+)
 _TOO_LARGE = OpenApiResponse(ErrorSerializer, description="The body is over the size limit.")
 _NOT_JSON = OpenApiResponse(ErrorSerializer, description="The body is not JSON.")
 _ES_DOWN = OpenApiResponse(
@@ -110,7 +135,21 @@ def _optional_str(value: UUID | None) -> str | None:
     return str(value) if value else None
 
 
-@extend_schema_field(MessageInputSerializer(many=True))
+# Any item is taken: one that is not a valid message is refused alone, by its index in the
+# answer, and the others are indexed (the bulk's contract). So the schema admits any item, and
+# names the message's shape first for clients to send.
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": BULK_MAX_ITEMS,
+        "items": {
+            "anyOf": [
+                {"$ref": "#/components/schemas/MessageInputRequest"},
+                {"description": "Anything else: refused alone, by its index, in the answer."},
+            ]
+        },
+    }
+)
 class _MessageListField(serializers.ListField):
     """Messages left unvalidated here: each is validated on its own, so one cannot sink all."""
 
@@ -184,12 +223,18 @@ class MessageBulkApi(APIView):
         return Response(report)
 
 
-class QuerySerializer(serializers.Serializer):
-    """The `query` parameter every read takes (tracker.query)."""
+class QuerySerializer(QueryParamsSerializer):
+    """The `query` parameter every read takes (tracker.query).
+
+    A query string is read as the schema states it (`user_id=` is no UUID, not no filter); a
+    JSON body (the tail's ticket) as it comes.
+    """
 
     query = StrictCharField(
         required=False,
         allow_blank=True,
+        max_length=QUERY_MAX_LENGTH,
+        error_messages={"max_length": QUERY_TOO_LONG},
         # Its length and syntax are checked by the parser, which names the position.
         trim_whitespace=False,
         help_text=(
@@ -212,6 +257,8 @@ class MessageFiltersSerializer(QuerySerializer):
     q = StrictCharField(
         required=False,
         allow_blank=True,
+        max_length=Q_MAX_LENGTH,
+        error_messages={"max_length": Q_TOO_LONG},
         # Literal: a leading or trailing space is part of the substring sought.
         trim_whitespace=False,
         help_text=(
@@ -257,9 +304,20 @@ class MessagesApi(APIView):
         date_from = QueryDateTimeField(required=False, help_text="Created at or after (UTC).")
         date_to = QueryDateTimeField(required=False, help_text="Created at or before (UTC).")
         page_size = serializers.IntegerField(
-            required=False, default=PAGE_SIZE_DEFAULT, help_text=f"1 to {PAGE_SIZE_MAX}."
+            required=False,
+            default=PAGE_SIZE_DEFAULT,
+            min_value=1,
+            max_value=PAGE_SIZE_MAX,
+            error_messages={"min_value": PAGE_SIZE_INVALID, "max_value": PAGE_SIZE_INVALID},
+            help_text=f"1 to {PAGE_SIZE_MAX}.",
         )
-        cursor = StrictCharField(required=False, help_text="From a previous `next` link.")
+        cursor = serializers.RegexField(
+            CURSOR_PATTERN,
+            required=False,
+            error_messages={"invalid": BAD_CURSOR},
+            help_text="From a previous `next` link: where the last page ended, as the last "
+            "message's created_time (epoch milliseconds) and message_id.",
+        )
 
         class Meta:
             ref_name = "MessageListQuery"
@@ -286,6 +344,7 @@ class MessagesApi(APIView):
             400: _field_errors("MessageListValidationError", *SearchInputSerializer().fields),
             401: _UNAUTHORIZED,
             403: _OUT_OF_SCOPE,
+            422: _UNPROCESSABLE,
             503: _ES_DOWN,
         },
     )
@@ -324,13 +383,19 @@ class MessagesApi(APIView):
             404: OpenApiResponse(ErrorSerializer, description="The message_id is another user's."),
             413: _TOO_LARGE,
             415: _NOT_JSON,
+            422: OpenApiResponse(
+                field_errors_schema("MessageTrackOutsideWindow", "created_time"),
+                description="created_time lies outside the window, which moves with the clock: "
+                "at most TRACKER_MAX_AGE_DAYS (3,650) days ago and one day ahead.",
+            ),
             503: _ES_DOWN,
         },
     )
     def post(self, request: Request) -> Response:
         """Store the message under its `message_id` (an existing one is replaced)."""
         serializer = MessageInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            raise validation_refusal(serializer.errors, unstated=OUTSIDE_WINDOW_CODES)
         document = message_track(actor=request.user, **serializer.validated_data)
         output = self.TrackOutputSerializer(document).data
         return Response(output, status=status.HTTP_201_CREATED)
@@ -375,19 +440,29 @@ class StatsApi(APIView):
             help_text=f"Start; default {STATS_DEFAULT_DAYS} days before `to`. No offset: in `tz`.",
         )
         date_to = QueryDateTimeField(required=False, help_text="End; default now.")
-        interval = serializers.CharField(
-            required=False, default="day", help_text="minute, hour, day, week or month."
+        interval = serializers.ChoiceField(
+            choices=list(INTERVALS),
+            required=False,
+            default="day",
+            error_messages={"invalid_choice": UNKNOWN_INTERVAL},
+            help_text="minute, hour, day, week or month.",
         )
-        split = serializers.CharField(
+        split = serializers.ChoiceField(
+            choices=SPLITS,
             required=False,
             default=SPLIT_DEFAULT,
+            error_messages={"invalid_choice": UNKNOWN_SPLIT},
             help_text=(
                 "What the counts are per: category (the default body), or severity "
                 "(OpenTelemetry's levels, and UNSET; the body then names its series)."
             ),
         )
-        tz = serializers.CharField(
-            required=False, default="UTC", help_text="IANA time zone of the buckets."
+        tz = serializers.ChoiceField(
+            choices=STATS_ZONES,
+            required=False,
+            default="UTC",
+            error_messages={"invalid_choice": UNKNOWN_TZ},
+            help_text="IANA time zone of the buckets.",
         )
         user_id = serializers.UUIDField(required=False, help_text="Admins only.")
 
@@ -473,6 +548,7 @@ class StatsApi(APIView):
             400: _field_errors("StatsValidationError", *InputSerializer().fields),
             401: _UNAUTHORIZED,
             403: _OUT_OF_SCOPE,
+            422: _UNPROCESSABLE,
             503: _ES_DOWN,
         },
     )
@@ -547,6 +623,7 @@ class MessageExportApi(APIView):
             400: _field_errors("MessageExportValidationError", *InputSerializer().fields),
             401: _UNAUTHORIZED,
             403: _OUT_OF_SCOPE,
+            422: _UNPROCESSABLE,
             503: _ES_DOWN,
         },
     )
@@ -653,6 +730,7 @@ class MessageTailApi(APIView):
                 description="Server-sent events, one per message; the stream does not end.",
             ),
             400: _field_errors("MessageTailValidationError", *TailInputSerializer().fields),
+            422: _QUERY_UNPROCESSABLE,
             401: OpenApiResponse(
                 ErrorSerializer,
                 description="Missing, malformed, expired or revoked token, or a ticket that is "
@@ -720,6 +798,7 @@ class TailTicketApi(APIView):
         responses={
             201: OutputSerializer,
             400: _field_errors("TailTicketValidationError", *InputSerializer().fields),
+            422: _QUERY_UNPROCESSABLE,
             401: _UNAUTHORIZED,
             403: _OUT_OF_SCOPE,
             415: _NOT_JSON,

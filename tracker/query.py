@@ -33,6 +33,7 @@ from luqum.exceptions import ParseError
 from luqum.thread import parse as luqum_parse
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
+from core.exceptions import Unprocessable
 from tracker.datemath import DATE_INVALID, datemath_resolve, epoch_ms
 from tracker.filters import (
     And,
@@ -140,8 +141,13 @@ KNOWN_FIELDS = ", ".join([*_FIELDS, f"{_ATTRIBUTES}<key>"])
 # --- Parsing ---------------------------------------------------------------------------------
 
 
+# A query the language refuses is a 422: its grammar and fields are more than a schema can
+# state, and 400 means the request broke its schema (core.exceptions.Unprocessable).
+QUERY_REFUSED = "query_refused"
+
+
 def _refuse(message: str) -> ValidationError:
-    return ValidationError({"query": [ErrorDetail(message, code="invalid")]})
+    return Unprocessable({"query": [ErrorDetail(message, code=QUERY_REFUSED)]})
 
 
 def _unescape(text: str) -> list[tuple[str, bool]]:
@@ -350,7 +356,7 @@ def _modifier_position(text: str) -> int:
 
 
 def query_parse(text: str, *, admin: bool, now: datetime | None = None) -> Filter:
-    """The filters `text` (Lucene syntax) asks for; ValidationError (400) when refused.
+    """The filters `text` (Lucene syntax) asks for; Unprocessable (422) when refused.
 
     `admin` allows `user_id`. `now` is the instant date math counts from (default: now),
     resolved here once, so that both evaluators see the same one.

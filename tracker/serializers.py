@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -20,13 +21,15 @@ from core.contract import (
     MESSAGE_MAX_LENGTH,
     MESSAGE_TOO_LONG,
     REQUEST_COUNT_MAX,
+    STORABLE_YEARS_PATTERN,
     created_time_error,
     in_storable_range,
     message_text_error,
 )
-from core.serializers import StrictCharField, UUIDStringField, validation_messages
+from core.serializers import MessageTextField, UUIDStringField, validation_messages
 
 
+@extend_schema_field({"type": "string", "format": "date-time", "pattern": STORABLE_YEARS_PATTERN})
 class StorableDateTimeField(serializers.DateTimeField):
     """An ISO 8601 date-time that documents, search bounds and stats ranges can all hold."""
 
@@ -42,6 +45,11 @@ class StorableDateTimeField(serializers.DateTimeField):
         if not in_storable_range(parsed):
             self.fail("out_of_range")
         return parsed
+
+
+# The created_time window's error code: the window moves with the clock, so no schema states
+# it, and a created_time outside it is a 422, not a 400 (core.exceptions.Unprocessable).
+OUTSIDE_WINDOW_CODES = frozenset({"outside_window"})
 
 
 class CreatedTimeField(StorableDateTimeField):
@@ -78,10 +86,9 @@ class FromToSerializer(serializers.Serializer):
 class MessageInputSerializer(serializers.Serializer):
     """One message as tracking accepts it, from the API, a bulk request or an import file."""
 
-    user_message = StrictCharField(
+    # Stored exactly as sent; only an all-whitespace message is refused.
+    user_message = MessageTextField(
         max_length=MESSAGE_MAX_LENGTH,
-        # Stored exactly as sent; only an all-whitespace message is refused.
-        trim_whitespace=False,
         error_messages={"blank": MESSAGE_BLANK, "max_length": MESSAGE_TOO_LONG},
     )
     category = serializers.ChoiceField(choices=CATEGORIES, default=DIRECT)
