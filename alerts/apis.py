@@ -37,7 +37,6 @@ from alerts.services import (
 )
 from core.exceptions import validation_refusal
 from core.serializers import ErrorSerializer, field_errors_schema
-from tracker.query import QUERY_REFUSED
 
 _TAGS = ["alerts"]
 # An API key needs the alerts scope for every operation here.
@@ -108,7 +107,8 @@ def _rule_write(request: AuthenticatedRequest, rule: Rule | None = None) -> Rule
     context = {"user_id": request.user.user_id, "admin": request.user.is_admin}
     serializer = RuleInputSerializer(data=_merged(request, current), context=context)
     if not serializer.is_valid():
-        unstated = frozenset({UNKNOWN_CHANNEL, QUERY_REFUSED})
+        # A query the language refuses stays a 400, as on every read.
+        unstated = frozenset({UNKNOWN_CHANNEL})
         raise validation_refusal(serializer.errors, unstated=unstated)
     if rule is None:
         data = {"channels": [], **serializer.validated_data}

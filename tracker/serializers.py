@@ -47,11 +47,6 @@ class StorableDateTimeField(serializers.DateTimeField):
         return parsed
 
 
-# The created_time window's error code: the window moves with the clock, so no schema states
-# it, and a created_time outside it is a 422, not a 400 (core.exceptions.Unprocessable).
-OUTSIDE_WINDOW_CODES = frozenset({"outside_window"})
-
-
 class CreatedTimeField(StorableDateTimeField):
     """A message's created_time: storable, and within the window a client may date it in."""
 

@@ -84,10 +84,10 @@ def test_another_users_rules_and_channels_are_404_and_cannot_be_referenced(
 @pytest.mark.parametrize(
     ("body", "field", "message", "status"),
     [
-        # A query the language refuses: a 422, its grammar being more than a schema states.
-        ({"query": "message:(a OR"}, "query", "at position 13", 422),
-        ({"query": "user_id:abc"}, "query", "only an admin may filter by user", 422),
-        ({"query": "nosuch:1"}, "query", "unknown field 'nosuch' at position 0", 422),
+        # A query the language refuses: a 400 naming the position, as on every read.
+        ({"query": "message:(a OR"}, "query", "at position 13", 400),
+        ({"query": "user_id:abc"}, "query", "only an admin may filter by user", 400),
+        ({"query": "nosuch:1"}, "query", "unknown field 'nosuch' at position 0", 400),
         ({"condition": {"type": "count"}}, "condition", THRESHOLD_REQUIRED, 400),
         ({"condition": {"type": "often"}}, "condition", "is not a valid choice", 400),
         ({"repeat_s": 5}, "repeat_s", "0 (never repeat)", 400),

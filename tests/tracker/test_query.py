@@ -260,8 +260,8 @@ def test_every_read_refuses_a_bad_query_with_its_position(
 ) -> None:
     response = getattr(auth_client, method)(path, {"query": "service:ok AND"}, format="json")
 
-    # 422: the grammar is more than a schema states, and 400 means the schema was broken.
-    assert response.status_code == 422
+    # The contract's 400, naming the position (the grammar is more than a schema states).
+    assert response.status_code == 400
     assert response.json() == {"query": [SYNTAX_ERROR.format(found="end of query", pos=14)]}
 
 
