@@ -117,9 +117,12 @@ schemathesis() {  # name, access token, extra options...
   # schemathesis 4 runs every check unless --checks names some; a check named there could not
   # be turned off in one phase, as scripts/schemathesis.toml does for positive data in the
   # stateful phase (and says why, with which statuses a schema-valid request may get).
+  # filter_too_much is Hypothesis giving up on generating, not an answer of the API: the
+  # shippers' `{index}` path takes any text, and most generated text cannot go in a URL path,
+  # so some runs gave up on PUT /es/{index}/_bulk; its other operations and phases still ran.
   (cd "$OUT/schemathesis" && "$ROOT/.venv/bin/st" --config-file "$ROOT/scripts/schemathesis.toml" \
     run "$BASE_URL/api/schema/" -H "Authorization: Bearer $token" \
-    --phases examples,coverage,fuzzing,stateful \
+    --phases examples,coverage,fuzzing,stateful --suppress-health-check filter_too_much \
     --max-examples "$ST_MAX_EXAMPLES" --workers 1 --no-color \
     --report json,junit --report-dir . \
     --report-json-path "$name.json" --report-junit-path "$name.xml" "$@")
