@@ -36,15 +36,13 @@ from alerts.services import (
     rule_update,
 )
 from core.exceptions import validation_refusal
+from core.openapi import UNAUTHORIZED
 from core.serializers import ErrorSerializer, field_errors_schema
 
 _TAGS = ["alerts"]
 # An API key needs the alerts scope for every operation here.
 _KEY_SCOPES = {method: "alerts" for method in ("GET", "POST", "PUT", "PATCH", "DELETE")}
 
-_UNAUTHORIZED = OpenApiResponse(
-    ErrorSerializer, description="Missing, malformed, badly signed, expired or revoked token."
-)
 _FORBIDDEN = OpenApiResponse(ErrorSerializer, description="An API key without the alerts scope.")
 _CHANNEL_404 = OpenApiResponse(ErrorSerializer, description="No channel of yours with this id.")
 _RULE_404 = OpenApiResponse(ErrorSerializer, description="No rule of yours with this id.")
@@ -61,7 +59,8 @@ _RULE_400 = OpenApiResponse(
         "muted_until",
         nested=("condition", "channels"),
     ),
-    description="Invalid input, as `{field: [messages]}`.",
+    description="Invalid input, as `{field: [messages]}`; a query the language refuses names "
+    "the position.",
 )
 _CHANNEL_422 = OpenApiResponse(
     field_errors_schema("AlertChannelUnprocessable", "url", "to", "secret"),
@@ -70,14 +69,14 @@ _CHANNEL_422 = OpenApiResponse(
     "(`{detail, code}`).",
 )
 _RULE_422 = OpenApiResponse(
-    field_errors_schema("AlertRuleUnprocessable", "query", "channels"),
-    description="A query the language refuses (the message names the position), a channel "
-    "that is not one of yours, or (POST) you have the most rules allowed (`{detail, code}`).",
+    field_errors_schema("AlertRuleUnprocessable", "channels"),
+    description="A channel that is not one of yours, or (POST) you have the most rules allowed "
+    "(`{detail, code}`).",
 )
 _UNAVAILABLE = OpenApiResponse(
     ErrorSerializer, description="Redis or the database is unavailable; retry shortly."
 )
-_COMMON = {401: _UNAUTHORIZED, 403: _FORBIDDEN, 503: _UNAVAILABLE}
+_COMMON = {401: UNAUTHORIZED, 403: _FORBIDDEN, 503: _UNAVAILABLE}
 
 
 def _merged(request: AuthenticatedRequest, current: dict[str, Any]) -> Any:

@@ -1,8 +1,13 @@
-"""Blocking iterators served by the ASGI process without holding up its event loop."""
+"""Long responses: blocking iterators served by the ASGI process without holding up its event
+loop, and the content negotiation of views whose `format` parameter names a file."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
 
 # Big enough that the hop to a worker thread is noise (a few hundred export rows), small
 # enough that the first bytes leave at once and memory stays flat.
@@ -41,3 +46,16 @@ async def off_the_loop(lines: Iterator[bytes], *, limit: int = CHUNK_BYTES) -> A
         close = getattr(lines, "close", None)
         if close is not None:
             await loop.run_in_executor(_READER, close)
+
+
+class FirstRendererNegotiation(DefaultContentNegotiation):
+    """The view's first renderer (JSON) whatever `format` or Accept ask: an export's `format`
+    chooses the file it streams, and an EventSource asks for text/event-stream, while their
+    errors are always JSON."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        """The first renderer, with its media type."""
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type

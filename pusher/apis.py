@@ -31,6 +31,7 @@ from core.contract import (
     message_text_error,
 )
 from core.exceptions import PayloadTooLarge
+from core.openapi import UNAUTHORIZED
 from core.parsers import LimitedJSONParser, LimitedNDJSONParser, LimitedRawParser
 from core.serializers import ErrorSerializer, MessageTextField, field_errors_schema
 from pusher import otlp
@@ -39,10 +40,6 @@ from pusher.services import message_push, messages_push_batch
 
 IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to 255 visible ASCII characters."
 
-_UNAUTHORIZED = OpenApiResponse(
-    ErrorSerializer,
-    description="Missing, malformed, badly signed, expired, revoked or outdated token.",
-)
 _THROTTLED = OpenApiResponse(
     ErrorSerializer,
     description="Over your ingestion rate (messages a second); see `Retry-After`. Nothing "
@@ -142,7 +139,7 @@ class MessagePushApi(APIView):
         responses={
             202: OutputSerializer,
             400: _VALIDATION_ERRORS,
-            401: _UNAUTHORIZED,
+            401: UNAUTHORIZED,
             413: OpenApiResponse(ErrorSerializer, description="The body is over 1 MB."),
             415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
             422: OpenApiResponse(
@@ -224,7 +221,7 @@ class MessagePushBatchApi(APIView):
         responses={
             202: OutputSerializer,
             400: _BATCH_ERRORS,
-            401: _UNAUTHORIZED,
+            401: UNAUTHORIZED,
             413: OpenApiResponse(
                 ErrorSerializer, description="Over 5 MB, over 1,000 messages, or over the burst."
             ),
@@ -325,7 +322,7 @@ class OtlpLogsApi(APIView):
                 description="ExportLogsServiceResponse (JSON).",
             ),
             400: OpenApiResponse(ErrorSerializer, description="The body cannot be decoded."),
-            401: _UNAUTHORIZED,
+            401: UNAUTHORIZED,
             413: OpenApiResponse(
                 ErrorSerializer,
                 description="Over 5 MB, over 10,000 log records, or over the burst.",
