@@ -14,7 +14,7 @@ import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import elasticsearch
 import redis.exceptions
@@ -175,7 +175,7 @@ def messages_index(
         max_retries=retries,
         initial_backoff=INDEX_INITIAL_BACKOFF,
     )
-    started, indexed = time.perf_counter(), Counter()
+    started, indexed = time.perf_counter(), Counter[str]()
     for ok, item in outcomes:
         info = next(iter(item.values()))
         index = positions[info["_id"]].popleft()
@@ -183,13 +183,13 @@ def messages_index(
         if ok:
             result["status"] = "indexed"
             result["tracked_time"] = documents[index].get("tracked_time", tracked_time)
-            indexed[documents[index].get("category")] += 1
+            indexed[documents[index]["category"]] += 1
         else:
             result.update(status="failed", **_bulk_failure(info))
         results[index] = result
     if actions:
         _metrics_record(indexed=indexed, seconds=time.perf_counter() - started)
-    return results
+    return cast(list[dict[str, Any]], results)  # every position is filled by now
 
 
 def _messages_write(
@@ -278,8 +278,9 @@ def messages_bulk(*, items: list[CheckedMessage], actor: ActorLike) -> dict[str,
             result["index"] = position
             # Exactly the API's item fields: `retryable` is the queue's concern, not a client's.
             results[position] = {key: result[key] for key in _BULK_ITEM_FIELDS if key in result}
-    indexed = sum(1 for result in results if result["status"] == "indexed")
-    return {"indexed": indexed, "failed": len(items) - indexed, "items": results}
+    filled = cast(list[dict[str, Any]], results)  # every position is filled by now
+    indexed = sum(1 for result in filled if result["status"] == "indexed")
+    return {"indexed": indexed, "failed": len(items) - indexed, "items": filled}
 
 
 def _tracked_log(document: dict[str, Any]) -> None:
