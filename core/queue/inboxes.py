@@ -105,7 +105,12 @@ class InboxPartition(DeadLetters):
     """One partition of an inbox: a Redis list producers append to, drained in batches by one
     queue task at a time."""
 
-    ARMED_TTL_SECONDS = 30
+    # How long an armed flag stands for "a drain is on its way". Its setter wakes the drain just
+    # after setting it: a process killed between the two (a queue cluster SIGKILLed while its
+    # validator drain hands a batch on) leaves it set with no task behind it, and every append
+    # finds it set and enqueues nothing until it lapses. So it lapses with a lease (5 s), not
+    # after 30 s, which R2's 10 s recovery could not absorb; a live drain re-arms it at each batch.
+    ARMED_TTL_SECONDS = Lease.LEASE_MS // 1000
     LEASE_MS = Lease.LEASE_MS
 
     def __init__(self, name: str, task: str, batch_size: int = 500, partition: int = 0) -> None:
