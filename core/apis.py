@@ -30,6 +30,7 @@ class HealthzApi(APIView):
     permission_classes = ()
 
     @extend_schema(
+        summary="Liveness",
         responses=inline_serializer("Healthz", {"status": serializers.CharField()}),
         tags=["health"],
     )
@@ -63,6 +64,7 @@ class ReadyzApi(APIView):
     permission_classes = ()
 
     @extend_schema(
+        summary="Readiness of every part",
         responses={
             200: inline_serializer(
                 "Readyz",

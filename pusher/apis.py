@@ -117,6 +117,7 @@ class MessagePushApi(APIView):
         status = serializers.CharField()
 
     @extend_schema(
+        summary="Push a message",
         operation_id="pusher_push",
         tags=["pusher"],
         request=InputSerializer,
