@@ -222,16 +222,18 @@ def p5_load(user_ids: list[str]) -> int:
     return corpus_count()
 
 
+def timed_get(token: str, path: str) -> float:
+    """Milliseconds one GET of `path` took through the API (it must answer 200)."""
+    t0 = time.perf_counter()
+    status, body = api("GET", path, token)
+    assert status == 200, (status, body)
+    return (time.perf_counter() - t0) * 1000
+
+
 def p5(token: str, user_ids: list[str]) -> dict:
     """p95 of 200 substring searches and 200 stats calls through the API at 1M documents."""
     total = p5_load(user_ids)
     rng = random.Random(7)
-
-    def timed(path: str) -> float:
-        t0 = time.perf_counter()
-        status, body = api("GET", path, token)
-        assert status == 200, (status, body)
-        return (time.perf_counter() - t0) * 1000
 
     queries = []
     for _ in range(200):
@@ -239,15 +241,15 @@ def p5(token: str, user_ids: list[str]) -> dict:
         start = rng.randint(0, max(0, len(word) - 3))
         queries.append(word[start : start + rng.randint(3, 6)])
     for q in queries[:10]:
-        timed(f"/api/tracker/messages/?q={q}")  # warm-up
-    search_ms = [timed(f"/api/tracker/messages/?q={q}") for q in queries]
+        timed_get(token, f"/api/tracker/messages/?q={q}")  # warm-up
+    search_ms = [timed_get(token, f"/api/tracker/messages/?q={q}") for q in queries]
     stats_ms = []
     for _ in range(200):
         days = rng.choice([7, 30, 90])
         interval = rng.choice(["day", "week", "hour" if days == 7 else "month"])
         frm = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
         stats_ms.append(
-            timed(f"/api/tracker/stats/?interval={interval}&from={frm}&tz=Asia/Kolkata")
+            timed_get(token, f"/api/tracker/stats/?interval={interval}&from={frm}&tz=Asia/Kolkata")
         )
     search_p95, stats_p95 = percentile(search_ms, 95), percentile(stats_ms, 95)
     return {
@@ -268,12 +270,6 @@ def p15(token: str) -> dict:
     two fields, a phrase, a negation and a range."""
     rng = random.Random(15)
 
-    def timed(path: str) -> float:
-        t0 = time.perf_counter()
-        status, body = api("GET", path, token)
-        assert status == 200, (status, body)
-        return (time.perf_counter() - t0) * 1000
-
     def query() -> str:
         first, second, other = rng.sample(WORDS, 3)
         days = rng.choice([7, 30, 90])
@@ -285,9 +281,9 @@ def p15(token: str) -> dict:
 
     queries = [query() for _ in range(200)]
     for q in queries[:10]:
-        timed(f"/api/tracker/messages/?query={q}")  # warm-up
-    search_ms = [timed(f"/api/tracker/messages/?query={q}") for q in queries]
-    stats_ms = [timed(f"/api/tracker/stats/?interval=day&query={q}") for q in queries]
+        timed_get(token, f"/api/tracker/messages/?query={q}")  # warm-up
+    search_ms = [timed_get(token, f"/api/tracker/messages/?query={q}") for q in queries]
+    stats_ms = [timed_get(token, f"/api/tracker/stats/?interval=day&query={q}") for q in queries]
     search_p95, stats_p95 = percentile(search_ms, 95), percentile(stats_ms, 95)
     return {
         "value": round(max(search_p95, stats_p95), 1),
