@@ -130,24 +130,32 @@ def user_removal_hook_register(hook: UserHook) -> None:
         _user_removal_hooks.append(hook)
 
 
-def _user_remove(*, user_id: str, extra: Callable[[Any], None] | None = None) -> None:
-    """Delete the user's record, name, counter and keys, and refuse their tokens at once."""
+def _user_remove(*, user_id: str, mark: Callable[[Any], None] | None = None) -> None:
+    """Delete the user's record, name, counter and keys, and refuse their tokens at once.
+
+    Two steps, not one MULTI: the keys lie in different Redis Cluster slots. The first
+    refuses every token of the user (and runs `mark` with the same pipeline); only then go the
+    record, the name and the keys. A crash between the two leaves a user who can do nothing,
+    and removing them again finishes the job.
+    """
     client = store()
     record = client.hgetall(user_key(user_id))
     key_ids = client.smembers(api_keys_of_key(user_id=user_id))
     lifetime = int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds())
-    pipe = client.pipeline()  # MULTI: the user is gone in one step
+    first = client.pipeline(transaction=False)
     # Every access and refresh token of theirs is refused from the next request; after the
     # refresh lifetime none is left to refuse.
-    pipe.set(token_user_revocation_key(user_id=user_id), "1", ex=lifetime)
-    keys = [user_key(user_id), request_counter_key(user_id=user_id)]
-    keys += [api_keys_of_key(user_id=user_id), *(api_key_key(key_id=k) for k in key_ids)]
+    first.set(token_user_revocation_key(user_id=user_id), "1", ex=lifetime)
+    if mark is not None:
+        mark(first)
+    first.execute()
+    # The API keys' records before their index, the record before the name.
+    keys = [*(api_key_key(key_id=k) for k in key_ids), api_keys_of_key(user_id=user_id)]
+    keys += [user_key(user_id), request_counter_key(user_id=user_id)]
     if record.get("username"):
         keys.append(username_key(record["username"]))
-    pipe.delete(*keys)
-    if extra is not None:
-        extra(pipe)
-    pipe.execute()
+    for key in keys:  # one DEL each: on a Redis Cluster a pipeline may reorder them
+        client.delete(key)
     for hook in _user_removal_hooks:
         hook(user_id=user_id)
 
@@ -182,7 +190,7 @@ def user_erase(*, user_id: str) -> dict[str, str]:
         pipe.expire(erasure_key(erasure_id=erasure_id), ERASURE_RECORD_TTL_SECONDS)
         pipe.sadd(ERASED_USERS_KEY, user_id)
 
-    _user_remove(user_id=user_id, extra=mark)
+    _user_remove(user_id=user_id, mark=mark)
     # By task name: the tracker deletes the messages, the way a separate service would.
     async_task(ERASE_TASK, erasure_id, user_id)
     logger.info("erasure %s started", erasure_id, extra={"user_id": user_id})
@@ -354,7 +362,8 @@ def tokens_revoke(*, access_claims: Mapping[str, Any], refresh: str | None = Non
             if refresh_claims["user_id"] != access_claims["user_id"]:
                 raise TokenNotYours()
             to_revoke.append(refresh_claims)
-    pipe = store().pipeline()  # MULTI: both tokens are revoked, or neither
+    # MULTI: both tokens are revoked, or neither (one user's keys share a slot).
+    pipe = store().pipeline(transaction=True)
     for claims in to_revoke:
         revoked = token_revocation_key(user_id=claims["user_id"], jti=claims["jti"])
         pipe.set(revoked, "1", ex=_revocation_ttl(claims))
@@ -391,11 +400,14 @@ def api_key_create(
         "expires": date_format(expires) if expires else "",
         "last_used": "",
     }
-    pipe = store().pipeline()  # MULTI: the record and its place in the user's set together
+    # The user's set first, then the record (different Redis Cluster slots): a crash between
+    # the two leaves an id that lists as nothing, never a working key its owner cannot see.
+    client = store()
+    client.sadd(api_keys_of_key(user_id=user_id), key_id)
+    pipe = client.pipeline(transaction=True)
     pipe.hset(api_key_key(key_id=key_id), mapping=record)
     if expires:
         pipe.expireat(api_key_key(key_id=key_id), expires)
-    pipe.sadd(api_keys_of_key(user_id=user_id), key_id)
     pipe.execute()
     return {
         "key_id": key_id,
@@ -412,10 +424,9 @@ def api_key_delete(*, user_id: str, key_id: str) -> bool:
     record = api_key_get(key_id=key_id)
     if record is None or record.get("user_id") != user_id:
         return False  # another user's key is treated as absent: ids reveal nothing
-    pipe = store().pipeline()
-    pipe.delete(api_key_key(key_id=key_id))
-    pipe.srem(api_keys_of_key(user_id=user_id), key_id)
-    pipe.execute()
+    # The record first (it is what authenticates), then its place in the owner's set.
+    store().delete(api_key_key(key_id=key_id))
+    store().srem(api_keys_of_key(user_id=user_id), key_id)
     return True
 
 

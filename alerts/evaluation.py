@@ -250,8 +250,9 @@ def group_flush(*, rule_id: str) -> int:
     pipe = store().pipeline(transaction=True)
     pipe.get(count_key)
     pipe.lrange(samples_key, 0, -1)
-    pipe.delete(count_key, samples_key, flush_key)
-    count, samples, _ = pipe.execute()
+    for key in (count_key, samples_key, flush_key):  # a cluster's pipeline DELs one key each
+        pipe.delete(key)
+    count, samples, *_ = pipe.execute()
     count = int(count or 0)
     rule = Rule.objects.filter(pk=rule_id).first()
     if not count or rule is None:

@@ -233,7 +233,10 @@ class ReliableRedisBroker(Broker):
     def info(self) -> str:
         """Describe the broker for `qinfo`."""
         if not self._info:
-            self._info = f"Reliable Redis {self.connection.info('server')['redis_version']}"
+            info = self.connection.info("server")
+            # A Redis Cluster client answers per node: {node: {...}}; any node's version does.
+            server = info if "redis_version" in info else next(iter(info.values()))
+            self._info = f"Reliable Redis {server['redis_version']}"
         return self._info
 
     def set_stat(self, key: str, value: str, timeout: int) -> None:
@@ -247,4 +250,9 @@ class ReliableRedisBroker(Broker):
     def get_stats(self, pattern: str) -> list[bytes | str | None] | None:
         """Read every cluster heartbeat matching `pattern`."""
         keys = list(self.connection.scan_iter(match=pattern, count=100))
-        return self.connection.mget(keys) if keys else None
+        if not keys:
+            return None
+        pipe = self.connection.pipeline(transaction=False)  # not MGET: keys of several slots
+        for key in keys:
+            pipe.get(key)
+        return pipe.execute()

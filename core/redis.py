@@ -1,4 +1,9 @@
-"""Access to the Redis store that holds users, counters, revocations and the queue."""
+"""Access to the Redis store that holds users, counters, revocations and the queue.
+
+The store is one Redis (`REDIS_URL`, through django-redis's pool), or a Redis Cluster when
+`REDIS_CLUSTER_NODES` names its seed nodes: every script and transaction of the project
+touches one hash slot (tests/test_redis_slots.py), so the same code runs on both.
+"""
 
 import functools
 import re
@@ -12,6 +17,7 @@ from django_redis.cache import RedisCache
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.client import Pipeline
+from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.core import Script
 from redis.retry import Retry
 
@@ -94,7 +100,44 @@ else:
 
 def store() -> TextRedis:
     """Return the client for the Redis store (responses decoded to str)."""
+    nodes = settings.REDIS_CLUSTER_NODES
+    if nodes:
+        return _cluster_client(tuple(nodes), _STORE_TIMEOUT_SECONDS, retries=True)
     return cast(TextRedis, get_redis_connection("store"))
+
+
+def store_location() -> str:
+    """What names the store: its URL, or its Redis Cluster's seed nodes."""
+    return ",".join(settings.REDIS_CLUSTER_NODES) or settings.CACHES["store"]["LOCATION"]
+
+
+def cluster_seed_nodes(nodes: list[str] | tuple[str, ...]) -> list[tuple[str, int]]:
+    """(host, port) of each `host:port` of REDIS_CLUSTER_NODES."""
+    seeds = []
+    for node in nodes:
+        host, _, port = node.rpartition(":")
+        seeds.append((host, int(port)))
+    return seeds
+
+
+# The same timeout as the store's pool on one Redis (settings' _REDIS_POOL).
+_STORE_TIMEOUT_SECONDS = 5.0
+
+
+@functools.cache
+def _cluster_client(nodes: tuple[str, ...], timeout: float, *, retries: bool) -> TextRedis:
+    """A Redis Cluster client: it learns the slot map from the first seed node that answers,
+    and follows MOVED and ASK replies when slots move or a replica takes over."""
+    seeds = cluster_seed_nodes(nodes)
+    startup = [ClusterNode(host, port) for host, port in seeds]  # type: ignore[no-untyped-call]
+    client = RedisCluster(
+        startup_nodes=startup,
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=min(timeout, 2.0),
+        retry=None if retries else Retry(NoBackoff(), 0),  # None: redis-py's default retries
+    )
+    return cast(TextRedis, client)
 
 
 def heartbeat_store() -> TextRedis:
@@ -104,6 +147,9 @@ def heartbeat_store() -> TextRedis:
     there to extend. This one fails fast and does not retry: the next beat, a second later,
     connects again.
     """
+    nodes = settings.REDIS_CLUSTER_NODES
+    if nodes:
+        return _cluster_client(tuple(nodes), HEARTBEAT_TIMEOUT_SECONDS, retries=False)
     return _heartbeat_client(settings.CACHES["store"]["LOCATION"])
 
 

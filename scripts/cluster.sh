@@ -3,7 +3,9 @@
 # of `make up` (other ports, its own folder var/cluster), with production settings:
 #   es01-es03      one Elasticsearch cluster of three master-eligible data nodes, HTTP 9201-9203,
 #                  transport 9301-9303, heap 1 GB each (ES_CLUSTER_HEAP)
-#   redis          its own Redis on 6390 (scripts/services.sh start-redis), data in var/cluster/redis
+#   redis          the store: a Redis Cluster of three masters on 6401-6403 (redis-cli --cluster
+#                  create), data in var/cluster/redis-<port>; the cache on a Redis of its own,
+#                  6390 (scripts/services.sh start-redis), data in var/cluster/redis
 #   postgres       Debian's Postgres on 5433, its data outside the checkout
 #   web1, web2     gunicorn on 8011 and 8012 (scripts/stack.sh web)
 #   tail           uvicorn on 8013 (scripts/stack.sh tail)
@@ -25,7 +27,8 @@ ENV_FILE="$VAR/env"
 FRONT_PORT=8080
 WEB_PORTS=(8011 8012)
 TAIL_PORT=8013
-REDIS_PORT=6390
+REDIS_PORT=6390  # the cache (login throttling): one Redis
+REDIS_CLUSTER_PORTS=(6401 6402 6403)  # the store: a Redis Cluster of three masters
 PG_PORT=5433
 ES_NODES=(es01 es02 es03)  # node N: HTTP 920N, transport 930N
 ES_HEAP="${ES_CLUSTER_HEAP:-1g}"
@@ -65,13 +68,45 @@ POSTGRES_PASSWORD=${secret[POSTGRES_PASSWORD]}
 DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
 NUM_PROXIES=1
 DATABASE_URL=postgres://logger:${secret[POSTGRES_PASSWORD]}@127.0.0.1:$PG_PORT/logger
-REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+REDIS_CLUSTER_NODES=$(for port in "${REDIS_CLUSTER_PORTS[@]}"; do printf '127.0.0.1:%s,' "$port"; done | sed 's/,$//')
 REDIS_CACHE_URL=redis://127.0.0.1:$REDIS_PORT/1
 ELASTICSEARCH_URL=$(for n in 1 2 3; do printf 'http://127.0.0.1:920%s,' "$n"; done | sed 's/,$//')
 TRACKER_INDEX_REPLICAS=1
 QUEUE_PARTITIONS=64
 EOF
   ) && mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+# --- Redis Cluster ---------------------------------------------------------------------------
+# Each node is scripts/services.sh's Redis in cluster mode, in a folder of its own.
+redis_node() {  # start-redis|stop-redis, port
+  env -u REDIS_URL PYLOGGER_VAR="$VAR/redis-$2" REDIS_PORT="$2" REDIS_CLUSTER_NODE=yes \
+    scripts/services.sh "$1"
+}
+
+cluster_state() { redis-cli -p "${REDIS_CLUSTER_PORTS[0]}" cluster info 2>/dev/null | tr -d '\r' | sed -n 's/^cluster_state://p'; }
+
+start_redis_cluster() {
+  local port deadline
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do redis_node start-redis "$port"; done
+  # Created once: afterwards each node's nodes.conf brings the cluster back by itself.
+  if [ "$(redis-cli -p "${REDIS_CLUSTER_PORTS[0]}" cluster info | tr -d '\r' | sed -n 's/^cluster_known_nodes://p')" = 1 ]; then
+    say "creating the Redis Cluster: ${REDIS_CLUSTER_PORTS[*]}, three masters, no replicas"
+    redis-cli --cluster create $(printf '127.0.0.1:%s ' "${REDIS_CLUSTER_PORTS[@]}") \
+      --cluster-replicas 0 --cluster-yes >"$LOG/redis-cluster-create.log" 2>&1 \
+      || { tail -20 "$LOG/redis-cluster-create.log"; die "redis-cli --cluster create failed"; }
+  fi
+  deadline=$((SECONDS + 30))
+  until [ "$(cluster_state)" = ok ]; do
+    [ $SECONDS -lt $deadline ] || die "the Redis Cluster is not ok: $(cluster_state)"
+    sleep 0.2
+  done
+  say "Redis Cluster ok: $(redis-cli -p "${REDIS_CLUSTER_PORTS[0]}" cluster nodes | awk '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' ')"
+}
+
+stop_redis_cluster() {
+  local port
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do redis_node stop-redis "$port"; done
 }
 
 # --- Postgres --------------------------------------------------------------------------------
@@ -198,6 +233,7 @@ up() {
   local t0=$SECONDS n
   write_env
   env -u REDIS_URL PYLOGGER_VAR="$VAR" REDIS_PORT="$REDIS_PORT" scripts/services.sh start-redis
+  start_redis_cluster
   set -a
   # shellcheck source=/dev/null
   . "$ENV_FILE"
@@ -227,6 +263,7 @@ down() {
   stop_processes 60 pid "${ES_NODES[@]}"
   stop_postgres
   env -u REDIS_URL PYLOGGER_VAR="$VAR" REDIS_PORT="$REDIS_PORT" scripts/services.sh stop-redis
+  stop_redis_cluster
 }
 
 mkdir -p "$RUN" "$LOG"

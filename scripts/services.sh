@@ -22,6 +22,8 @@ REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-everysec}"
 # A full Redis refuses writes (ingestion answers 503) instead of evicting queued work or
 # being killed for memory.
 REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-2gb}"
+# yes: this Redis is a node of a Redis Cluster (scripts/cluster.sh makes three and joins them).
+REDIS_CLUSTER_NODE="${REDIS_CLUSTER_NODE:-no}"
 RUN="$VAR/run"
 LOG="$VAR/log"
 # ES_VERSION, ES_USER, ES_HOME, and how to fetch, install and start Elasticsearch.
@@ -86,9 +88,12 @@ start_redis() {
     return
   fi
   mkdir -p "$VAR/redis"
+  local cluster=()
+  # nodes.conf (in --dir) keeps the node's id and slots, so a restarted node rejoins.
+  [ "$REDIS_CLUSTER_NODE" != yes ] || cluster=(--cluster-enabled yes --cluster-config-file nodes.conf)
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$VAR/redis" \
     --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" \
-    --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction \
+    --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction "${cluster[@]}" \
     --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$LOG/redis.log"
   for _ in $(seq 1 50); do redis_ping && break; sleep 0.1; done
   redis_ping || { tail -20 "$LOG/redis.log"; die "Redis did not answer PING"; }

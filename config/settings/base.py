@@ -69,6 +69,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The cache lives in another database so that a cache.clear() can never wipe the store.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 REDIS_CACHE_URL = env("REDIS_CACHE_URL", default="redis://127.0.0.1:6379/1")
+# host:port of a Redis Cluster's seed nodes, comma-separated: the store is then that cluster
+# (database 0 only) and REDIS_URL is not used. The cache stays on REDIS_CACHE_URL, one Redis.
+REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])
 _REDIS_POOL = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,

@@ -23,6 +23,9 @@ REDIS_URL = env("TEST_REDIS_URL", default=_with_db(REDIS_URL, 14))
 REDIS_CACHE_URL = _with_db(REDIS_URL, int(REDIS_URL.rpartition("/")[2]) + 1)
 CACHES["default"]["LOCATION"] = REDIS_CACHE_URL
 CACHES["store"]["LOCATION"] = REDIS_URL
+# Never a REDIS_CLUSTER_NODES from the environment (the tests flush the store): a cluster only
+# when asked for by name, to run the suite on one.
+REDIS_CLUSTER_NODES = env.list("TEST_REDIS_CLUSTER_NODES", default=[])
 _REDIS_TIMEOUTS = {"socket_connect_timeout": 1, "socket_timeout": 3}
 CACHES["default"]["OPTIONS"]["CONNECTION_POOL_KWARGS"].update(_REDIS_TIMEOUTS)
 CACHES["store"]["OPTIONS"]["CONNECTION_POOL_KWARGS"].update(_REDIS_TIMEOUTS)

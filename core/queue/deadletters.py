@@ -109,7 +109,7 @@ class DeadLetters:
 
     def dead_purge(self) -> int:
         """Delete every dead-lettered item; return how many there were."""
-        pipe = store().pipeline()
+        pipe = store().pipeline(transaction=True)
         pipe.llen(self.dead_key)
         pipe.delete(self.dead_key)
         count, _ = pipe.execute()

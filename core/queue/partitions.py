@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from core.redis import store
+from core.redis import store, store_location
 
 # The count the deployment was created with.
 PARTITIONS_KEY = "queue:partitions"
@@ -31,13 +31,13 @@ def partition_count() -> int:
     costs more than the hash. A changed setting (tests) forgets it.
     """
     count = settings.QUEUE_PARTITIONS
-    _count_check(count, settings.CACHES["store"]["LOCATION"])
+    _count_check(count, store_location())
     return count
 
 
 @receiver(setting_changed)
 def _partition_count_forget(*, setting: str, **_: object) -> None:
-    if setting in ("QUEUE_PARTITIONS", "CACHES"):
+    if setting in ("QUEUE_PARTITIONS", "CACHES", "REDIS_CLUSTER_NODES"):
         partition_count.cache_clear()
 
 

@@ -48,6 +48,7 @@ def silent_server() -> Iterator[int]:
     server.close()
 
 
+@pytest.mark.single_redis  # points the store at a silent server
 def test_a_beat_on_a_hung_connection_gives_up_within_its_timeout(settings, silent_server):
     settings.CACHES = {
         **settings.CACHES,

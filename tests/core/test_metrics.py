@@ -124,6 +124,7 @@ def test_metrics_need_the_token_under_the_production_settings():
     }
 
 
+@pytest.mark.single_redis  # points the store at a dead address
 def test_metrics_with_redis_away_are_a_503_not_a_500(api_client, settings):
     store_settings = {**settings.CACHES["store"], "LOCATION": "redis://127.0.0.1:1/14"}
     settings.CACHES = {**settings.CACHES, "store": store_settings}

@@ -203,6 +203,7 @@ def test_the_counter_has_no_gaps_or_repeats_under_16_concurrent_clients(tokens, 
     assert sorted(p["request_count"] for p in _queued()) == list(range(1, total + 1))
 
 
+@pytest.mark.single_redis  # points the store at a dead address
 def test_redis_down_is_a_503_and_nothing_is_counted_or_queued(auth_client, settings, user):
     real_store = store()
     counter = request_counter_key(user_id=user["user_id"])

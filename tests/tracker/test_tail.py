@@ -711,6 +711,7 @@ def _redis_clients(name: str) -> int:
     return sum(1 for client in store().client_list() if client.get("name") == name)
 
 
+@pytest.mark.single_redis  # counts connections in one server's CLIENT LIST
 def test_closing_a_stream_frees_its_redis_connection_at_once(
     tail_server: TailServer, open_tail: Callable[..., SseStream], tokens: dict, user: dict
 ) -> None:

@@ -44,9 +44,10 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio
+import redis.asyncio.cluster
 import redis.exceptions
 from django.conf import settings
 from rest_framework import status
@@ -55,7 +56,7 @@ from rest_framework.exceptions import (
 )
 
 from accounts.selectors import api_key_key, api_key_live
-from core.redis import store
+from core.redis import cluster_seed_nodes, store
 from tracker.tail.tickets import TailCredential, TailFilters
 
 logger = logging.getLogger(__name__)
@@ -189,14 +190,19 @@ KEEPALIVE = b": keep-alive\n\n"
 
 def _stream_client() -> redis.asyncio.Redis:
     """A connection of this stream's own: it sits in XREAD BLOCK most of the time."""
-    return redis.asyncio.Redis.from_url(
-        settings.REDIS_URL,
-        decode_responses=True,
-        client_name=f"{CLIENT_NAME_PREFIX}{os.getpid()}",
-        socket_connect_timeout=2,
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "client_name": f"{CLIENT_NAME_PREFIX}{os.getpid()}",
+        "socket_connect_timeout": 2,
         # Longer than the longest XREAD BLOCK (one keep-alive interval).
-        socket_timeout=settings.TAIL_KEEPALIVE_SECONDS + 10,
-    )
+        "socket_timeout": settings.TAIL_KEEPALIVE_SECONDS + 10,
+    }
+    if settings.REDIS_CLUSTER_NODES:  # the store is a Redis Cluster (core.redis.store)
+        seeds = cluster_seed_nodes(settings.REDIS_CLUSTER_NODES)
+        nodes = [redis.asyncio.cluster.ClusterNode(host, port) for host, port in seeds]
+        # Typed as the plain client: the stream uses only commands both answer alike.
+        return cast(redis.asyncio.Redis, redis.asyncio.RedisCluster(startup_nodes=nodes, **options))
+    return redis.asyncio.Redis.from_url(settings.CACHES["store"]["LOCATION"], **options)
 
 
 async def _stream_info(client: redis.asyncio.Redis, stream: str) -> dict[str, Any] | None:
