@@ -22,6 +22,8 @@ PUSH = [
     ),
 ]
 
+# JSON only: schemathesis's examples phase sends every request example, and has no serializer
+# for NDJSON (it errs on one); the description shows the NDJSON form.
 BATCH = [
     request_example(
         {
@@ -33,12 +35,6 @@ BATCH = [
         },
         name="JSON",
         media_type="application/json",
-    ),
-    request_example(
-        '{"message": "batch one"}\n{"message": "batch two", "message_id": '
-        f'"{_BATCH_MESSAGE_ID}"}}\n',
-        name="NDJSON",
-        media_type="application/x-ndjson",
     ),
     response_example(
         {
