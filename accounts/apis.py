@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import openapi_examples as examples
 from accounts.authentication import AuthenticatedRequest, RevocableJWTAuthentication
 from accounts.exceptions import (
     ADMIN_ONLY,
@@ -82,6 +83,7 @@ class UserRegisterApi(_PublicApi):
 
     @extend_schema(
         summary="Register",
+        examples=examples.REGISTER,
         tags=_TAGS,
         auth=[],
         request=UserRegisterInputSerializer,
@@ -110,6 +112,7 @@ class UserLoginApi(_PublicApi):
 
     @extend_schema(
         summary="Log in",
+        examples=examples.LOGIN,
         tags=_TAGS,
         auth=[],
         request=UserLoginInputSerializer,
@@ -138,6 +141,7 @@ class TokenRefreshApi(_PublicApi):
 
     @extend_schema(
         summary="Refresh tokens",
+        examples=examples.REFRESH,
         tags=_TAGS,
         auth=[],
         request=TokenRefreshInputSerializer,
@@ -166,6 +170,7 @@ class UserLogoutApi(APIView):
 
     @extend_schema(
         summary="Log out",
+        examples=examples.LOGOUT,
         tags=_TAGS,
         request=UserLogoutInputSerializer,
         responses={
@@ -201,6 +206,7 @@ class UserMeApi(APIView):
 
     @extend_schema(
         summary="Who am I",
+        examples=examples.ME,
         tags=_TAGS,
         responses={200: UserMeOutputSerializer, 401: UNAUTHORIZED, 503: _REDIS_DOWN},
     )
@@ -217,6 +223,7 @@ class UserMeApi(APIView):
 
     @extend_schema(
         summary="Erase me",
+        examples=examples.ERASE_ME,
         description=(
             "Deletes your account with your password again: from the next request your access "
             "and refresh tokens and your API keys are refused; your user record, counter, keys "
@@ -254,6 +261,7 @@ class UserEraseApi(APIView):
 
     @extend_schema(
         summary="Erase a user (admins)",
+        examples=examples.ERASE_USER,
         tags=_TAGS,
         request=None,
         responses={
@@ -278,6 +286,7 @@ class ErasureStatusApi(_PublicApi):
 
     @extend_schema(
         summary="Erasure progress",
+        examples=examples.ERASURE_STATUS,
         tags=_TAGS,
         auth=[],
         responses={
@@ -299,6 +308,7 @@ class ApiKeysApi(APIView):
 
     @extend_schema(
         summary="List your API keys",
+        examples=examples.KEYS_LIST,
         tags=_TAGS,
         responses={200: ApiKeysListedSerializer(many=True), 401: UNAUTHORIZED, 503: _REDIS_DOWN},
     )
@@ -309,6 +319,7 @@ class ApiKeysApi(APIView):
 
     @extend_schema(
         summary="Create an API key",
+        examples=examples.KEY_CREATE,
         tags=_TAGS,
         request=ApiKeysInputSerializer,
         responses={
@@ -335,6 +346,7 @@ class ApiKeyDetailApi(APIView):
 
     @extend_schema(
         summary="Revoke an API key",
+        examples=examples.KEY_DELETE,
         tags=_TAGS,
         responses={
             204: None,

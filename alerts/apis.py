@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
+from alerts import openapi_examples as examples
 from alerts.models import Channel, Rule
 from alerts.selectors import channel_get, channels_list, rule_events, rule_get, rules_list
 from alerts.serializers import (
@@ -123,6 +124,7 @@ class ChannelsApi(APIView):
 
     @extend_schema(
         summary="List your alert channels",
+        examples=examples.CHANNELS_LIST,
         tags=_TAGS,
         responses={200: ChannelOutputSerializer(many=True), **_COMMON},
     )
@@ -133,6 +135,7 @@ class ChannelsApi(APIView):
 
     @extend_schema(
         summary="Create an alert channel",
+        examples=examples.CHANNEL_CREATE,
         description="A webhook URL must resolve to public addresses only (SSRF).",
         tags=_TAGS,
         request={"application/json": CHANNEL_INPUT_SCHEMA},
@@ -157,6 +160,7 @@ class ChannelDetailApi(APIView):
 
     @extend_schema(
         summary="Get an alert channel",
+        examples=examples.CHANNEL_GET,
         tags=_TAGS,
         responses={200: ChannelOutputSerializer, 404: _CHANNEL_404, **_COMMON},
     )
@@ -167,6 +171,7 @@ class ChannelDetailApi(APIView):
 
     @extend_schema(
         summary="Replace an alert channel",
+        examples=examples.CHANNEL_REPLACE,
         tags=_TAGS,
         request={"application/json": CHANNEL_INPUT_SCHEMA},
         responses={
@@ -184,6 +189,7 @@ class ChannelDetailApi(APIView):
 
     @extend_schema(
         summary="Change an alert channel",
+        examples=examples.CHANNEL_CHANGE,
         tags=_TAGS,
         request=ChannelInputSerializer(partial=True),
         responses={
@@ -201,6 +207,7 @@ class ChannelDetailApi(APIView):
 
     @extend_schema(
         summary="Delete an alert channel",
+        examples=examples.CHANNEL_DELETE,
         tags=_TAGS,
         responses={204: None, 404: _CHANNEL_404, **_COMMON},
     )
@@ -217,6 +224,7 @@ class ChannelTestApi(APIView):
 
     @extend_schema(
         summary="Send a test notification",
+        examples=examples.CHANNEL_TEST,
         description=(
             "Sends one sample notification synchronously (short timeout) and reports "
             "`{ok, status, error}`; a refused or failing receiver is `ok: false`, not an error."
@@ -238,6 +246,7 @@ class RulesApi(APIView):
 
     @extend_schema(
         summary="List your alert rules",
+        examples=examples.RULES_LIST,
         tags=_TAGS,
         responses={200: RuleOutputSerializer(many=True), **_COMMON},
     )
@@ -248,6 +257,7 @@ class RulesApi(APIView):
 
     @extend_schema(
         summary="Create an alert rule",
+        examples=examples.RULE_CREATE,
         description=(
             "The query is the tracker's (Lucene syntax) and sees what you can read; "
             "`channels` must be your own."
@@ -269,6 +279,7 @@ class RuleDetailApi(APIView):
 
     @extend_schema(
         summary="Get an alert rule",
+        examples=examples.RULE_GET,
         tags=_TAGS,
         responses={200: RuleOutputSerializer, 404: _RULE_404, **_COMMON},
     )
@@ -279,6 +290,7 @@ class RuleDetailApi(APIView):
 
     @extend_schema(
         summary="Replace an alert rule",
+        examples=examples.RULE_REPLACE,
         tags=_TAGS,
         request=RuleInputSerializer,
         responses={
@@ -296,6 +308,7 @@ class RuleDetailApi(APIView):
 
     @extend_schema(
         summary="Change an alert rule",
+        examples=examples.RULE_CHANGE,
         tags=_TAGS,
         request=RuleInputSerializer(partial=True),
         responses={
@@ -313,6 +326,7 @@ class RuleDetailApi(APIView):
 
     @extend_schema(
         summary="Delete an alert rule",
+        examples=examples.RULE_DELETE,
         tags=_TAGS,
         responses={204: None, 404: _RULE_404, **_COMMON},
     )
@@ -329,6 +343,7 @@ class RuleEventsApi(APIView):
 
     @extend_schema(
         summary="A rule's history",
+        examples=examples.RULE_EVENTS,
         description="State changes and delivery attempts (with their outcome), newest first.",
         tags=_TAGS,
         parameters=[EventsQuerySerializer],

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.openapi import response_example
 from core.readiness import readiness_checks
 from core.redis import store
 
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 # errors) goes to the log with the request id, never into the answer.
 PART_UP = "ok"
 PART_DOWN = "down"
+_ALL_UP = dict.fromkeys(("redis", "database", "queue", "elasticsearch"), PART_UP)
 
 
 class HealthzApi(APIView):
@@ -32,6 +34,7 @@ class HealthzApi(APIView):
     @extend_schema(
         summary="Liveness",
         responses=inline_serializer("Healthz", {"status": serializers.CharField()}),
+        examples=[response_example({"status": "ok"})],
         tags=["health"],
     )
     def get(self, request: Request) -> Response:
@@ -84,6 +87,19 @@ class ReadyzApi(APIView):
                 },
             ),
         },
+        examples=[
+            response_example({"status": PART_UP, "version": "0.3.0", "checks": _ALL_UP}),
+            response_example(
+                {
+                    "status": "unavailable",
+                    "version": "0.3.0",
+                    "checks": {**_ALL_UP, "elasticsearch": PART_DOWN},
+                    "down": ["elasticsearch"],
+                },
+                status=503,
+                name="Elasticsearch down",
+            ),
+        ],
         tags=["health"],
     )
     def get(self, request: Request) -> Response:

@@ -36,6 +36,7 @@ from core.logging import request_id_var
 from core.openapi import UNAUTHORIZED
 from core.parsers import LimitedJSONParser, LimitedNDJSONParser, LimitedRawParser
 from core.serializers import ErrorSerializer, MessageTextField, field_errors_schema
+from pusher import openapi_examples as examples
 from pusher import otlp
 from pusher.serializers import BatchPushInputSerializer, batch_item_check
 from pusher.services import message_push, messages_push_batch
@@ -118,6 +119,7 @@ class MessagePushApi(APIView):
 
     @extend_schema(
         summary="Push a message",
+        examples=examples.PUSH,
         operation_id="pusher_push",
         tags=["pusher"],
         request=InputSerializer,
@@ -211,6 +213,7 @@ class MessagePushBatchApi(APIView):
     @extend_schema(
         operation_id="pusher_push_batch",
         summary="Push many messages",
+        examples=examples.BATCH,
         description=(
             "JSON `{messages: [{message, message_id?}, ...]}` or NDJSON "
             "(`Content-Type: application/x-ndjson`, one `{message, message_id?}` a line). "
@@ -276,6 +279,7 @@ class OtlpLogsApi(APIView):
     @extend_schema(
         operation_id="otlp_logs_export",
         summary="Export logs (OTLP/HTTP)",
+        examples=examples.OTLP_LOGS,
         description=(
             "The OpenTelemetry protocol's logs endpoint: an `ExportLogsServiceRequest` as "
             "binary protobuf (`application/x-protobuf`) or JSON (`application/json`: "

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -35,6 +36,7 @@ from core.contract import json_encode
 from core.exceptions import exception_handler, not_found
 from core.parsers import LimitedRawParser
 from shippers import elastic, loki, selectors
+from shippers import openapi_examples as examples
 from shippers.authentication import ShipperKeyAuthentication
 from shippers.services import bulk_ingest, loki_ingest
 
@@ -63,6 +65,10 @@ class _ShipperSchema(AutoSchema):
         """E.g. `shippers_es_index_bulk_post` for POST /es/{index}/_bulk."""
         tokens = re.findall(r"[a-z0-9]+", self.path.lower()) or ["root"]
         return "_".join(["shippers", *tokens, self.method.lower()])
+
+    def get_examples(self) -> list[OpenApiExample]:
+        """A handshake's examples depend on its path: one view answers several."""
+        return examples.handshake_examples(path=self.path, method=self.method)
 
 
 class _AnyBodyParser(LimitedRawParser):
@@ -200,7 +206,7 @@ _HANDSHAKE = {
     "tags": ["shippers"],
     "auth": [],
     "responses": {
-        200: OpenApiResponse(description="As Elasticsearch 8 answers."),
+        200: OpenApiResponse({"type": "object"}, description="As Elasticsearch 8 answers."),
         **_es_errors(400, 401, 415),
     },
 }
@@ -273,6 +279,7 @@ _BULK_SCHEMA = {
         "Bearer."
     ),
     "tags": ["shippers"],
+    "examples": examples.BULK,
     "request": {
         "application/x-ndjson": {"type": "string"},
         "application/json": {"type": "string"},
@@ -341,6 +348,7 @@ class LokiPushApi(APIView):
 
     @extend_schema(
         summary="Loki push API",
+        examples=examples.LOKI_PUSH,
         description=(
             'Loki\'s `PushRequest`: JSON `{streams: [{stream: {labels}, values: [["<ns>", '
             '"<line>", {metadata}?]]}]}` (optionally `Content-Encoding: gzip`), or '

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from core.openapi import ES_DOWN, NOT_JSON, TOO_LARGE, UNAUTHORIZED, field_errors
 from core.serializers import ErrorSerializer
 from core.streaming import FirstRendererNegotiation, off_the_loop
+from tracker import openapi_examples as examples
 from tracker.api_serializers import (
     MessageBulkInputSerializer,
     MessageBulkOutputSerializer,
@@ -71,7 +72,6 @@ _READ_INVALID = (
     "most TRACKER_MAX_AGE_DAYS ago, one day ahead)."
 )
 
-
 _OUT_OF_SCOPE = OpenApiResponse(
     ErrorSerializer, description="`user_id` names another user and the caller is not an admin."
 )
@@ -84,6 +84,7 @@ class MessageBulkApi(APIView):
 
     @extend_schema(
         summary="Track many messages",
+        examples=examples.BULK,
         operation_id="tracker_messages_bulk",
         description=(
             "Each message is validated and indexed on its own: the valid ones are stored and "
@@ -122,6 +123,7 @@ class MessagesApi(APIView):
 
     @extend_schema(
         summary="Search messages",
+        examples=examples.SEARCH,
         operation_id="tracker_messages_search",
         tags=_TAGS,
         parameters=[MessagesSearchInputSerializer],
@@ -159,6 +161,7 @@ class MessagesApi(APIView):
 
     @extend_schema(
         summary="Track one message",
+        examples=examples.TRACK,
         operation_id="tracker_message_track",
         tags=_TAGS,
         request=MessageInputSerializer,
@@ -196,6 +199,7 @@ class MessageDetailApi(APIView):
 
     @extend_schema(
         summary="Get one message",
+        examples=examples.DETAIL,
         operation_id="tracker_message_get",
         tags=_TAGS,
         responses={
@@ -220,6 +224,7 @@ class StatsApi(APIView):
 
     @extend_schema(
         summary="Message counts by category and date",
+        examples=examples.STATS,
         operation_id="tracker_stats",
         tags=_TAGS,
         parameters=[StatsInputSerializer],
@@ -266,6 +271,7 @@ class MessageExportApi(APIView):
 
     @extend_schema(
         summary="Export messages",
+        examples=examples.EXPORT,
         operation_id="tracker_messages_export",
         description=(
             "Every message matching search's filters, newest first, with no cap, streamed as "
@@ -327,6 +333,7 @@ class MessageTailApi(APIView):
 
     @extend_schema(
         summary="Live tail of messages",
+        examples=examples.TAIL,
         operation_id="tracker_messages_tail",
         description=(
             "Each message tracked from now on that matches search's filters, as a "
@@ -408,6 +415,7 @@ class TailTicketApi(APIView):
 
     @extend_schema(
         summary="Ticket for a live tail",
+        examples=examples.TAIL_TICKET,
         operation_id="tracker_messages_tail_ticket",
         description=(
             "A browser's EventSource cannot send the bearer token, and a token never goes in "

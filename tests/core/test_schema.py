@@ -194,3 +194,48 @@ def test_a_name_is_at_most_its_length_as_sent(
     )
 
     assert (response.status_code, list(response.json())) == (400, ["name"])
+
+
+_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _examples(content: dict[str, Any]) -> int:
+    return sum(len(media.get("examples", {})) for media in content.values())
+
+
+def _missing_docs(operation: dict[str, Any]) -> list[str]:
+    """What an operation lacks of a summary, a request example and a response example."""
+    missing = [] if operation.get("summary") else ["summary"]
+    body = operation.get("requestBody", {}).get("content", {})
+    if body and not _examples(body):
+        missing.append("request example")
+    responses = operation["responses"]
+    # A success with a body shows it; a 204 shows an answer that has one (an error).
+    successes = [r.get("content", {}) for code, r in responses.items() if code.startswith("2")]
+    if not any(_examples(r.get("content", {})) for r in responses.values()) or any(
+        content and not _examples(content) for content in successes
+    ):
+        missing.append("response example")
+    return missing
+
+
+def test_every_operation_has_a_summary_and_examples(schema: dict[str, Any]) -> None:
+    lacking = {
+        f"{method.upper()} {path}": missing
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in _METHODS and (missing := _missing_docs(operation))
+    }
+
+    assert lacking == {}
+
+
+def test_an_operation_without_examples_is_named() -> None:
+    operation = {
+        "summary": "Push",
+        "requestBody": {"content": {"application/json": {"schema": {}}}},
+        "responses": {"202": {"content": {"application/json": {"schema": {}}}}},
+    }
+
+    assert _missing_docs(operation) == ["request example", "response example"]
+    assert _missing_docs({"responses": {"204": {}}}) == ["summary", "response example"]
