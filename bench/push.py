@@ -122,6 +122,9 @@ def p1_fsync_always(token: str) -> dict:
 # --- P2 ----------------------------------------------------------------------------------
 
 
+P2_TARGET = 4_000  # msg/s (SPEC; it was 1,000 before round 3)
+
+
 def p2(user_id: str) -> dict:
     """Queue 20,000 messages without HTTP, then time the cluster until all are searchable."""
     n = 20_000
@@ -146,8 +149,8 @@ def p2(user_id: str) -> dict:
     return {
         "value": round(rate, 1),
         "unit": "messages/s",
-        "target": ">= 1000 and all tracked within drain time + 6 s",
-        "pass": rate >= 1000 and done - drained <= 6,
+        "target": f">= {P2_TARGET:,} msg/s and all tracked within drain time + 6 s",
+        "pass": rate >= P2_TARGET and done - drained <= 6,
         "messages": n,
         "seconds": round(elapsed, 2),
         "drain_seconds": round(drained - start, 2),
