@@ -92,7 +92,7 @@ start_redis_cluster() {
   # Created once: afterwards each node's nodes.conf brings the cluster back by itself.
   if [ "$(redis-cli -p "${REDIS_CLUSTER_PORTS[0]}" cluster info | tr -d '\r' | sed -n 's/^cluster_known_nodes://p')" = 1 ]; then
     say "creating the Redis Cluster: ${REDIS_CLUSTER_PORTS[*]}, three masters, no replicas"
-    redis-cli --cluster create $(printf '127.0.0.1:%s ' "${REDIS_CLUSTER_PORTS[@]}") \
+    redis-cli --cluster create "${REDIS_CLUSTER_PORTS[@]/#/127.0.0.1:}" \
       --cluster-replicas 0 --cluster-yes >"$LOG/redis-cluster-create.log" 2>&1 \
       || { tail -20 "$LOG/redis-cluster-create.log"; die "redis-cli --cluster create failed"; }
   fi

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import AuthenticatedRequest
 from core.openapi import ES_DOWN, NOT_JSON, TOO_LARGE, UNAUTHORIZED, field_errors
 from core.serializers import ErrorSerializer
 from core.streaming import FirstRendererNegotiation, off_the_loop
@@ -101,7 +102,7 @@ class MessageBulkApi(APIView):
             503: ES_DOWN,
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         """Index the valid messages; report each one's outcome by index."""
         serializer = MessageBulkInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -139,7 +140,7 @@ class MessagesApi(APIView):
             503: ES_DOWN,
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         """One page of matches and the link to the next."""
         serializer = MessagesSearchInputSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
@@ -181,7 +182,7 @@ class MessagesApi(APIView):
             503: ES_DOWN,
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         """Store the message under its `message_id` (an existing one is replaced)."""
         serializer = MessageInputSerializer(data=request.data)
         # A created_time outside its window (it moves with the clock: no schema states it) is
@@ -211,7 +212,7 @@ class MessageDetailApi(APIView):
             503: ES_DOWN,
         },
     )
-    def get(self, request: Request, message_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, message_id: UUID) -> Response:
         """The stored document."""
         document = message_get(actor=request.user, message_id=str(message_id))
         return Response(MessageDetailOutputSerializer(document).data)
@@ -242,7 +243,7 @@ class StatsApi(APIView):
             503: ES_DOWN,
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         """Every bucket between `from` and `to`, zeros included, with the totals."""
         serializer = StatsInputSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
@@ -296,7 +297,7 @@ class MessageExportApi(APIView):
             503: ES_DOWN,
         },
     )
-    def get(self, request: Request) -> StreamingHttpResponse:
+    def get(self, request: AuthenticatedRequest) -> StreamingHttpResponse:
         """Count, then stream every match."""
         serializer = MessageExportInputSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
@@ -306,9 +307,8 @@ class MessageExportApi(APIView):
         lines = export_lines(documents, fmt=fmt)
         # The front sends exports to the ASGI process, where no worker timeout cuts a long one
         # off; WSGI (the test client, a bare gunicorn) streams the plain iterator.
-        if isinstance(request._request, ASGIRequest):
-            lines = off_the_loop(lines)
-        response = StreamingHttpResponse(lines, content_type=CONTENT_TYPES[fmt])
+        body = off_the_loop(lines) if isinstance(request._request, ASGIRequest) else lines
+        response = StreamingHttpResponse(body, content_type=CONTENT_TYPES[fmt])
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="messages-{stamp}.{fmt}"'
         response["X-Total-Count"] = str(count)
@@ -382,7 +382,7 @@ class MessageTailApi(APIView):
             503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
         },
     )
-    def get(self, request: Request) -> StreamingHttpResponse:
+    def get(self, request: AuthenticatedRequest) -> StreamingHttpResponse:
         """Open the stream at the position asked for, or at the newest message."""
         serializer = TailInputSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
@@ -437,7 +437,7 @@ class TailTicketApi(APIView):
             503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         """Store the ticket with the caller and the filters; it works once."""
         serializer = TailTicketInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -229,7 +229,9 @@ async def _credential_revoked(client: redis.asyncio.Redis, credential: TailCrede
     if credential.revocation_keys and await client.exists(*credential.revocation_keys):
         return True
     if credential.api_key_id is not None:
-        record = await client.hgetall(api_key_key(key_id=credential.api_key_id))
+        key = api_key_key(key_id=credential.api_key_id)
+        # Decoded to str (decode_responses), which redis-py's annotations cannot know.
+        record = cast(dict[str, str], await client.hgetall(key))
         return not api_key_live(record=record)
     return False
 
@@ -318,9 +320,14 @@ class TailStream:
                 if expires is not None:
                     wait = min(wait, expires - time.time())
                 block = max(1, int(wait * 1000)) if live else None
-                reply = await client.xread({stream: position}, count=_READ_COUNT, block=block)
+                # RESP2's [[stream, [(entry id, fields), ...]]], decoded; redis-py's annotations
+                # also allow RESP3's dict, which this client does not speak.
+                reply = cast(
+                    list[list[Any]],
+                    await client.xread({stream: position}, count=_READ_COUNT, block=block),
+                )
                 _cancel_if_asked()
-                entries = reply[0][1] if reply else []
+                entries: list[tuple[str, dict[str, str]]] = reply[0][1] if reply else []
                 if entries:
                     # Read first, then ask what was trimmed: an entry trimmed before the read shows
                     # up here, so a gap is never missed (at worst a reset comes one entry early).
