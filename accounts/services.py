@@ -133,10 +133,9 @@ def user_removal_hook_register(hook: UserHook) -> None:
 def _user_remove(*, user_id: str, mark: Callable[[Any], None] | None = None) -> None:
     """Delete the user's record, name, counter and keys, and refuse their tokens at once.
 
-    Two steps, not one MULTI: the keys lie in different Redis Cluster slots. The first
-    refuses every token of the user (and runs `mark` with the same pipeline); only then go the
-    record, the name and the keys. A crash between the two leaves a user who can do nothing,
-    and removing them again finishes the job.
+    Two steps, not one MULTI (the keys lie in different Redis Cluster slots): first every
+    token is refused (and `mark` runs in that pipeline), then the keys go, the record last, so
+    a crash between leaves a user who can do nothing, whom removing by id again finishes.
     """
     client = store()
     record = client.hgetall(user_key(user_id))
@@ -149,11 +148,10 @@ def _user_remove(*, user_id: str, mark: Callable[[Any], None] | None = None) -> 
     if mark is not None:
         mark(first)
     first.execute()
-    # The API keys' records before their index, the record before the name.
     keys = [*(api_key_key(key_id=k) for k in key_ids), api_keys_of_key(user_id=user_id)]
-    keys += [user_key(user_id), request_counter_key(user_id=user_id)]
     if record.get("username"):
         keys.append(username_key(record["username"]))
+    keys += [request_counter_key(user_id=user_id), user_key(user_id)]
     for key in keys:  # one DEL each: on a Redis Cluster a pipeline may reorder them
         client.delete(key)
     for hook in _user_removal_hooks:
@@ -402,9 +400,8 @@ def api_key_create(
     }
     # The user's set first, then the record (different Redis Cluster slots): a crash between
     # the two leaves an id that lists as nothing, never a working key its owner cannot see.
-    client = store()
-    client.sadd(api_keys_of_key(user_id=user_id), key_id)
-    pipe = client.pipeline(transaction=True)
+    store().sadd(api_keys_of_key(user_id=user_id), key_id)
+    pipe = store().pipeline(transaction=True)
     pipe.hset(api_key_key(key_id=key_id), mapping=record)
     if expires:
         pipe.expireat(api_key_key(key_id=key_id), expires)
@@ -424,8 +421,7 @@ def api_key_delete(*, user_id: str, key_id: str) -> bool:
     record = api_key_get(key_id=key_id)
     if record is None or record.get("user_id") != user_id:
         return False  # another user's key is treated as absent: ids reveal nothing
-    # The record first (it is what authenticates), then its place in the owner's set.
-    store().delete(api_key_key(key_id=key_id))
+    store().delete(api_key_key(key_id=key_id))  # first: the record is what authenticates
     store().srem(api_keys_of_key(user_id=user_id), key_id)
     return True
 
