@@ -9,6 +9,8 @@ left out; so are the key migrations, which run on one Redis (docs/scaling.md).
 """
 
 import os
+import random
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +20,6 @@ import pytest
 from redis import Redis
 from redis.cluster import RedisCluster
 
-from tests.support.processes import free_port
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +39,11 @@ LEFT_OUT = ["tests/pusher/test_migrations.py"]
 @pytest.fixture(scope="module")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """Three `redis-server`s in cluster mode, all masters, joined into one cluster."""
-    ports = [free_port() for _ in range(3)]
+    ports: list[int] = []
+    while len(ports) < 3:
+        port = _cluster_port()
+        if port not in ports:
+            ports.append(port)
     folder = tmp_path_factory.mktemp("redis-cluster")
     for port in ports:
         node = folder / str(port)
@@ -66,6 +71,24 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str
         for port in ports:
             subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"],
                            capture_output=True, check=False)  # fmt: skip
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (10,000 above it, which Redis opens too) is free:
+    an ephemeral port above 55535 would put the bus past 65535, and Redis refuses to start."""
+    while True:
+        port = random.randrange(20_000, 30_000)
+        if all(_free(candidate) for candidate in (port, port + 10_000)):
+            return port
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _pings(port: int) -> bool:

@@ -181,6 +181,7 @@ def test_a_batch_over_the_burst_can_never_pass_and_is_a_413(auth_client, setting
     assert _queued() == []
 
 
+@pytest.mark.single_redis  # sets one server's maxmemory
 def test_a_full_redis_is_a_503_and_nothing_is_queued(auth_client, user):
     client = store()
     used = client.info("memory")["used_memory"]
