@@ -20,6 +20,10 @@ from django.conf import settings
 from django_q.cluster import Sentinel
 from django_q.conf import Conf, logger
 from django_q.queues import Queue
+from redis.exceptions import RedisError
+
+# How often a restart waiting for Redis tries again to hand back the tasks it held.
+_REQUEUE_RETRY_SECONDS = 0.5
 
 # Timer values django-q2 gives a worker that timed out (0) or retired after N tasks (-2):
 # both are orderly, and the stock handling of them is safe.
@@ -50,6 +54,23 @@ class ResilientSentinel(Sentinel):
             except Exception as exc:  # a missed beat costs at most a redelivery, never the cluster
                 logger.warning("Reservation heartbeat failed: %s", exc)
 
+    def _requeue_held(self) -> None:
+        """Hand this cluster's reserved tasks back before new children reserve any.
+
+        A child often dies because Redis went away: then wait for it rather than let the
+        error end the whole cluster (its tasks would stay reserved until the task timeout).
+        """
+        while True:
+            try:
+                requeued = self.broker.requeue_consumer()
+            except RedisError as exc:
+                logger.warning("Could not requeue this cluster's tasks yet: %s", exc)
+                if self.stop_event.wait(_REQUEUE_RETRY_SECONDS):
+                    return  # stopping: the reservations lapse and another cluster takes them
+                continue
+            logger.warning("Requeued %d task(s) this cluster held.", requeued)
+            return
+
     def reincarnate(self, process: Any) -> None:
         """Handle a dead child: stock behaviour when orderly, a full restart otherwise."""
         current = process in self.pool or process in (self.monitor, self.pusher)
@@ -67,7 +88,6 @@ class ResilientSentinel(Sentinel):
         self.task_queue = Queue(maxsize=Conf.QUEUE_LIMIT) if Conf.QUEUE_LIMIT else Queue()
         self.result_queue = Queue()
         self.event_out = Event()
-        requeued = self.broker.requeue_consumer()
-        logger.warning("Requeued %d task(s) this cluster held.", requeued)
+        self._requeue_held()
         self.spawn_cluster()
         self.reincarnations += 1

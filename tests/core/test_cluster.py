@@ -12,8 +12,10 @@ import uuid
 from multiprocessing import Event
 
 import pytest
+import redis.exceptions
 from django_q.cluster import Sentinel
 
+from core import cluster as cluster_module
 from core.broker import ReliableRedisBroker
 from core.cluster import ResilientSentinel
 from tests.support.waiting import wait_for
@@ -59,3 +61,48 @@ def test_the_heartbeat_goes_on_while_a_stopping_cluster_finishes(
         thread.join(timeout=5)
     assert _heartbeat_thread() is None
     assert len(beats) >= finishing["beats_at_stop"] + 3
+
+
+def _flaky(call, failures: int):
+    """`call`, failing as if Redis were down for its first `failures` calls."""
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= failures:
+            raise redis.exceptions.ConnectionError("Error 111 connecting. Connection refused.")
+        return call(*args, **kwargs)
+
+    return flaky, calls
+
+
+def test_a_restart_while_redis_is_away_waits_for_it_then_hands_the_tasks_back(
+    monkeypatch, signals_kept
+):
+    # A child dies because Redis went away; the sentinel restarts them all and must hand back
+    # what this cluster reserved. Before, the error ended the whole cluster (make faults, CI).
+    broker = ReliableRedisBroker(list_key="clustertest")
+    broker.enqueue("a task")
+    assert broker.dequeue()
+    flaky, calls = _flaky(broker.requeue_consumer, failures=2)
+    monkeypatch.setattr(broker, "requeue_consumer", flaky)
+    monkeypatch.setattr(cluster_module, "_REQUEUE_RETRY_SECONDS", 0.01)
+    sentinel = ResilientSentinel(Event(), Event(), uuid.uuid4(), broker=broker, start=False)
+
+    sentinel._requeue_held()
+
+    assert calls["n"] == 3
+    assert (broker.queue_size(), broker.lock_size()) == (1, 0)
+
+
+def test_a_stop_while_redis_is_away_ends_the_wait(monkeypatch, signals_kept):
+    broker = ReliableRedisBroker(list_key="clustertest")
+    flaky, calls = _flaky(broker.requeue_consumer, failures=1_000)
+    monkeypatch.setattr(broker, "requeue_consumer", flaky)
+    stop = Event()
+    sentinel = ResilientSentinel(stop, Event(), uuid.uuid4(), broker=broker, start=False)
+    stop.set()
+
+    sentinel._requeue_held()
+
+    assert calls["n"] == 1
