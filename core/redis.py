@@ -102,7 +102,9 @@ def store() -> TextRedis:
     """Return the client for the Redis store (responses decoded to str)."""
     nodes = settings.REDIS_CLUSTER_NODES
     if nodes:
-        return _cluster_client(tuple(nodes), _STORE_TIMEOUT_SECONDS, retries=True)
+        # The same socket timeout as the store's pool on one Redis, not a copy of its value.
+        timeout = settings.CACHES["store"]["OPTIONS"]["CONNECTION_POOL_KWARGS"]["socket_timeout"]
+        return _cluster_client(tuple(nodes), float(timeout), retries=True)
     return cast(TextRedis, get_redis_connection("store"))
 
 
@@ -118,10 +120,6 @@ def cluster_seed_nodes(nodes: list[str] | tuple[str, ...]) -> list[tuple[str, in
         host, _, port = node.rpartition(":")
         seeds.append((host, int(port)))
     return seeds
-
-
-# The same timeout as the store's pool on one Redis (settings' _REDIS_POOL).
-_STORE_TIMEOUT_SECONDS = 5.0
 
 
 @functools.cache
