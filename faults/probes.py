@@ -37,6 +37,8 @@ INBOX_TASKS = {
 # Each inbox is this many partitions (settings.QUEUE_PARTITIONS; the private stack runs the
 # default), its keys tagged `{p<n>}` (core/queue/partitions.py).
 PARTITIONS = 64
+# Each user's tracker items spread over this many partitions (settings.QUEUE_INBOX_LANES).
+TRACKER_LANES = 2
 
 
 def inbox_key(inbox: str, partition: int = 0, suffix: str = "") -> str:

@@ -25,6 +25,7 @@ from elasticsearch_dsl import (
     Text,
 )
 
+from core.redis import store
 from core.search import es_client
 from tracker.grams import SHORT_GRAMS_FIELD, TRIGRAM_FIELD
 
@@ -152,3 +153,18 @@ def index_setup(*, now: datetime | None = None) -> str:
         if exc.error != "resource_already_exists_exception":
             raise
     return current
+
+
+# Many partitions' drains can empty at once (many users, each a trickle): they ask for one
+# refresh in this long at most, so forced refreshes never outpace what a short interval would do.
+_REFRESH_KEY = "tracker:refresh"
+REFRESH_MIN_INTERVAL_MS = 250
+
+
+def index_refresh_soon() -> bool:
+    """Make what was just indexed searchable now rather than at the next periodic refresh,
+    unless a refresh was asked for within REFRESH_MIN_INTERVAL_MS; True when one ran."""
+    if not store().set(_REFRESH_KEY, "1", nx=True, px=REFRESH_MIN_INTERVAL_MS):
+        return False
+    es_client().indices.refresh(index=index_alias())
+    return True

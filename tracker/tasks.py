@@ -3,14 +3,16 @@
 import logging
 from typing import Any
 
+import elasticsearch
 import redis.exceptions
 from django_q.tasks import async_task
 
 from accounts.services import ERASE_TASK, erasure_fail, erasure_finish, erasure_progress
 from core.queue import ItemFailure, async_task_in, backoff_seconds, inbox_partition, redis_now
+from tracker.documents import index_refresh_soon
 from tracker.erasure import EraseIncomplete, messages_erase
 from tracker.retention import messages_prune
-from tracker.services import INBOX, documents_track
+from tracker.services import ES_UNREACHABLE, INBOX, documents_track
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +22,19 @@ def _handle(documents: list[dict[str, Any]]) -> list[ItemFailure]:
 
 
 def tracker_inbox_drain(attempt: int = 0, partition: int = 0) -> int:
-    """Index the next batch of documents from one partition of the tracker inbox; return how many
-    were taken."""
-    return inbox_partition(INBOX, partition).drain(_handle, attempt=attempt)
+    """Index the next batches of documents from one partition of the tracker inbox; return how
+    many were taken."""
+    part = inbox_partition(INBOX, partition)
+    taken = part.drain(_handle, attempt=attempt)
+    if taken and not part.size():
+        # The burst is over: its last documents become searchable now, not up to a refresh
+        # interval (1 s) later. Under a steady load the partition seldom empties.
+        try:
+            index_refresh_soon()
+        except (*ES_UNREACHABLE, elasticsearch.ApiError) as exc:
+            # Indexed already: the periodic refresh shows them.
+            logger.warning("tracker: refresh after a drain failed: %s", exc)
+    return taken
 
 
 def messages_prune_daily() -> list[str]:

@@ -258,6 +258,9 @@ QUEUE_ITEM_MAX_TAKES = 5
 # dead-lettered once it has failed for QUEUE_RETRY_MAX_SECONDS (default 24 h).
 QUEUE_RETRY_CAP_SECONDS = 10.0
 QUEUE_RETRY_MAX_SECONDS = env.int("QUEUE_RETRY_MAX_SECONDS", default=24 * 60 * 60)
+# A drain task takes batch after batch of its partition for at most this long, then hands the
+# rest to a new task: the other partitions' drains wait for a worker at most this long.
+QUEUE_DRAIN_SLICE_SECONDS = 1.0
 # A batch is cut at this many bytes, whatever its count: big messages on a slow node.
 QUEUE_BATCH_MAX_BYTES = 4 * 1024 * 1024
 # Users map to this many partitions; each partition's keys share one Redis Cluster slot, and
@@ -274,6 +277,12 @@ QUEUE_INBOXES = {
     # Syslog lines the listener could not read; a replay reads them again (pusher.tasks).
     "syslog": "pusher.tasks.syslog_inbox_drain",
 }
+# An inbox whose items need no per-user order spreads each user's items over this many
+# partitions (by message id), so that one busy user's documents are indexed by parallel drains:
+# one drain alternates its Python work with its bulk's wait, two overlap them.
+QUEUE_INBOX_LANES = {"tracker": env.int("TRACKER_LANES", default=2)}
+if not 1 <= QUEUE_INBOX_LANES["tracker"] <= QUEUE_PARTITIONS:
+    raise ImproperlyConfigured("TRACKER_LANES must be between 1 and QUEUE_PARTITIONS.")
 # Per-user ingestion rate limit over messages, shared by push, batch push and OTLP: a token
 # bucket refilled at INGEST_RATE_PER_SECOND, holding at most INGEST_BURST.
 INGEST_RATE_PER_SECOND = env.float("INGEST_RATE_PER_SECOND", default=5000.0)

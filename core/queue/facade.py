@@ -1,6 +1,7 @@
 """An inbox by name, every partition of it: where producers append (each item to its user's
 partition), what operators count and replay, and the minute's rescue of lost drains."""
 
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -12,17 +13,25 @@ from core.queue.partitions import partition_count, partition_of
 from core.redis import store
 
 
-def _by_partition(items: Iterable[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+def _by_partition(
+    items: Iterable[dict[str, Any]], lanes: int = 1
+) -> dict[int, list[dict[str, Any]]]:
     """Items grouped by their user's partition, in order (an item without a user: partition 0).
 
-    A drain's output is one group, as its input held one partition's users. All of a user's
-    work stays in one partition, so an outage keeps one retry chain per partition that holds
-    work, however long it lasts (R1).
+    With `lanes` above 1, a user's items spread over that many partitions from theirs on, by
+    their `message_id`: the same item always lands in the same one. A user's work then stays in
+    at most `lanes` partitions, so an outage keeps that many retry chains for them, however
+    long it lasts (R1).
     """
     groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    count = partition_count()
     for item in items:
         user_id = item.get("user_id")
-        groups[partition_of(user_id) if isinstance(user_id, str) else 0].append(item)
+        number = partition_of(user_id) if isinstance(user_id, str) else 0
+        message_id = item.get("message_id")
+        if lanes > 1 and isinstance(message_id, str):
+            number = (number + zlib.crc32(message_id.encode()) % lanes) % count
+        groups[number].append(item)
     return groups
 
 
@@ -32,6 +41,7 @@ class Inbox:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.lanes = settings.QUEUE_INBOX_LANES.get(name, 1)
         self.partitions = [inbox_partition(name, n) for n in range(partition_count())]
 
     def for_user(self, user_id: str) -> InboxPartition:
@@ -39,13 +49,14 @@ class Inbox:
         return self.partitions[partition_of(user_id)]
 
     def append(self, items: list[dict[str, Any]]) -> None:
-        """Add items to their users' partitions, and make sure those drain."""
-        for number, group in _by_partition(items).items():
+        """Add items to their users' partitions (or lanes), and make sure those drain."""
+        for number, group in _by_partition(items, self.lanes).items():
             self.partitions[number].append(group)
 
     def defer(self, items: list[dict[str, Any]], *, delay: float) -> None:
-        """Add items that become due `delay` seconds from now, to their users' partitions."""
-        for number, group in _by_partition(items).items():
+        """Add items that become due `delay` seconds from now, to their users' partitions (or
+        lanes)."""
+        for number, group in _by_partition(items, self.lanes).items():
             self.partitions[number].defer(group, delay=delay)
 
     def _sum(self, command: str, key: str) -> int:

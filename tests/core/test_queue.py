@@ -44,14 +44,29 @@ def test_the_first_append_to_an_idle_inbox_enqueues_one_drain(broker):
     assert broker.queue_size() == 1
 
 
-def test_a_drain_hands_over_a_batch_and_trims_only_what_it_handled(broker):
+def test_a_drain_hands_over_batches_until_its_partition_is_empty(broker):
     box = InboxPartition("scratch", task="core.queue.inboxes_wake", batch_size=2)
     box.append([{"n": n} for n in range(3)])
+    broker.purge_queue()
+    seen: list[list[dict]] = []
+
+    assert box.drain(seen.append) == 3
+    assert seen == [[{"n": 0}, {"n": 1}], [{"n": 2}]]
+    assert box.size() == 0
+    assert broker.queue_size() == 0  # nothing left: no next drain
+
+
+def test_a_drain_whose_slice_is_up_trims_only_what_it_handled_and_hands_on(broker, settings):
+    settings.QUEUE_DRAIN_SLICE_SECONDS = 0  # up after the first batch
+    box = InboxPartition("scratch", task="core.queue.inboxes_wake", batch_size=2)
+    box.append([{"n": n} for n in range(3)])
+    broker.purge_queue()
     seen: list[list[dict]] = []
 
     assert box.drain(seen.append) == 2
     assert seen == [[{"n": 0}, {"n": 1}]]
     assert box.size() == 1
+    assert broker.queue_size() == 1  # the rest goes to the next drain task
 
 
 def test_a_failing_handler_keeps_the_batch_and_releases_the_lease(broker):
@@ -276,10 +291,9 @@ def test_a_batch_is_cut_by_bytes_as_well_as_count(broker, settings):
     box.append([{"text": "x" * 1_000, "n": n} for n in range(5)])
     seen: list[list[dict]] = []
 
-    assert box.drain(seen.append) == 2
+    assert box.drain(seen.append) == 5
 
-    assert [item["n"] for item in seen[0]] == [0, 1]
-    assert box.size() == 3
+    assert [[item["n"] for item in batch] for batch in seen] == [[0, 1], [2, 3], [4]]
 
 
 def test_a_slow_batch_keeps_its_lease_by_heartbeat(broker, monkeypatch):
@@ -380,6 +394,32 @@ def test_items_go_to_their_users_partition_in_order(broker):
     assert len(busy) > 1  # and users spread over the partitions
     task = "tracker.tasks.tracker_inbox_drain"
     assert _queued_drains(broker) == sorted((task, n) for n in busy)
+
+
+def test_an_inbox_with_lanes_spreads_a_users_items_over_that_many_partitions(broker, settings):
+    settings.QUEUE_INBOX_LANES = {"tracker": 3}
+    user_id = str(uuid.uuid4())
+    items = [{"user_id": user_id, "message_id": str(uuid.uuid4())} for _ in range(60)]
+
+    inbox("tracker").append(items)
+    inbox("tracker").append(items)  # a redelivery: each item lands where it did before
+    inbox("validator").append(items)  # no lanes: the user's partition only
+
+    first = partition_of(user_id)
+    lanes = [(first + lane) % settings.QUEUE_PARTITIONS for lane in range(3)]
+    held = {
+        n: [json.loads(raw) for raw in store().lrange(inbox_partition("tracker", n).key, 0, -1)]
+        for n in lanes
+    }
+    assert sorted(item["message_id"] for n in lanes for item in held[n]) == sorted(
+        2 * [item["message_id"] for item in items]
+    )
+    assert all(held[n] for n in lanes)
+    for n in lanes:
+        once = held[n][: len(held[n]) // 2]
+        assert held[n] == once + once  # the same items in the same partition, in order
+    assert inbox("tracker").size() == 120
+    assert inbox("validator").for_user(user_id).size() == inbox("validator").size() == 60
 
 
 def test_a_partition_count_other_than_the_recorded_one_is_refused(settings):

@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import elastic_transport
@@ -238,6 +239,33 @@ def test_inbox_drain_indexes_appended_documents() -> None:
     assert stored["user_message"] == "queued 0"
     assert "tracked_time" in stored
     assert _count() == 5
+
+
+@pytest.fixture
+def no_periodic_refresh() -> Iterator[None]:
+    """The index refreshes only when asked to, for this test."""
+    es = es_client()
+    es.indices.put_settings(index=index_alias(), settings={"refresh_interval": "-1"})
+    yield
+    es.indices.put_settings(index=index_alias(), settings={"refresh_interval": None})
+
+
+def test_a_drain_that_empties_its_partition_makes_the_documents_searchable_at_once(
+    settings, no_periodic_refresh: None
+) -> None:
+    settings.QUEUE_INBOX_LANES = {}  # one partition: one drain
+    user_id = str(uuid.uuid4())
+    inbox("tracker").append([_pipeline_document(user_id=user_id) for _ in range(3)])
+
+    assert drain("tracker") == 3
+
+    # No periodic refresh is left to do it: the drain's own refresh did.
+    es = es_client()
+    assert es.count(index=index_alias())["count"] == 3
+    # Another burst at once waits for the next refresh: refreshes are throttled.
+    inbox("tracker").append([_pipeline_document(user_id=user_id)])
+    assert drain("tracker") == 1
+    assert es.count(index=index_alias())["count"] == 3
 
 
 def test_inbox_drain_twice_never_duplicates() -> None:
