@@ -265,20 +265,34 @@ _KIND_CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _errors(item: Any, fields: tuple[Field, ...]) -> list[str]:
-    if type(item) is not dict:
-        return [NOT_AN_OBJECT]
-    errors = []
-    for field in fields:
-        value = item.get(field.name)
-        if value is None:
-            if field.required:
-                errors.append(FIELD_MISSING.format(field=field.name))
-        elif not _KIND_CHECKS[field.kind](value):
-            errors.append(FIELD_INVALID.format(field=field.name, kind=field.kind))
-    known = {field.name for field in fields}
-    errors.extend(FIELD_UNKNOWN.format(field=name) for name in item if name not in known)
-    return errors
+class _Contract:
+    """A tuple of fields, made ready to check items against: every hop checks every item."""
+
+    def __init__(self, fields: tuple[Field, ...]) -> None:
+        self.checks = [(f.name, f.required, f.kind, _KIND_CHECKS[f.kind]) for f in fields]
+        self.known = frozenset(f.name for f in fields)
+
+    def errors(self, item: Any) -> list[str]:
+        if type(item) is not dict:
+            return [NOT_AN_OBJECT]
+        errors = []
+        for name, required, kind, check in self.checks:
+            value = item.get(name)
+            if value is None:
+                if required:
+                    errors.append(FIELD_MISSING.format(field=name))
+            elif not check(value):
+                errors.append(FIELD_INVALID.format(field=name, kind=kind))
+        if not self.known.issuperset(item):
+            errors.extend(
+                FIELD_UNKNOWN.format(field=name) for name in item if name not in self.known
+            )
+        return errors
+
+
+_PAYLOAD = _Contract(PAYLOAD_FIELDS)
+_RETRY_PAYLOAD = _Contract(RETRY_PAYLOAD_FIELDS)
+_DOCUMENT = _Contract(DOCUMENT_FIELDS)
 
 
 def contract_split(
@@ -297,14 +311,14 @@ def contract_split(
 
 def payload_errors(item: Any) -> list[str]:
     """Every way `item` breaks the pushed-payload contract (empty when it holds)."""
-    return _errors(item, PAYLOAD_FIELDS)
+    return _PAYLOAD.errors(item)
 
 
 def retry_payload_errors(item: Any) -> list[str]:
     """Every way `item` breaks the contract of a payload waiting for its second draw."""
-    return _errors(item, RETRY_PAYLOAD_FIELDS)
+    return _RETRY_PAYLOAD.errors(item)
 
 
 def document_errors(item: Any) -> list[str]:
     """Every way `item` breaks the tracked-document contract (empty when it holds)."""
-    return _errors(item, DOCUMENT_FIELDS)
+    return _DOCUMENT.errors(item)
