@@ -46,8 +46,9 @@ def first_draw_seven(settings, monkeypatch):
 
 
 def test_metrics_count_pushes_tracked_messages_and_queue_state(
-    auth_client, api_client, clean_index, first_draw_seven
+    auth_client, api_client, clean_index, first_draw_seven, settings
 ):
+    settings.QUEUE_INBOX_LANES = {}  # the user's one partition: one tracker drain, one bulk
     for n in range(3):
         assert (
             auth_client.post("/api/pusher/push/", {"message": f"m{n}"}, format="json").status_code

@@ -17,6 +17,7 @@ from core.metrics import METRICS_KEY
 from core.queue import inbox, inbox_partition
 from core.redis import store
 from core.search import es_client
+from pusher.services import message_push
 from tests.support.queue import dead, drain
 from tests.tracker.support import T0, document, index, refresh
 from tracker.documents import index_alias
@@ -266,6 +267,30 @@ def test_a_drain_that_empties_its_partition_makes_the_documents_searchable_at_on
     inbox("tracker").append([_pipeline_document(user_id=user_id)])
     assert drain("tracker") == 1
     assert es.count(index=index_alias())["count"] == 3
+
+
+def test_a_users_documents_spread_over_the_tracker_lanes_are_each_tracked_once(
+    settings, monkeypatch
+) -> None:
+    settings.QUEUE_INBOX_LANES = {"tracker": 2}
+    settings.VALIDATOR_RANDOM_SOURCE = "tests.support.sources.scripted"
+    monkeypatch.setenv("RANDOM_ATTEMPT_1", "7")  # every message Direct
+    user_id = str(uuid.uuid4())
+    sent = {
+        message_push(user_id=user_id, user_message=f"lane {n}", request_id="r")["message_id"]
+        for n in range(40)
+    }
+
+    assert drain("validator") == 40
+
+    tracker = inbox("tracker")
+    first = tracker.for_user(user_id).partition
+    held = {part.partition: part.size() for part in tracker.partitions if part.size()}
+    assert set(held) == {first, (first + 1) % settings.QUEUE_PARTITIONS}
+    assert drain("tracker") == 40
+    refresh()
+    hits = es_client().search(index=index_alias(), size=100)["hits"]["hits"]
+    assert sorted(hit["_id"] for hit in hits) == sorted(sent)
 
 
 def test_inbox_drain_twice_never_duplicates() -> None:
