@@ -47,6 +47,8 @@ EVALUATE_TASK = "alerts.tasks.alerts_evaluate"
 CHAIN_KEY = "alerts:evaluate:chain"
 # Ends the chain only if it is this one (another may have started meanwhile).
 _CHAIN_END = StoreScript("lease_release")
+# Moves the chain to its next link's token: a link runs once, however often it is delivered.
+_CHAIN_ADVANCE = StoreScript("chain_advance")
 # Held matches of a rule nobody flushes (its flush task lost) go after a day.
 _HELD_SECONDS = 24 * 60 * 60
 # A flush marker outlives its flush's due time by this much: if the task was lost, the next
@@ -330,22 +332,27 @@ def _chain_needed() -> bool:
 
 
 def evaluate_chain_step(*, token: str) -> bool:
-    """One link of the evaluation chain: evaluate, then schedule the next; False if another
-    chain holds the key (this one then ends)."""
-    current = store().get(CHAIN_KEY)
-    if current not in (None, token):
-        return False
+    """One link of the evaluation chain: evaluate, then schedule the next; False if this link
+    is not the chain's (another chain holds the key, or this link ran already)."""
     if not _chain_needed():
         # No rule to evaluate: the chain ends rather than keep a queue task waiting for ever
         # (an idle queue stays empty). A count rule's save or the minute's wake starts it.
         _CHAIN_END(keys=[CHAIN_KEY], args=[token])
         return False
-    store().set(CHAIN_KEY, token, ex=_chain_ttl())
+    # Each link hands the next a token of its own. A redelivered link (its cluster stalled
+    # past the visibility deadline) used to pass the check beside the original, and both
+    # scheduled a successor: the chain doubled with every stall, for good.
+    successor = uuid.uuid4().hex
+    if _CHAIN_ADVANCE(keys=[CHAIN_KEY], args=[token, successor, _chain_ttl()]) != "advanced":
+        return False
     try:
         rules_evaluate()
     finally:
-        store().set(CHAIN_KEY, token, ex=_chain_ttl())
-        async_task_in(settings.ALERT_EVALUATE_SECONDS, EVALUATE_TASK, token=token)
+        # Kept alive past a long evaluation, unless the key lapsed and a wake took over.
+        if _CHAIN_ADVANCE(keys=[CHAIN_KEY], args=[successor, successor, _chain_ttl()]) == (
+            "advanced"
+        ):
+            async_task_in(settings.ALERT_EVALUATE_SECONDS, EVALUATE_TASK, token=successor)
     return True
 
 

@@ -72,8 +72,21 @@ def test_the_wake_starts_one_chain_and_a_stale_chain_stops() -> None:
 
     assert evaluate_chain_step(token="someone-else") is False
     assert evaluate_chain_step(token=token) is True
-    assert store().get(CHAIN_KEY) == token
-    assert [t["kwargs"]["token"] for _, t, due in queued_tasks(EVALUATE_TASK) if due] == [token]
+    successor = store().get(CHAIN_KEY)
+    assert successor != token
+    assert [t["kwargs"]["token"] for _, t, due in queued_tasks(EVALUATE_TASK) if due] == [successor]
+
+
+def test_a_link_delivered_twice_runs_once_and_the_chain_stays_single() -> None:
+    baker.make(Rule, condition_type="count", threshold=1)
+    assert evaluate_chain_wake() is True
+    [(_, task, _)] = queued_tasks(EVALUATE_TASK)
+    token = task["kwargs"]["token"]
+
+    assert evaluate_chain_step(token=token) is True
+    assert evaluate_chain_step(token=token) is False  # the redelivered copy
+    [next_link] = [t for _, t, due in queued_tasks(EVALUATE_TASK) if due]
+    assert evaluate_chain_step(token=next_link["kwargs"]["token"]) is True
 
 
 def test_metrics_show_rules_by_state_and_deliveries_by_outcome(auth_client, receiver) -> None:
