@@ -8,3 +8,8 @@ from django.core.wsgi import get_wsgi_application
 # without real secrets, instead of local's DEBUG and public keys (manage.py keeps local).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 application = get_wsgi_application()
+
+# Imported once Django is set up (its apps are loaded above).
+from core.heap import heap_freeze  # noqa: E402
+
+heap_freeze()

@@ -141,85 +141,80 @@ def _text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _item(
-    *,
-    body: Any,
-    severity_number: int,
-    severity_text: str,
-    trace_id: str,
-    span_id: str,
-    attributes: list[tuple[str, Any]],
-    service_name: str | None,
-) -> BatchItem:
-    """One log record as a batch item for the push pipeline, or why it is refused."""
-    message = _text(body) if body is not None else ""
-    extra: dict[str, Any] = {}
-    if len(message) > MESSAGE_MAX_LENGTH:
-        message, extra["truncated"] = message[:MESSAGE_MAX_LENGTH], True
-    errors = []
-    value: str | None  # each loop's field value below
-    if (problem := message_text_error(message)) is not None:
-        errors.append(EMPTY_BODY if problem == MESSAGE_BLANK else f"message: {problem}")
-    for name, value, size in (
-        ("trace_id", trace_id, TRACE_ID_BYTES),
-        ("span_id", span_id, SPAN_ID_BYTES),
-    ):
-        # Empty means absent, as in OTLP; anything else must be the id's exact size, in hex.
-        if value and not _ID_PATTERNS[size].fullmatch(value):
-            errors.append(ID_INVALID.format(field=name, size=size, digits=2 * size))
-    for name, value in (("severity_text", severity_text), ("service_name", service_name)):
-        if value and len(value) > NAME_MAX_LENGTH:
-            errors.append(NAME_TOO_LONG.format(field=name))
-        elif value and not is_encodable(value):
-            errors.append(f"{name}: {TEXT_NOT_STORABLE}")
-    keywords = [f"{key}:{_text(value)}" for key, value in attributes]
-    if any(len(keyword) > ATTRIBUTE_MAX_LENGTH for keyword in keywords):
-        errors.append(ATTRIBUTE_TOO_LONG)
-    if not all(is_encodable(keyword) for keyword in keywords):
-        errors.append(f"attributes: {TEXT_NOT_STORABLE}")
-    if errors:
-        return BatchItem(errors=errors)
-    if 0 < severity_number <= 24:
-        extra["severity_number"] = severity_number
-    for name, value in (
-        ("severity_text", severity_text),
-        ("trace_id", trace_id),
-        ("span_id", span_id),
-        ("service_name", service_name),
-    ):
-        if value:
-            extra[name] = value
-    if keywords:
-        extra["attributes"] = keywords
-    return BatchItem(user_message=message, extra=extra)
-
-
 def log_item(
     *,
     body: Any,
     attributes: list[tuple[str, Any]],
     severity_number: int = 0,
     severity_text: str = "",
+    trace_id: str = "",
+    span_id: str = "",
     service_name: str | None = None,
     created_time: str | None = None,
 ) -> BatchItem:
-    """A log record from another door (the shippers') as a batch item, with OTLP's caps.
+    """One log record, of OTLP or of another door (the shippers'), as a batch item for the
+    push pipeline, or why it is refused.
 
     `attributes` beyond ATTRIBUTES_MAX are the caller's to drop; `created_time` (already
     checked) replaces the time of receipt.
     """
-    item = _item(
-        body=body,
-        severity_number=severity_number,
-        severity_text=severity_text,
-        trace_id="",
-        span_id="",
-        attributes=attributes[:ATTRIBUTES_MAX],
-        service_name=service_name,
-    )
-    if created_time is not None and not item.errors:
-        item.extra["created_time"] = created_time
-    return item
+    message = _text(body) if body is not None else ""
+    extra: dict[str, Any] = {}
+    if len(message) > MESSAGE_MAX_LENGTH:
+        message, extra["truncated"] = message[:MESSAGE_MAX_LENGTH], True
+    errors = []
+    if (problem := message_text_error(message)) is not None:
+        errors.append(EMPTY_BODY if problem == MESSAGE_BLANK else f"message: {problem}")
+    # Empty means absent, as in OTLP; anything else must be the id's exact size, in hex.
+    # Field by field, not in loops of tuples: every record of every door passes here.
+    if trace_id and not _ID_PATTERNS[TRACE_ID_BYTES].fullmatch(trace_id):
+        errors.append(_id_invalid("trace_id", TRACE_ID_BYTES))
+    if span_id and not _ID_PATTERNS[SPAN_ID_BYTES].fullmatch(span_id):
+        errors.append(_id_invalid("span_id", SPAN_ID_BYTES))
+    if severity_text and (error := _name_error("severity_text", severity_text)):
+        errors.append(error)
+    if service_name and (error := _name_error("service_name", service_name)):
+        errors.append(error)
+    keywords = [
+        f"{key}:{value}" if type(value) is str else f"{key}:{_text(value)}"
+        for key, value in attributes
+    ]
+    if keywords:
+        if max(map(len, keywords)) > ATTRIBUTE_MAX_LENGTH:
+            errors.append(ATTRIBUTE_TOO_LONG)
+        # Joined, one check: UTF-8 refuses a lone surrogate wherever it stands.
+        if not is_encodable("".join(keywords)):
+            errors.append(f"attributes: {TEXT_NOT_STORABLE}")
+    if errors:
+        return BatchItem(errors=errors)
+    if 0 < severity_number <= 24:
+        extra["severity_number"] = severity_number
+    if severity_text:
+        extra["severity_text"] = severity_text
+    if trace_id:
+        extra["trace_id"] = trace_id
+    if span_id:
+        extra["span_id"] = span_id
+    if service_name:
+        extra["service_name"] = service_name
+    if keywords:
+        extra["attributes"] = keywords
+    if created_time is not None:
+        extra["created_time"] = created_time
+    return BatchItem(user_message=message, extra=extra)
+
+
+def _id_invalid(name: str, size: int) -> str:
+    return ID_INVALID.format(field=name, size=size, digits=2 * size)
+
+
+def _name_error(name: str, value: str) -> str | None:
+    """Why a severity text or service name cannot be stored, or None."""
+    if len(value) > NAME_MAX_LENGTH:
+        return NAME_TOO_LONG.format(field=name)
+    if not is_encodable(value):
+        return f"{name}: {TEXT_NOT_STORABLE}"
+    return None
 
 
 def _service_name(attributes: list[tuple[str, Any]]) -> str | None:
@@ -276,7 +271,7 @@ def _from_protobuf(body: bytes) -> list[BatchItem]:
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
                 items.append(
-                    _item(
+                    log_item(
                         body=_pb_value(record.body) if record.HasField("body") else None,
                         severity_number=int(record.severity_number),
                         severity_text=record.severity_text,
@@ -324,7 +319,7 @@ def _from_json(body: bytes) -> list[BatchItem]:
             for scope_logs in _json_list(resource_logs, "scopeLogs"):
                 for record in _json_list(scope_logs, "logRecords"):
                     items.append(
-                        _item(
+                        log_item(
                             body=_json_value(record.get("body")),
                             severity_number=int(record.get("severityNumber") or 0),
                             severity_text=str(record.get("severityText") or ""),

@@ -162,7 +162,7 @@ def _seen_key(user_id: str, message_id: str) -> str:
     return f"pusher:seen:{user_tag(user_id)}:{message_id}"
 
 
-@dataclass
+@dataclass(slots=True)
 class BatchItem:
     """One message of a batch: its text and the client's message_id, or why it is refused.
 

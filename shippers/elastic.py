@@ -95,8 +95,7 @@ def _document(line: bytes, number: int, index: str | None) -> BatchItem:
         document = None
     if not isinstance(document, dict):
         return BatchItem(errors=[SOURCE_INVALID.format(line=number)])
-    first = [("_index", index)] if index else []
-    return record_item(leaves(document), first=first)
+    return record_item(leaves(document), first=(("_index", index),) if index else ())
 
 
 def _action(line: bytes, number: int) -> tuple[str, dict[str, Any]]:
@@ -118,6 +117,16 @@ def _action(line: bytes, number: int) -> tuple[str, dict[str, Any]]:
     return name, meta
 
 
+def _head(line: bytes, number: int, path_index: str | None) -> tuple[str, str | None, str | None]:
+    """An action line's (action, index, _id); BulkRequestError when the line is no action."""
+    name, meta = _action(line, number)
+    index = meta.get("_index", path_index)
+    if index is not None and type(index) is not str:
+        index = str(index)
+    doc_id = meta.get("_id")
+    return name, index, (str(doc_id) if doc_id is not None and doc_id != "" else None)
+
+
 def bulk_decode(*, body: bytes, user_id: str, path_index: str | None) -> list[BulkAction]:
     """Every action of a bulk body, in order, each with its batch item or its own error."""
     if not body.strip():
@@ -129,6 +138,9 @@ def bulk_decode(*, body: bytes, user_id: str, path_index: str | None) -> list[Bu
     lines = body.split(b"\n")
     actions: list[BulkAction] = []
     valid_indices = set()  # checked once a request: shippers send one index or a few
+    # Shippers repeat one action line (`{"create":{"_index":"logs"}}`) before every document:
+    # each distinct line is read once a request.
+    heads: dict[bytes, tuple[str, str | None, str | None]] = {}
     position = 0
     while position < len(lines):
         line, number = lines[position], position + 1
@@ -137,12 +149,10 @@ def bulk_decode(*, body: bytes, user_id: str, path_index: str | None) -> list[Bu
             continue
         if len(actions) >= MAX_RECORDS:
             raise PayloadTooLarge(TOO_MANY_ACTIONS)
-        name, meta = _action(line, number)
-        index = meta.get("_index", path_index)
-        if index is not None and type(index) is not str:
-            index = str(index)
-        doc_id = meta.get("_id")
-        doc_id = str(doc_id) if doc_id is not None and doc_id != "" else None
+        head = heads.get(line)
+        if head is None:
+            head = heads[line] = _head(line, number, path_index)
+        name, index, doc_id = head
         if name == "delete":  # no document line follows a delete
             reason = ACTION_REFUSED.format(action=name)
             actions.append(_refused(name, index, doc_id, reason, "illegal_argument_exception"))
@@ -172,28 +182,26 @@ def bulk_decode(*, body: bytes, user_id: str, path_index: str | None) -> list[Bu
     return actions
 
 
+_CREATED = {"_version": 1, "result": "created", "status": 201}
+
+
 def bulk_answer_item(action: BulkAction, result: dict[str, Any]) -> dict[str, Any]:
     """Elasticsearch's answer to one action, from the batch push's result for its item."""
-    name = action.action
-    body: dict[str, Any] = {"_index": action.index or "", "_id": action.doc_id}
-    if result["status"] == "rejected":
-        reason = "; ".join(result["errors"])
-        body.update(status=400, error={"type": action.es_type, "reason": reason})
-        return {name: body}
-    body["_id"] = action.doc_id or result["message_id"]
-    if result["status"] == "duplicate":
-        if name == "create":
-            reason = DOCUMENT_EXISTS.format(id=body["_id"])
-            body.update(
-                status=409, error={"type": "version_conflict_engine_exception", "reason": reason}
-            )
-        else:
-            body.update(_version=1, result="noop", status=200)
-        return {name: body}
-    # Only what shippers read (status, _id, result): Elasticsearch's shards and sequence
-    # numbers mean nothing here, and a 1,000-item answer is written on every request.
-    body.update(_version=1, result="created", status=201)
-    return {name: body}
+    name, index, status = action.action, action.index or "", result["status"]
+    if status == "queued":
+        # Only what shippers read (status, _id, result): Elasticsearch's shards and sequence
+        # numbers mean nothing here, and a 1,000-item answer is written on every request.
+        doc_id = action.doc_id or result["message_id"]
+        return {name: {"_index": index, "_id": doc_id, **_CREATED}}
+    if status == "rejected":
+        error = {"type": action.es_type, "reason": "; ".join(result["errors"])}
+        return {name: {"_index": index, "_id": action.doc_id, "status": 400, "error": error}}
+    doc_id = action.doc_id or result["message_id"]
+    if name == "create":  # a duplicate
+        reason = DOCUMENT_EXISTS.format(id=doc_id)
+        error = {"type": "version_conflict_engine_exception", "reason": reason}
+        return {name: {"_index": index, "_id": doc_id, "status": 409, "error": error}}
+    return {name: {"_index": index, "_id": doc_id, "_version": 1, "result": "noop", "status": 200}}
 
 
 def es_error(*, status: int, es_type: str, reason: str) -> dict[str, Any]:

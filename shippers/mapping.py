@@ -57,14 +57,18 @@ SEVERITY_NUMBERS = {
 
 
 def leaves(record: dict[str, Any]) -> dict[str, Any]:
-    """The record's leaves by dotted path, in order, the first of a path winning.
+    """The record's leaves by dotted path, in order, the first of a path winning (the record
+    itself when it is flat: the caller owns it, and record_item takes fields out of it).
 
     Nested objects are walked (an empty one or a list is a leaf); `{"log": {"level": "x"}}`
     and `{"log.level": "x"}` both give "log.level". Walks at most NODES_MAX objects and keeps
     LEAVES_MAX leaves, without recursion, so no nesting is too deep.
     """
-    if not any(type(value) is dict for value in record.values()):
-        return dict(record)  # flat, as most shippers send: nothing to walk
+    for value in record.values():
+        if type(value) is dict:
+            break
+    else:
+        return record  # flat, as most shippers send: nothing to walk
     found: dict[str, Any] = {}
     stack: list[tuple[str, Any]] = [("", record)]
     nodes = 0
@@ -83,10 +87,15 @@ def leaves(record: dict[str, Any]) -> dict[str, Any]:
 def _pick(
     fields: dict[str, Any], keys: Iterable[str], present: set[str], kind: type | None = None
 ) -> Any:
-    """Remove and return the first of `keys` present (of type `kind`, if given), else None."""
+    """Remove and return the first of `keys` present (of type `kind`, if given), else None.
+
+    A key taken leaves `present` too, so that once it is empty (a record of a message alone,
+    the usual one) the next picks cost nothing.
+    """
     if present:
         for key in keys:
             if key in present and (kind is None or isinstance(fields[key], kind)):
+                present.discard(key)
                 return fields.pop(key)
     return None
 
@@ -150,15 +159,16 @@ def record_item(
     # One set intersection finds which mapped fields are there (usually just the message).
     present = fields.keys() & _MAPPED_KEYS
     message = _pick(fields, MESSAGE_KEYS, present)
-    time_key = next((key for key in TIME_KEYS if key in present), None)
-    created_time, error = None, None
-    if time_key is not None:
-        created_time, error = created_time_of(fields.pop(time_key), field=time_key)
-    elif created is not None:
-        created_time = created
-    severity = _pick(fields, SEVERITY_KEYS, present)
-    number, text = severity_of(severity) if severity is not None else (0, "")
-    service = _pick(fields, SERVICE_KEYS, present, str)
+    created_time, error = created, None
+    number, text, service = 0, "", None
+    if present:  # more than the message: the usual record skips all of this
+        time_key = next((key for key in TIME_KEYS if key in present), None)
+        if time_key is not None:
+            created_time, error = created_time_of(fields.pop(time_key), field=time_key)
+        severity = _pick(fields, SEVERITY_KEYS, present)
+        if severity is not None:
+            number, text = severity_of(severity)
+        service = _pick(fields, SERVICE_KEYS, present, str)
     errors = [error] if error else []
     if message is None:
         errors.insert(0, MESSAGE_MISSING)
