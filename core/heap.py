@@ -1,22 +1,20 @@
-"""The garbage collector, set for a long-lived server process.
+"""The garbage collector, set for a long-lived server process (web worker, queue worker).
 
 Django, DRF, the Elasticsearch client and protobuf leave a few hundred thousand objects that
-live as long as the process. Every full collection walks all of them, and a batch request
-allocates enough (thousands of dicts for 500 items) to set one off every few requests.
-Frozen once the code is loaded, they are never walked again: in process, a 500-document
-bulk request cost about a fifth less CPU (docs/benchmarks.md).
+live as long as the process. Every full collection walks all of them, and a batch (a 500-item
+request, a drain's 1,000 payloads) allocates enough to set one off every few batches. Frozen
+once the process has started, they are never walked again (figures in docs/benchmarks.md).
 """
 
 import gc
 
-from django.urls import get_resolver
-
 
 def heap_freeze() -> None:
-    """Load every view (the URLconf imports them), collect once, and freeze what is left.
-
-    Call it once, at the end of a process's start-up, before it serves.
-    """
-    get_resolver().url_patterns  # noqa: B018 (imported for its side effect: every view loads)
+    """Collect once, then freeze what is left: call it when a process has loaded its code."""
     gc.collect()
     gc.freeze()
+
+
+def heap_freeze_on_spawn(**_: object) -> None:
+    """django-q2's `post_spawn` receiver: a queue worker freezes its heap before its first task."""
+    heap_freeze()

@@ -157,14 +157,31 @@ def index_setup(*, now: datetime | None = None) -> str:
 
 # Many partitions' drains can empty at once (many users, each a trickle): they ask for one
 # refresh in this long at most, so forced refreshes never outpace what a short interval would do.
-_REFRESH_KEY = "tracker:refresh"
+REFRESH_KEY = "tracker:refresh"
+# Set while a refresh is scheduled for when the interval is up: a burst ending within it.
+_REFRESH_TRAILING_KEY = "tracker:refresh:trailing"
 REFRESH_MIN_INTERVAL_MS = 250
 
 
-def index_refresh_soon() -> bool:
+def index_refresh_soon() -> int:
     """Make what was just indexed searchable now rather than at the next periodic refresh,
-    unless a refresh was asked for within REFRESH_MIN_INTERVAL_MS; True when one ran."""
-    if not store().set(_REFRESH_KEY, "1", nx=True, px=REFRESH_MIN_INTERVAL_MS):
-        return False
-    es_client().indices.refresh(index=index_alias())
-    return True
+    unless a refresh was asked for within REFRESH_MIN_INTERVAL_MS.
+
+    Returns 0 when one ran, else the milliseconds until one may run: the caller's documents
+    were indexed after the last one, and wait for the next (tracker.tasks schedules it).
+    """
+    redis = store()
+    if redis.set(REFRESH_KEY, "1", nx=True, px=REFRESH_MIN_INTERVAL_MS):
+        es_client().indices.refresh(index=index_alias())
+        return 0
+    return max(redis.pttl(REFRESH_KEY), 1)
+
+
+def refresh_trailing_claim(wait_ms: int) -> bool:
+    """Whether the caller is to schedule the refresh due in `wait_ms` (one caller is)."""
+    return bool(store().set(_REFRESH_TRAILING_KEY, "1", nx=True, px=wait_ms + 1_000))
+
+
+def refresh_trailing_release() -> None:
+    """The scheduled refresh is running: a burst that ends after it schedules its own."""
+    store().delete(_REFRESH_TRAILING_KEY)

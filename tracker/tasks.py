@@ -9,7 +9,11 @@ from django_q.tasks import async_task
 
 from accounts.services import ERASE_TASK, erasure_fail, erasure_finish, erasure_progress
 from core.queue import ItemFailure, async_task_in, backoff_seconds, inbox_partition, redis_now
-from tracker.documents import index_refresh_soon
+from tracker.documents import (
+    index_refresh_soon,
+    refresh_trailing_claim,
+    refresh_trailing_release,
+)
 from tracker.erasure import EraseIncomplete, messages_erase
 from tracker.retention import messages_prune
 from tracker.services import ES_UNREACHABLE, INBOX, documents_track
@@ -29,12 +33,22 @@ def tracker_inbox_drain(attempt: int = 0, partition: int = 0) -> int:
     if taken and not part.size():
         # The burst is over: its last documents become searchable now, not up to a refresh
         # interval (1 s) later. Under a steady load the partition seldom empties.
-        try:
-            index_refresh_soon()
-        except (*ES_UNREACHABLE, elasticsearch.ApiError) as exc:
-            # Indexed already: the periodic refresh shows them.
-            logger.warning("tracker: refresh after a drain failed: %s", exc)
+        tracker_refresh()
     return taken
+
+
+def tracker_refresh(trailing: bool = False) -> None:
+    """Refresh the index now; if one ran a moment ago (before this drain's last documents),
+    schedule one for when the minimum interval is up. `trailing`: this is that one."""
+    try:
+        if trailing:
+            refresh_trailing_release()
+        wait_ms = index_refresh_soon()
+        if wait_ms and refresh_trailing_claim(wait_ms):
+            async_task_in(wait_ms / 1000, "tracker.tasks.tracker_refresh", trailing=True)
+    except (*ES_UNREACHABLE, elasticsearch.ApiError, redis.exceptions.RedisError) as exc:
+        # Indexed already: the periodic refresh shows them.
+        logger.warning("tracker: refresh after a drain failed: %s", exc)
 
 
 def messages_prune_daily() -> list[str]:

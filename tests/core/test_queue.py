@@ -69,6 +69,24 @@ def test_a_drain_whose_slice_is_up_trims_only_what_it_handled_and_hands_on(broke
     assert broker.queue_size() == 1  # the rest goes to the next drain task
 
 
+def test_a_drain_wakes_the_drain_it_hands_on_to_once_when_its_slice_ends(broker):
+    upstream = InboxPartition("scratch", task="core.queue.inboxes_wake", batch_size=2)
+    downstream = InboxPartition("scratch2", task="core.queue.inboxes_wake")
+    upstream.append([{"n": n} for n in range(5)])
+    broker.purge_queue()
+    queued_while_draining: list[int] = []
+
+    def hand_on(items: list[dict]) -> None:
+        downstream.append(items)
+        queued_while_draining.append(broker.queue_size())
+
+    assert upstream.drain(hand_on) == 5
+    # Three batches handed on, none woken before the slice was over; then one wake.
+    assert queued_while_draining == [0, 0, 0]
+    assert downstream.size() == 5
+    assert broker.queue_size() == 1
+
+
 def test_a_failing_handler_keeps_the_batch_and_releases_the_lease(broker):
     box = InboxPartition("scratch", task="core.queue.inboxes_wake")
     box.append([{"n": 1}])
