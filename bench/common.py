@@ -272,13 +272,13 @@ def emptied_after(result: dict) -> dict:
     return result
 
 
-def wait_until(condition, timeout: float) -> float:
-    """Poll until `condition()`; return the monotonic time it held."""
+def wait_until(condition, timeout: float, interval: float = 0.02) -> float:
+    """Poll until `condition()` every `interval` seconds; return the monotonic time it held."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise RuntimeError(f"{condition.__name__} not true after {timeout}s")
-        time.sleep(0.02)
+        time.sleep(interval)
     return time.monotonic()
 
 
