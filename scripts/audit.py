@@ -62,6 +62,11 @@ def pip_audit_install() -> None:
     shutil.rmtree(AUDIT_VENV, ignore_errors=True)
     venv.create(AUDIT_VENV, with_pip=True)
     pip = [str(AUDIT_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    # The pip that venv bundles (23.2 with Python 3.11.7) refuses a pinned package asked for
+    # with an extra (pip-audit's `CacheControl[filecache]`) in hash-checking mode as soon as a
+    # newer release of it exists; a current pip takes the pin. The project venv upgrades pip
+    # the same way (Makefile).
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)  # noqa: S603
     subprocess.run([*pip, "--require-hashes", "-r", str(audit_txt)], check=True)  # noqa: S603
     STAMP.touch()
 
