@@ -188,15 +188,14 @@ _CREATED = {"_version": 1, "result": "created", "status": 201}
 def bulk_answer_item(action: BulkAction, result: dict[str, Any]) -> dict[str, Any]:
     """Elasticsearch's answer to one action, from the batch push's result for its item."""
     name, index, status = action.action, action.index or "", result["status"]
-    if status == "queued":
-        # Only what shippers read (status, _id, result): Elasticsearch's shards and sequence
-        # numbers mean nothing here, and a 1,000-item answer is written on every request.
-        doc_id = action.doc_id or result["message_id"]
-        return {name: {"_index": index, "_id": doc_id, **_CREATED}}
     if status == "rejected":
         error = {"type": action.es_type, "reason": "; ".join(result["errors"])}
         return {name: {"_index": index, "_id": action.doc_id, "status": 400, "error": error}}
     doc_id = action.doc_id or result["message_id"]
+    if status == "queued":
+        # Only what shippers read (status, _id, result): Elasticsearch's shards and sequence
+        # numbers mean nothing here, and a 1,000-item answer is written on every request.
+        return {name: {"_index": index, "_id": doc_id, **_CREATED}}
     if name == "create":  # a duplicate
         reason = DOCUMENT_EXISTS.format(id=doc_id)
         error = {"type": "version_conflict_engine_exception", "reason": reason}
