@@ -1,6 +1,9 @@
 -- Takes a drain's next batch, under its lease: due deferred items first, then the list's head,
--- cut at a byte budget (at least one item), and counts each item's takes by its SHA-1 (an
--- item whose drains keep dying is set aside). One round trip, with Redis's clock.
+-- cut at a byte budget (at least one item), and counts each item's takes (an item whose drains
+-- keep dying is set aside). One round trip, with Redis's clock.
+-- The takes hash is keyed by the item's text itself: a field is hashed by Redis's dict at a
+-- fraction of what `redis.sha1hex` cost (1.8 us for 420 bytes, twice a hop), and only a
+-- batch in flight has fields there, so at most QUEUE_BATCH_MAX_BYTES a partition.
 -- KEYS: list, later, takes. ARGV: batch size, byte budget.
 -- Returns {now, due items taken, head items taken, their take counts in that order}.
 -- include: clock
@@ -8,12 +11,12 @@ local size, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, size)
 local head = {}
 if #due < size then head = redis.call('LRANGE', KEYS[1], 0, size - #due - 1) end
-local taken, takes, bytes = {{}, {}}, {}, 0
+local taken, texts, bytes = {{}, {}}, {}, 0
 local function take(text, into)
   bytes = bytes + #text
-  if #takes > 0 and bytes > budget then return false end
+  if #texts > 0 and bytes > budget then return false end
   into[#into + 1] = text
-  takes[#takes + 1] = redis.call('HINCRBY', KEYS[3], redis.sha1hex(text), 1)
+  texts[#texts + 1] = text
   return true
 end
 local whole = true
@@ -25,4 +28,23 @@ if whole then
     if not take(text, taken[2]) then break end
   end
 end
+-- An HMGET and an HSET a slice of 500 distinct items, not an HINCRBY an item. An item twice in
+-- the batch (a producer's duplicate) was taken once by this drain, and counts once.
+local counts, distinct = {}, {}
+for _, text in ipairs(texts) do
+  if counts[text] == nil then counts[text] = 0; distinct[#distinct + 1] = text end
+end
+for i = 1, #distinct, 500 do
+  local last = math.min(i + 499, #distinct)
+  local before = redis.call('HMGET', KEYS[3], unpack(distinct, i, last))
+  local fields = {}
+  for j = i, last do
+    counts[distinct[j]] = (tonumber(before[j - i + 1]) or 0) + 1
+    fields[#fields + 1] = distinct[j]
+    fields[#fields + 1] = counts[distinct[j]]
+  end
+  redis.call('HSET', KEYS[3], unpack(fields))
+end
+local takes = {}
+for j, text in ipairs(texts) do takes[j] = counts[text] end
 return {string.format('%.6f', now), taken[1], taken[2], takes}

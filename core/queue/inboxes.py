@@ -23,7 +23,6 @@ Items go to their user's partition (`user_id`), so a user's messages stay in ord
 key a script touches carries one partition's hash tag: one Redis Cluster slot.
 """
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -104,11 +103,6 @@ def _is_later_member(value: Any) -> bool:
         and type(value.get("attempt")) is int
         and type(value.get("since")) in (int, float)
     )
-
-
-def _digest(text: str) -> str:
-    """An item's field in the takes hash: its SHA-1, as the take script's `redis.sha1hex`."""
-    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
 def _wake_in(reply: list[str]) -> float | None:
@@ -308,7 +302,7 @@ class InboxPartition(DeadLetters):
         except DrainRetry:
             # This drain finished (its dependency is down): these takes were not deaths, and
             # counting them would set the batch aside after a few retries of an outage.
-            store().hdel(self.takes_key, *{_digest(taken.text) for taken in ready})
+            store().hdel(self.takes_key, *{taken.text for taken in ready})
             raise
         later = []
         for failure in failures or ():

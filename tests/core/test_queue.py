@@ -272,6 +272,28 @@ def test_an_item_whose_drains_keep_dying_is_set_aside_after_bounded_takes(broker
     assert box.size() == 0
 
 
+def test_takes_are_counted_per_drain_across_slices_and_cleared_by_the_commit(broker, settings):
+    settings.QUEUE_ITEM_MAX_TAKES = 1
+    box = InboxPartition("scratch", task="core.queue.inboxes_wake", batch_size=1_200)
+    items = [{"n": n} for n in range(1_100)]
+    items[700] = items[0]  # a producer's duplicate, in another of the scripts' 500-item slices
+    box.append(items)
+
+    def dies(batch: list[dict]) -> None:
+        raise RuntimeError("the worker died mid-batch")
+
+    with pytest.raises(RuntimeError):
+        box.drain(dies)
+    box.drain(dies)  # the second take: every item is past the bound, the twins too
+
+    dead = _dead(box)
+    assert [entry["item"] for entry in dead] == items
+    assert {tuple(entry["errors"]) for entry in dead} == {
+        ("taken 1 times without its drain finishing",)
+    }
+    assert not store().exists(box.takes_key)
+
+
 def test_an_outage_longer_than_the_takes_bound_sets_nothing_aside(broker, settings):
     settings.QUEUE_ITEM_MAX_TAKES = 2
     box = InboxPartition("scratch", task="core.queue.inboxes_wake")
