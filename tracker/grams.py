@@ -7,7 +7,7 @@ a message is folded (casefold plus Unicode normalisation) and stored twice more:
   bytes, space-separated. The standard analyzer keeps each hex word whole, so token positions
   are trigram positions, and a query's trigrams matched as a phrase (consecutive positions)
   match exactly the messages that contain the query.
-- `message_short_grams`: the distinct 1- and 2-grams, hex too, for queries too short to have
+- `message_short_grams`: the 1- and 2-grams, hex too, for queries too short to have
   a trigram (a term query on one token). A text field, not a keyword array: one analysed
   field indexes about twice as fast as ~100 keyword values per message.
 
@@ -47,12 +47,14 @@ def _hex_grams(folded: str) -> tuple[str, str]:
 def _ascii_hex_grams(folded: str) -> tuple[str, str]:
     """`_hex_grams` for ASCII, where every character is two hex digits: slice, don't encode."""
     # Indexing spends most of its Python time here, so this path is worth its few lines.
-    whole = folded.encode("ascii").hex()
-    end = len(whole)
-    trigrams = " ".join([whole[i : i + 6] for i in range(0, end - 4, 2)])
-    # The last 2-gram slice runs off the end into the last 1-gram, already in the set.
-    short = {whole[i : i + width] for width in (2, 4) for i in range(0, end, 2)}
-    return trigrams, " ".join(short)
+    data = folded.encode("ascii")
+    whole = data.hex()
+    trigrams = " ".join([whole[i : i + 6] for i in range(0, len(whole) - 4, 2)])
+    # Every 1-gram, then the 2-grams at even and at odd offsets, written by bytes.hex in C: a
+    # set of slices cost 3.7 us for 18 characters. The repeats cost the index nothing (it keeps
+    # no frequencies there), and an odd length's last group is a 1-gram, already there.
+    short = (data.hex(" "), data.hex(" ", -2), data[1:].hex(" ", -2))
+    return trigrams, " ".join(filter(None, short))
 
 
 def grams_for_message(text: str) -> dict[str, Any]:
