@@ -31,6 +31,7 @@ def main(messages: int) -> None:
     import logging
 
     logging.disable(logging.INFO)
+    from core.heap import heap_freeze
     from core.queue import inboxes, scheduling
     from core.redis import store
     from pusher.services import message_push
@@ -51,6 +52,7 @@ def main(messages: int) -> None:
             message_push(
                 user_id=users[n % 8], user_message=f"profile {n} HelloWorld", request_id="p"
             )
+        heap_freeze()  # as each queue worker does when it starts (core.heap)
         for name in ("validator", "tracker"):
             start = time.process_time()
             while drain(name):

@@ -88,13 +88,20 @@ def index_pattern() -> str:
     return f"{index_alias()}{_MONTH_PREFIX}*"
 
 
-def index_for(created_time: str | datetime) -> str:
-    """The month index a document created at `created_time` (ISO 8601 or aware) belongs to."""
+def index_for(created_time: str | datetime, *, alias: str = "") -> str:
+    """The month index a document created at `created_time` (ISO 8601 or aware) belongs to.
+
+    `alias`: index_alias(), from a caller placing many documents (a setting costs 0.5 us).
+    """
+    alias = alias or index_alias()
+    if type(created_time) is str and created_time[-1:] == "Z" and created_time[4:8:3] == "--":
+        # The contract's own format (date_format), in UTC: no need to parse it for its month.
+        return f"{alias}{_MONTH_PREFIX}{created_time[:4]}.{created_time[5:7]}"
     if isinstance(created_time, str):
         # The contract's format: "YYYY-MM-..." with an offset, written in UTC by date_format.
         created_time = datetime.fromisoformat(created_time)
     utc = created_time.astimezone(UTC)
-    return f"{index_alias()}{_MONTH_PREFIX}{utc.year:04d}.{utc.month:02d}"
+    return f"{alias}{_MONTH_PREFIX}{utc.year:04d}.{utc.month:02d}"
 
 
 def index_month(name: str) -> date | None:

@@ -35,7 +35,7 @@ from core.metrics import metrics_incr
 from core.queue import DrainRetry, ItemFailure
 from core.search import es_client
 from core.serializers import validation_messages
-from tracker.documents import index_for
+from tracker.documents import index_alias, index_for
 from tracker.grams import grams_for_message
 from tracker.scope import ActorLike
 from tracker.selectors import MESSAGE_NOT_FOUND
@@ -160,6 +160,7 @@ def messages_index(
     positions: dict[str, deque[int]] = defaultdict(deque)
     tracked_time = date_format(timezone.now())
     op_type = "create" if create else "index"
+    alias = index_alias()
     actions = []
     for index, document in enumerate(documents):
         message_id = document["message_id"]
@@ -168,7 +169,9 @@ def messages_index(
         source.update(grams_for_message(document["user_message"]))
         # The action line and the source, as the bulk body has them: the helper's generic
         # expansion of an action dict looked for twenty metadata keys in every one.
-        head = {op_type: {"_index": index_for(document["created_time"]), "_id": message_id}}
+        head = {
+            op_type: {"_index": index_for(document["created_time"], alias=alias), "_id": message_id}
+        }
         actions.append((head, source))
     outcomes = streaming_bulk(
         es_client(),
