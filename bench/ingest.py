@@ -22,9 +22,11 @@ from bench.common import (
     BASE,
     WORDS,
     api,
+    at_rest,
     drop_validator_inbox,
     export_servers_rss,
     log,
+    merges_idle,
     pipeline_idle,
     queue_pause,
     raw_bulk,
@@ -86,7 +88,7 @@ def p6(token: str, push_rps: float) -> dict:
     """Batch push, 500 messages a request, 4 connections, for 15 s: accepted messages/s."""
     batch = {"messages": [{"message": f"batch {i} {random.choice(WORDS)}"} for i in range(500)]}
     log("P6: batch push, 500 messages a request, 4 connections, 15 s")
-    wait_until(pipeline_idle, 300)
+    wait_until(at_rest, 300)
     queue_pause(True)  # the endpoint alone, as P1 measures the push
     statuses: list[int] = []
     deadline = time.monotonic() + 15
@@ -126,7 +128,7 @@ def p14(user_id: str, p6_rate: float) -> dict:
     key = api_key_create(user_id=user_id, name="bench-p14", scopes=["push"])
     api_key = (key["key_id"], key["key"].split("_", 2)[2])
     log("P14: elasticsearch-py streaming_bulk into /_bulk, 500 a request, 4 clients, 15 s")
-    wait_until(pipeline_idle, 300)
+    wait_until(at_rest, 300)
     queue_pause(True)
     deadline = time.monotonic() + 15
 
@@ -178,7 +180,7 @@ def p7(token: str, user_id: str) -> dict:
     """200,000 messages by batch push until all searchable, against raw streaming_bulk."""
     n = 200_000
     log(f"P7: {n} messages by batch push (1,000 a request, 4 clients) until searchable")
-    wait_until(pipeline_idle, 300)
+    wait_until(at_rest, 300)
     baseline = tracked_count()
     batches = [
         {"messages": [{"message": f"p7 {b} {i} {random.choice(WORDS)}"} for i in range(1_000)]}
@@ -210,6 +212,7 @@ def p7(token: str, user_id: str) -> dict:
         }
         for i in range(n)
     ]
+    wait_until(merges_idle, 300)  # the raw side starts from a quiet store too
     raw = raw_bulk(same)  # P3's yardstick: the same documents, grams included
     return {
         "value": round(rate / raw, 3),

@@ -19,6 +19,7 @@ from bench.common import (
     ROOT,
     WORDS,
     MemorySampler,
+    at_rest,
     drop_validator_inbox,
     emptied_after,
     inbox_keys,
@@ -129,7 +130,7 @@ def p2(user_id: str) -> dict:
     """Queue 20,000 messages without HTTP, then time the cluster until all are searchable."""
     n = 20_000
     log(f"P2: queueing {n} messages with the cluster paused")
-    wait_until(pipeline_idle, 120)
+    wait_until(at_rest, 300)
     baseline = tracked_count()
     queue_pause(True)
     try:

@@ -183,6 +183,11 @@ def corpus_reset() -> None:
         es, deletes, chunk_size=5000, stats_only=True, raise_on_error=False
     )
     es.indices.refresh(index=index_alias())
+    # Deleted documents stay in their segments until merged: expunged now, before the clock,
+    # every run starts from the same segments, not with merges that land inside a phase.
+    es.options(request_timeout=600).indices.forcemerge(
+        index=index_alias(), only_expunge_deletes=True
+    )
     log(f"corpus: removed {deleted} documents added by earlier runs; {tracked_count()} remain")
 
 

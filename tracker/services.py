@@ -142,7 +142,8 @@ def _metrics_record(*, indexed: Counter, seconds: float) -> None:
 _BULK_ANSWER_FIELDS = "errors,items.*._id,items.*.status,items.*.error"
 
 
-def _as_is(action: tuple[dict[str, Any], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _as_is(action: Any) -> Any:
+    """streaming_bulk's expansion hook, for actions that are (action line, source) already."""
     return action
 
 
@@ -161,7 +162,7 @@ def messages_index(
     tracked_time = date_format(timezone.now())
     op_type = "create" if create else "index"
     alias = index_alias()
-    actions = []
+    actions: list[Any] = []
     for index, document in enumerate(documents):
         message_id = document["message_id"]
         positions[message_id].append(index)
