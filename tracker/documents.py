@@ -98,7 +98,7 @@ def index_for(created_time: str | datetime, *, alias: str = "") -> str:
         # The contract's own format (date_format), in UTC: no need to parse it for its month.
         return f"{alias}{_MONTH_PREFIX}{created_time[:4]}.{created_time[5:7]}"
     if isinstance(created_time, str):
-        # The contract's format: "YYYY-MM-..." with an offset, written in UTC by date_format.
+        # Any other ISO 8601 form (an offset, the basic format): parsed, then its UTC month.
         created_time = datetime.fromisoformat(created_time)
     utc = created_time.astimezone(UTC)
     return f"{alias}{_MONTH_PREFIX}{utc.year:04d}.{utc.month:02d}"

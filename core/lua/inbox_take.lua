@@ -2,8 +2,9 @@
 -- cut at a byte budget (at least one item), and counts each item's takes (an item whose drains
 -- keep dying is set aside). One round trip, with Redis's clock.
 -- The takes hash is keyed by the item's text itself: a field is hashed by Redis's dict at a
--- fraction of what `redis.sha1hex` cost (1.8 us for 420 bytes, twice a hop), and only a
--- batch in flight has fields there, so at most QUEUE_BATCH_MAX_BYTES a partition.
+-- fraction of what `redis.sha1hex` cost (1.8 us for 420 bytes, twice a hop). Only batches in
+-- flight have fields there (one a running drain, QUEUE_BATCH_MAX_BYTES at most), until their
+-- commit, or a dead drain's until the next take of its batch commits.
 -- KEYS: list, later, takes. ARGV: batch size, byte budget.
 -- Returns {now, due items taken, head items taken, their take counts in that order}.
 -- include: clock
