@@ -8,12 +8,7 @@
 -- Returns 'committed', or 'lease_lost' (nothing changed).
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'lease_lost' end
 local trim, removed, added = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
--- Calls `command` on `key` with items[first..last], in slices of 500: unpack has a stack limit.
-local function in_slices(command, key, items, first, last)
-  for i = first, last, 500 do
-    redis.call(command, key, unpack(items, i, math.min(i + 499, last)))
-  end
-end
+-- include: in_slices
 -- The takes hash is keyed by the items' texts (see inbox_take).
 if trim > 0 then
   local head = redis.call('LRANGE', KEYS[2], 0, trim - 1)
@@ -24,5 +19,5 @@ in_slices('ZREM', KEYS[3], ARGV, 5, 4 + removed)
 in_slices('HDEL', KEYS[5], ARGV, 5, 4 + removed)
 local i = 5 + removed
 for _ = 1, added do redis.call('ZADD', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
-while i <= #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]); i = i + 1 end
+in_slices('RPUSH', KEYS[4], ARGV, i, #ARGV)
 return 'committed'

@@ -4,11 +4,9 @@
 -- list, armed, counts: the partition inbox's keys. armed_ttl: seconds. field: a field of the
 -- counts hash that adds the items ("" for none). items: a Lua table of strings.
 -- Returns true if this call armed the drain (the caller then wakes it).
+-- include: in_slices
 local function inbox_append(list, armed, counts, armed_ttl, field, items)
-  -- In slices: Lua's unpack has a stack limit.
-  for i = 1, #items, 500 do
-    redis.call('RPUSH', list, unpack(items, i, math.min(i + 499, #items)))
-  end
+  in_slices('RPUSH', list, items, 1, #items)
   if field ~= '' then redis.call('HINCRBY', counts, field, #items) end
   return redis.call('SET', armed, '1', 'NX', 'EX', armed_ttl) ~= false
 end
