@@ -192,9 +192,20 @@ def merges_idle() -> bool:
     return not any(node["indices"]["merges"]["current"] for node in stats["nodes"].values())
 
 
+def aof_idle() -> bool:
+    """True when Redis is not rewriting its append-only file, nor about to.
+
+    A rewrite forks Redis and writes its whole dataset from the child, on the cores the phase
+    measures.
+    """
+    persistence = store().info("persistence")
+    return not (persistence["aof_rewrite_in_progress"] or persistence["aof_rewrite_scheduled"])
+
+
 def at_rest() -> bool:
-    """True when nothing is in flight: no message in the pipeline, no merge in the store."""
-    return pipeline_idle() and merges_idle()
+    """True when nothing is in flight: no message in the pipeline, no merge in the store, no
+    rewrite of Redis's append-only file."""
+    return pipeline_idle() and merges_idle() and aof_idle()
 
 
 def _delayed_pipeline_tasks(broker: ReliableRedisBroker) -> int:

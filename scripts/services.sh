@@ -22,6 +22,10 @@ REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-everysec}"
 # A full Redis refuses writes (ingestion answers 503) instead of evicting queued work or
 # being killed for memory.
 REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-2gb}"
+# How far the append-only file may grow before Redis first compacts it (then at each doubling).
+# A queue writes a lot and keeps little: at Redis's 64 MB default it forked and rewrote up to
+# 18 times a minute under load, on the same cores as the drains (bench/notes.md).
+REDIS_AOF_REWRITE_MIN_SIZE="${REDIS_AOF_REWRITE_MIN_SIZE:-1gb}"
 # yes: this Redis is a node of a Redis Cluster (scripts/cluster.sh makes three and joins them).
 REDIS_CLUSTER_NODE="${REDIS_CLUSTER_NODE:-no}"
 RUN="$VAR/run"
@@ -76,7 +80,8 @@ start_redis() {
   fi
   if pidfile_running "$RUN/redis.pid"; then
     # Ours: apply the setting of this start too, so the variable always says what runs.
-    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config set appendfsync "$REDIS_APPENDFSYNC" >/dev/null
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config set appendfsync "$REDIS_APPENDFSYNC" \
+      auto-aof-rewrite-min-size "$REDIS_AOF_REWRITE_MIN_SIZE" >/dev/null
     say "Redis already running (pid $(cat "$RUN/redis.pid"), appendfsync $REDIS_APPENDFSYNC)"
     return
   fi
@@ -93,6 +98,7 @@ start_redis() {
   [ "$REDIS_CLUSTER_NODE" != yes ] || cluster=(--cluster-enabled yes --cluster-config-file nodes.conf)
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$VAR/redis" \
     --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" \
+    --auto-aof-rewrite-min-size "$REDIS_AOF_REWRITE_MIN_SIZE" \
     --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction "${cluster[@]}" \
     --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$LOG/redis.log"
   for _ in $(seq 1 50); do redis_ping && break; sleep 0.1; done
