@@ -29,8 +29,7 @@ from bench.common import (
     wait_count,
     wait_until,
 )
-from bench.sources import FORCE_KEY
-from core.redis import store
+from bench.sources import FORCE_FILE
 from core.search import es_client
 from tracker.documents import index_alias, index_for
 from tracker.services import messages_index
@@ -135,8 +134,7 @@ def p4(token: str) -> dict:
     log(f"P4: {n} pushes, every first number a multiple of 10")
     wait_until(pipeline_idle, 120)
     baseline = tracked_count()
-    store().set(FORCE_KEY, "1")
-    time.sleep(0.5)  # the switch is re-read every 0.2 s by each process
+    FORCE_FILE.touch()
     try:
         with ThreadPoolExecutor(8) as pool:
             list(
@@ -147,7 +145,7 @@ def p4(token: str) -> dict:
             )
         last_push = time.monotonic()
     finally:
-        store().delete(FORCE_KEY)
+        FORCE_FILE.unlink()
     done = wait_count(baseline + n, 60)
     lag = done - last_push
     return {
