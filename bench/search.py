@@ -29,7 +29,7 @@ from bench.common import (
     wait_count,
     wait_until,
 )
-from bench.sources import FORCE_FILE
+from bench.sources import CHECK_EVERY_SECONDS, FORCE_FILE
 from core.search import es_client
 from tracker.documents import index_alias, index_for
 from tracker.services import messages_index
@@ -135,6 +135,7 @@ def p4(token: str) -> dict:
     wait_until(pipeline_idle, 120)
     baseline = tracked_count()
     FORCE_FILE.touch()
+    time.sleep(2.5 * CHECK_EVERY_SECONDS)  # every process has read the switch again
     try:
         with ThreadPoolExecutor(8) as pool:
             list(
