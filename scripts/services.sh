@@ -101,7 +101,15 @@ start_redis() {
     --auto-aof-rewrite-min-size "$REDIS_AOF_REWRITE_MIN_SIZE" \
     --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction "${cluster[@]}" \
     --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$LOG/redis.log"
-  for _ in $(seq 1 50); do redis_ping && break; sleep 0.1; done
+  # A restart first replays the append-only file (9 s for 965 MB here), answering LOADING
+  # until it is done: wait for as long as the process lives, up to WAIT_SECONDS.
+  local waited=0
+  until redis_ping; do
+    pidfile_running "$RUN/redis.pid" && [ "$waited" -lt "$((WAIT_SECONDS * 10))" ] || break
+    [ "$waited" != 20 ] || say "Redis is loading its append-only file ($(du -sh "$VAR/redis" | cut -f1))"
+    sleep 0.1
+    waited=$((waited + 1))
+  done
   redis_ping || { tail -20 "$LOG/redis.log"; die "Redis did not answer PING"; }
   say "Redis up (pid $(cat "$RUN/redis.pid"), appendfsync $REDIS_APPENDFSYNC)"
 }
