@@ -105,7 +105,10 @@ start_redis() {
   # until it is done: wait for as long as the process lives, up to WAIT_SECONDS.
   local waited=0
   until redis_ping; do
-    pidfile_running "$RUN/redis.pid" && [ "$waited" -lt "$((WAIT_SECONDS * 10))" ] || break
+    [ "$waited" -lt "$((WAIT_SECONDS * 10))" ] || break
+    # Exited (a bad setting, an unreadable file): stop waiting. Its pid file is written just
+    # after the daemon forks, so the first second waits regardless.
+    [ "$waited" -lt 10 ] || pidfile_running "$RUN/redis.pid" || break
     [ "$waited" != 20 ] || say "Redis is loading its append-only file ($(du -sh "$VAR/redis" | cut -f1))"
     sleep 0.1
     waited=$((waited + 1))
