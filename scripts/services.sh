@@ -102,16 +102,17 @@ start_redis() {
     --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction "${cluster[@]}" \
     --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$LOG/redis.log"
   # A restart first replays the append-only file (9 s for 965 MB here), answering LOADING
-  # until it is done: wait for as long as the process lives, up to WAIT_SECONDS.
-  local waited=0
+  # until it is done: wait for as long as the process lives, up to WAIT_SECONDS (as wait_es).
+  # Its pid file is written just after the daemon forks, so the first seconds wait regardless.
+  local deadline=$((SECONDS + WAIT_SECONDS)) grace=$((SECONDS + 2)) told=no
   until redis_ping; do
-    [ "$waited" -lt "$((WAIT_SECONDS * 10))" ] || break
-    # Exited (a bad setting, an unreadable file): stop waiting. Its pid file is written just
-    # after the daemon forks, so the first second waits regardless.
-    [ "$waited" -lt 10 ] || pidfile_running "$RUN/redis.pid" || break
-    [ "$waited" != 20 ] || say "Redis is loading its append-only file ($(du -sh "$VAR/redis" | cut -f1))"
+    [ $SECONDS -lt $deadline ] || break
+    if [ $SECONDS -ge $grace ]; then
+      pidfile_running "$RUN/redis.pid" || break  # exited: a bad setting, an unreadable file
+      [ $told = yes ] || say "Redis is loading its append-only file ($(du -sh "$VAR/redis" | cut -f1))"
+      told=yes
+    fi
     sleep 0.1
-    waited=$((waited + 1))
   done
   redis_ping || { tail -20 "$LOG/redis.log"; die "Redis did not answer PING"; }
   say "Redis up (pid $(cat "$RUN/redis.pid"), appendfsync $REDIS_APPENDFSYNC)"
