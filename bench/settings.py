@@ -7,7 +7,7 @@ ROOT_URLCONF = "bench.urls"
 DEBUG = False
 LOG_LEVEL = "WARNING"
 LOGGING["root"]["level"] = "WARNING"
-# P4 forces first draws to a multiple of 10 through a Redis switch, without restarting.
+# P4 forces first draws to a multiple of 10 through a switch file, without restarting.
 VALIDATOR_RANDOM_SOURCE = "bench.sources.switchable"
 # The benchmark's own index and queue, so its million documents never mix with a dev stack's.
 TRACKER_INDEX_ALIAS = env("TRACKER_INDEX_ALIAS", default="bench-messages")
