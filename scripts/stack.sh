@@ -29,6 +29,7 @@ WEB_INTERNAL_PORT="${WEB_INTERNAL_PORT:-8002}"
 TAIL_PORT="${TAIL_PORT:-8001}"
 WEB_WORKERS="${WEB_WORKERS:-4}"
 READY_SECONDS="${READY_SECONDS:-60}"
+LOG_ROTATE_MB="${LOG_ROTATE_MB:-100}"
 # config/wsgi.py defaults to production settings; this stack is the local one (make sets it too).
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.local}"
 FRONT="$RUN/front"   # nginx's generated config, its pid and its temp files
@@ -199,6 +200,27 @@ start_background() {  # name, command...
   say "$name started (pid $!)"
 }
 
+# Logs are appended to run after run (a `make bench` writes about 160 MB of access logs): as a
+# process starts, each of its logs over LOG_ROTATE_MB moves to <log>.1, replacing the last one.
+rotate_logs() {  # name, log files...
+  local name="$1" file; shift
+  pid_alive "$name" && return
+  for file in "$@"; do
+    if [ -f "$LOG/$file" ] && [ "$(stat -c %s "$LOG/$file")" -gt $((LOG_ROTATE_MB * 1048576)) ]; then
+      mv -f "$LOG/$file" "$LOG/$file.1"
+      say "moved $file aside to $file.1 (over ${LOG_ROTATE_MB} MB)"
+    fi
+  done
+}
+
+rotate_all() {
+  rotate_logs web web.log web-access.log
+  rotate_logs front front.log front-access.log front-error.log
+  rotate_logs tail tail.log
+  rotate_logs queue queue.log
+  rotate_logs syslog syslog.log
+}
+
 wait_ready() {
   local deadline=$((SECONDS + READY_SECONDS)) body tail_status
   local front="http://127.0.0.1:$PORT"
@@ -229,6 +251,7 @@ case "${1:-}" in
     ensure_nginx
     .venv/bin/python manage.py collectstatic --noinput -v 0
     write_front_conf
+    rotate_all
     if ! pid_alive web; then
       # --capture-output: a daemon's stdout would go nowhere; the app's JSON lines go here.
       "${web_cmd[@]}" --daemon --pid "$RUN/web.pid" --error-logfile "$LOG/web.log" \
@@ -244,6 +267,7 @@ case "${1:-}" in
     ensure_nginx
     .venv/bin/python manage.py collectstatic --noinput -v 0
     write_front_conf
+    rotate_all
     # Ctrl-C reaches honcho, which stops them all; the trap then stops Redis and ES.
     trap 'scripts/services.sh stop' EXIT
     printf 'front: %s\nweb: %s\ntail: %s\nqueue: %s\n' "${front_cmd[*]}" "${web_cmd[*]}" \
