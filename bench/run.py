@@ -130,7 +130,7 @@ def main() -> int:
         "P6": lambda: ingest.p6(user["access"], push_rps),
         # Against P6's figure of this same run.
         "P14": lambda: ingest.p14(user["user_id"], results["P6"]["value"]),
-        **{key: standalone[key] for key in ("P7", "P8", "P9", "P10")},
+        **{key: standalone[key] for key in ("P7", "P8", "P9", "P10", "S1")},
     }
     for key, run in runs.items():
         results[key] = guarded(key, run)
@@ -143,8 +143,6 @@ def main() -> int:
             p7_run,
         ),
     )
-    # Last: its 640,000 documents would grow the index that P13's P7 is compared on.
-    results["S1"] = guarded("S1", standalone["S1"])
     keys = (
         *("P1", "P1_fsync", "P2", "P3", "P4", "P5", "P15", "M1"),
         *("P6", "P14", "P7", "P8", "P9", "P10", "P13", "S1"),
