@@ -200,7 +200,7 @@ start_background() {  # name, command...
   say "$name started (pid $!)"
 }
 
-# Logs are appended to run after run (a `make bench` writes about 160 MB of access logs): as a
+# Logs are appended to run after run (a `make bench` writes about 120 MB of access logs): as a
 # process starts, each of its logs over LOG_ROTATE_MB moves to <log>.1, replacing the last one.
 rotate_logs() {  # name, log files...
   local name="$1" file; shift
