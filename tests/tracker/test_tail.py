@@ -50,6 +50,7 @@ from tracker.tail import (
     RESET_DETAIL,
     TICKET_BRINGS_FILTERS,
     TICKET_INVALID,
+    WATCH_CLIENT_NAME_PREFIX,
     TailCredential,
     TailNotServedHere,
     searchable_delay,
@@ -68,8 +69,8 @@ EXPORT = "/api/tracker/messages/export/"
 KEEPALIVE_SECONDS = 1
 # Generous deadlines: an event leaves ~1.1 s after it is tracked (once it is searchable).
 EVENT_SECONDS = 15
-# An open stream re-checks its credential at every keep-alive (1 s here): revoked, it ends
-# within about that, and surely within this.
+# The open streams' credentials are re-checked at every keep-alive (1 s here): revoked, a
+# stream ends within about that, and surely within this.
 REVOKED_SECONDS = 5
 START_SECONDS = 30
 
@@ -679,6 +680,37 @@ def test_a_stream_opened_with_an_api_key_ends_soon_after_the_key_is_revoked(
     revoke(admin, key["key_id"])
 
     assert _end(stream)["reason"] == END_REVOKED
+
+
+def test_revoking_one_credential_ends_only_its_streams(
+    open_tail: Callable[..., SseStream], tokens: dict, user: dict
+) -> None:
+    # One watcher checks every open stream's credential: it must tell them apart.
+    other = _token(user)  # a second login: a credential of its own
+    doomed = [open_tail(token=tokens["access"]) for _ in range(2)]
+    kept = open_tail(token=other)
+    for stream in [*doomed, kept]:
+        _live(stream)
+
+    _logout(user, tokens["access"])
+
+    assert [_end(stream)["reason"] for stream in doomed] == [END_REVOKED, END_REVOKED]
+    message = _track(_document(user, "still here"))[0]
+    assert _texts(_until(kept, message)) == ["still here"]
+
+
+@pytest.mark.single_redis  # counts connections in one server's CLIENT LIST
+def test_open_streams_share_one_connection_for_their_credential_checks(
+    tail_server: TailServer, open_tail: Callable[..., SseStream], tokens: dict, user: dict
+) -> None:
+    watcher = f"{WATCH_CLIENT_NAME_PREFIX}{tail_server.pid}"
+    streams = [open_tail(token=tokens["access"]) for _ in range(4)]
+    for stream in streams:
+        _live(stream)
+
+    # The first round starts one keep-alive after the first stream opened.
+    wait_for(lambda: _redis_clients(watcher) == 1, 10, "the watcher's connection", 0.05)
+    assert _redis_clients(tail_server.redis_client_name) == 4  # and one XREAD each
 
 
 def test_a_stream_opened_with_an_api_key_goes_on_while_the_key_holds(

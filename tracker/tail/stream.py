@@ -24,15 +24,16 @@ Events on the wire (text/event-stream):
 - `: keep-alive`, a comment, after TAIL_KEEPALIVE_SECONDS without anything else;
 - `event: end`, last, with a `reason`: `expired` (the credential's time is up) or `revoked`.
 
-The credential that opened a stream is checked again while it is open, every
-TAIL_KEEPALIVE_SECONDS but at least every _CHECK_SECONDS: a JWT that is logged out, its family
-revoked or its user removed, or an API key deleted, expired or left without its owner, ends
-the stream at the next check.
+The credential that opened a stream is checked when it opens, then again every
+TAIL_KEEPALIVE_SECONDS but at least every _CHECK_SECONDS by the process's one watcher
+(tracker.tail.watch), for every open stream in one round trip: a JWT that is logged out, its
+family revoked or its user removed, or an API key deleted, expired or left without its owner,
+ends the stream at the next check.
 
 Browsers' EventSource cannot send a header, so `tail_ticket_issue` (tickets.py) hands out a
 single-use ticket for the query string instead of the token.
 
-The stream itself runs on the ASGI server (`tail_events` is an async generator): one Redis
+The stream itself runs on the ASGI server (`TailStream` is an async iterator): one Redis
 connection per open stream, blocked in XREAD, and closed as soon as the client goes away.
 """
 
@@ -42,7 +43,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -55,9 +57,9 @@ from rest_framework.exceptions import (
     APIException,
 )
 
-from accounts.selectors import api_key_key, api_key_live
 from core.redis import cluster_seed_nodes, store
 from tracker.tail.tickets import TailCredential, TailFilters
+from tracker.tail.watch import CredentialWatch, credentials_revoked, watched
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +78,16 @@ ORIGIN = "0-0"
 # Why a stream ended, in its last event.
 END_EXPIRED = "expired"
 END_REVOKED = "revoked"
-# The longest an open stream goes without checking that its credential still holds: one
-# Redis round trip a check, whatever the traffic, so a busy stream (that never sends a
-# keep-alive) is checked as often as a quiet one. A shorter keep-alive checks at each one.
+# The longest an open stream goes without its credential being checked, whatever the traffic,
+# so a busy stream (that never sends a keep-alive) is checked as often as a quiet one. A
+# shorter keep-alive checks at each one.
 _CHECK_SECONDS = 5.0
 # Entries per XREAD: a resuming client catches up in batches this size.
 _READ_COUNT = 500
-# Each stream's Redis connection carries this name plus the process id (CLIENT LIST shows them).
+# Each stream's Redis connection carries this name plus the process id (CLIENT LIST shows them);
+# the credential watcher's, WATCH_CLIENT_NAME_PREFIX's.
 CLIENT_NAME_PREFIX = "logger-tail-"
+WATCH_CLIENT_NAME_PREFIX = "logger-tail-watch-"
 _LINE_END = re.compile(r"\r\n|\r|\n")  # SSE's three, and no others (not str.splitlines')
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -188,11 +192,11 @@ def _control(name: str, position: str, **extra: str) -> bytes:
 KEEPALIVE = b": keep-alive\n\n"
 
 
-def _stream_client() -> redis.asyncio.Redis:
+def _stream_client(name_prefix: str = CLIENT_NAME_PREFIX) -> redis.asyncio.Redis:
     """A connection of this stream's own: it sits in XREAD BLOCK most of the time."""
     options: dict[str, Any] = {
         "decode_responses": True,
-        "client_name": f"{CLIENT_NAME_PREFIX}{os.getpid()}",
+        "client_name": f"{name_prefix}{os.getpid()}",
         "socket_connect_timeout": 2,
         # Longer than the longest XREAD BLOCK (one keep-alive interval).
         "socket_timeout": settings.TAIL_KEEPALIVE_SECONDS + 10,
@@ -203,6 +207,25 @@ def _stream_client() -> redis.asyncio.Redis:
         # Typed as the plain client: the stream uses only commands both answer alike.
         return cast(redis.asyncio.Redis, redis.asyncio.RedisCluster(startup_nodes=nodes, **options))
     return redis.asyncio.Redis.from_url(settings.CACHES["store"]["LOCATION"], **options)
+
+
+def _check_every() -> float:
+    return min(settings.TAIL_KEEPALIVE_SECONDS, _CHECK_SECONDS)
+
+
+# One watcher per event loop (the tail process has one; a test may run several in turn).
+_WATCHES: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CredentialWatch]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _credential_watch() -> CredentialWatch:
+    loop = asyncio.get_running_loop()
+    if loop not in _WATCHES:
+        _WATCHES[loop] = CredentialWatch(
+            lambda: _stream_client(WATCH_CLIENT_NAME_PREFIX), _check_every
+        )
+    return _WATCHES[loop]
 
 
 async def _stream_info(client: redis.asyncio.Redis, stream: str) -> dict[str, Any] | None:
@@ -224,16 +247,18 @@ def _cancel_if_asked() -> None:
         raise asyncio.CancelledError
 
 
-async def _credential_revoked(client: redis.asyncio.Redis, credential: TailCredential) -> bool:
-    """Whether `credential` no longer holds: one round trip (none if nothing revokes it)."""
-    if credential.revocation_keys and await client.exists(*credential.revocation_keys):
-        return True
-    if credential.api_key_id is not None:
-        key = api_key_key(key_id=credential.api_key_id)
-        # Decoded to str (decode_responses), which redis-py's annotations cannot know.
-        record = cast(dict[str, str], await client.hgetall(key))
-        return not api_key_live(record=record)
-    return False
+async def _unless(read: Awaitable[Any], revoked: asyncio.Event) -> Any:
+    """What `read` returns, or None as soon as `revoked` is set (the read is then cancelled)."""
+    reading, waiting = asyncio.ensure_future(read), asyncio.ensure_future(revoked.wait())
+    try:
+        await asyncio.wait({reading, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        if not reading.done():
+            # Let the cancelled read drop its connection before the stream closes the client.
+            reading.cancel()
+            await asyncio.wait({reading}, timeout=1)
+    return None if reading.cancelled() or revoked.is_set() else reading.result()
 
 
 def _due(entry_id: str, delay: float) -> float:
@@ -287,25 +312,28 @@ class TailStream:
         client = _stream_client()
         stream, delay = filters.stream, searchable_delay()
         keepalive, expires = settings.TAIL_KEEPALIVE_SECONDS, credential.expires
-        check_every = min(keepalive, _CHECK_SECONDS)
         # `sent`: the position the client holds (its Last-Event-ID), so far as this stream knows.
         position, sent, live = start.position, start.position, False
-        # The first check at once: a ticket's token may have been revoked since it was issued.
-        quiet_since = check_at = time.monotonic()
+        quiet_since = time.monotonic()
+        watch, revoked = _credential_watch(), None
         try:
             if start.reset:
                 yield _control("reset", position, detail=RESET_DETAIL)
+            if watched(credential):
+                # The first check at once (a ticket's token may have been revoked since it was
+                # issued); the watcher checks from then on.
+                revoked_already = (await credentials_revoked(client, [credential]))[0]
+                _cancel_if_asked()
+                revoked = watch.watch(credential)
+                if revoked_already:
+                    revoked.set()
             while True:
                 if expires is not None and time.time() >= expires:
                     ending = END_EXPIRED
                     break
-                if time.monotonic() >= check_at:
-                    revoked = await _credential_revoked(client, credential)
-                    _cancel_if_asked()
-                    if revoked:
-                        ending = END_REVOKED
-                        break
-                    check_at = time.monotonic() + check_every
+                if revoked is not None and revoked.is_set():
+                    ending = END_REVOKED
+                    break
                 wait = keepalive - (time.monotonic() - quiet_since)
                 if live and wait <= 0:
                     if sent != position:
@@ -315,16 +343,16 @@ class TailStream:
                     quiet_since = time.monotonic()
                     continue
                 # Catching up, read what is there; once live, wait for more, but never longer than
-                # the keep-alive, the next check or the credential allow.
-                wait = min(wait, check_at - time.monotonic())
+                # the keep-alive or the credential allow, and not once it is revoked.
                 if expires is not None:
                     wait = min(wait, expires - time.time())
                 block = max(1, int(wait * 1000)) if live else None
+                read = client.xread({stream: position}, count=_READ_COUNT, block=block)
                 # RESP2's [[stream, [(entry id, fields), ...]]], decoded; redis-py's annotations
                 # also allow RESP3's dict, which this client does not speak.
                 reply = cast(
-                    list[list[Any]],
-                    await client.xread({stream: position}, count=_READ_COUNT, block=block),
+                    list[list[Any]] | None,
+                    await _unless(read, revoked) if live and revoked else await read,
                 )
                 _cancel_if_asked()
                 entries: list[tuple[str, dict[str, str]]] = reply[0][1] if reply else []
@@ -366,4 +394,6 @@ class TailStream:
             # The client reconnects with its Last-Event-ID and loses nothing.
             logger.warning("Live tail stream on %s ended: Redis failed: %s", stream, exc)
         finally:
+            if revoked is not None:
+                watch.unwatch(revoked)
             await client.aclose()
