@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,44 @@ def descendants(pid: int) -> list[int]:
     for child in children(pid):
         found += descendants(child)
     return found
+
+
+def _pin(pids: list[int], cpus: set[int]) -> None:
+    """Every thread of `pids` onto `cpus` (a thread started later inherits its creator's)."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                os.sched_setaffinity(int(task.name), cpus)
+            except (OSError, ValueError):  # the thread ended meanwhile
+                continue
+
+
+# The stack's processes, by the names scripts/stack.sh records their pids under.
+STACK = ("web", "front", "redis", "tail", "queue", "elasticsearch")
+
+
+@contextmanager
+def clients_apart() -> Iterator[None]:
+    """The stack on every CPU but the last, this process (and what it forks) on the last.
+
+    As the shippers of a real deployment run on other machines: a client's own CPU then does
+    not count against the server it measures, nor the server's against the client.
+    """
+    every = os.sched_getaffinity(0)
+    if len(every) < 2:
+        raise RuntimeError("clients_apart needs at least 2 CPUs")
+    client_cpu = {max(every)}
+
+    def stack() -> list[int]:
+        return [pid for name in STACK for pid in descendants(pid_from(name))]
+
+    _pin(stack(), every - client_cpu)
+    _pin([os.getpid()], client_cpu)
+    try:
+        yield
+    finally:
+        # Listed again: a worker started meanwhile took the stack's one core from its parent.
+        _pin([*stack(), os.getpid()], every)
 
 
 def _proc_kb(pid: int, path: str, field: str) -> float:

@@ -71,8 +71,16 @@ def _summaries(r: dict) -> dict[str, tuple[str, str]]:
             lambda x: f"{x['value']} msg/s ({x['ratio_to_push_rps']} x P1's push req/s)",
         ),
         "P14": (
-            "elasticsearch-py streaming_bulk into /_bulk vs P6",
-            lambda x: f"{x['value']} ({x['bulk_msg_per_s']} vs {x['p6_msg_per_s']} msg/s)",
+            "elasticsearch-py streaming_bulk into /_bulk vs the batch push",
+            lambda x: (
+                f"{x['value']} with the clients apart ({_rates(x['apart_bulk_msg_per_s'])} vs "
+                f"{_rates(x['apart_batch_msg_per_s'])} msg/s, ABBA); on the shared cores "
+                f"{x['shared_ratio_to_p6']} ({x['shared_bulk_msg_per_s']:,.0f} vs P6's "
+                f"{x['p6_msg_per_s']:,.0f})"
+                if "apart_bulk_msg_per_s" in x
+                # Reports from before the clients ran apart.
+                else f"{x['value']} ({x['bulk_msg_per_s']} vs {x['p6_msg_per_s']} msg/s)"
+            ),
         ),
         "P7": (
             "200,000 by batch push until searchable",

@@ -83,7 +83,7 @@ def only(names: list[str]) -> int:
     def p14_alone() -> dict:
         # P14 is a ratio to P6 in the same run: P6 runs first (its push_rps ratio is moot here).
         p6 = ingest.p6(user["access"], push_rps=1.0)
-        return ingest.p14(user["user_id"], p6["value"])
+        return ingest.p14(user["user_id"], user["access"], p6["value"])
 
     runs = {
         "P1": p1_alone,
@@ -131,7 +131,9 @@ def main() -> int:
     runs = {
         "P6": lambda: ingest.p6(user["access"], push_rps),
         # Against P6's figure of this same run.
-        "P14": lambda: ingest.p14(user["user_id"], results["P6"]["value"]),
+        "P14": lambda: ingest.p14(
+            user["user_id"], login("benchuser1")["access"], results["P6"]["value"]
+        ),
         **{key: standalone[key] for key in ("P7", "P8", "P9", "P10", "S1")},
     }
     for key, run in runs.items():
