@@ -172,13 +172,24 @@ ERASURE_RECORD_TTL_SECONDS = 30 * 24 * 60 * 60
 ERASE_TASK = "tracker.tasks.user_messages_erase"
 
 
+def _erasure_id() -> str:
+    """An unguessable erasure id that does not start with "-".
+
+    One in 32 of token_urlsafe's would, and `manage.py resumeerasure -6yY...` then reads the
+    id as an option (an id from before this rule is given after `--`).
+    """
+    while (erasure_id := secrets.token_urlsafe(24)).startswith("-"):
+        continue
+    return erasure_id
+
+
 def user_erase(*, user_id: str) -> dict[str, str]:
     """Erase a user: gone, tokens and keys refused at once; their messages deleted by a task.
 
     The user is marked erased first, so any message of theirs still in the pipeline is
     dropped by the tracker. Returns {erasure_id}, the unguessable id of the progress record.
     """
-    erasure_id = secrets.token_urlsafe(24)
+    erasure_id = _erasure_id()
     started = date_format(datetime.now(UTC))
     # The user id stays on the record (never shown) so that a failed erasure can be resumed.
     record = {"status": "running", "started": started, "deleted": 0, "user_id": user_id}

@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django_q.signing import SignedPackage
 from rest_framework.test import APIClient
 
+from accounts import services as account_services
 from accounts.exceptions import PASSWORD_WRONG, TOKEN_REVOKED
 from accounts.selectors import (
     ERASURES_FAILED_KEY,
@@ -186,3 +187,16 @@ def test_an_erasure_that_gives_up_shows_failed_and_can_be_resumed(
         call_command("resumeerasure", erasure_id)
     with pytest.raises(CommandError, match="Give an ERASURE_ID, --all or --list"):
         call_command("resumeerasure")
+
+
+def test_an_erasure_id_never_starts_with_a_dash(monkeypatch):
+    # `manage.py resumeerasure -6yY...` would read such an id as an option.
+    drawn = iter(["-6yYVKRXQ", "_6yYVKRXQ"])
+    monkeypatch.setattr(account_services.secrets, "token_urlsafe", lambda size: next(drawn))
+
+    assert account_services._erasure_id() == "_6yYVKRXQ"
+
+
+def test_an_id_that_starts_with_a_dash_is_given_after_two_dashes():
+    with pytest.raises(CommandError, match="No failed erasure -6yYVKRXQ"):
+        call_command("resumeerasure", "--", "-6yYVKRXQ")

@@ -21,7 +21,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("erasure_id", nargs="?")
+        parser.add_argument(
+            "erasure_id", nargs="?", help="its id; one that starts with '-' goes after '--'"
+        )
         which = parser.add_mutually_exclusive_group()
         which.add_argument("--all", action="store_true", help="resume every failed erasure")
         which.add_argument("--list", action="store_true", help="list the failed erasures")
