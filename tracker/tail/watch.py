@@ -98,6 +98,9 @@ class CredentialWatch:
                 await asyncio.sleep(self._interval())
                 await self._check(client)
         finally:
+            # Before any await: a stream watched from here on starts a run of its own, instead
+            # of joining this one as it closes.
+            self._task = None
             await client.aclose()
 
     async def _check(self, client: redis.asyncio.Redis) -> None:
@@ -111,6 +114,10 @@ class CredentialWatch:
         except redis.exceptions.RedisError as exc:
             # Each stream's own XREAD fails too and ends it; the client reconnects.
             logger.warning("Live tail credential check failed: %s", exc)
+            return
+        except Exception:
+            # Never let the watcher die: every open stream would then outlive its revocation.
+            logger.exception("Live tail credential check failed")
             return
         for credential, revoked in zip(credentials, verdicts, strict=True):
             if revoked:
