@@ -258,7 +258,12 @@ async def _unless(read: Awaitable[Any], revoked: asyncio.Event) -> Any:
             # Let the cancelled read drop its connection before the stream closes the client.
             reading.cancel()
             await asyncio.wait({reading}, timeout=1)
-    return None if reading.cancelled() or revoked.is_set() else reading.result()
+    if reading.cancelled() or not reading.done():
+        return None
+    if revoked.is_set():
+        reading.exception()  # retrieved, so asyncio does not log it: the stream ends anyway
+        return None
+    return reading.result()
 
 
 def _due(entry_id: str, delay: float) -> float:
