@@ -23,14 +23,16 @@ from tracker.tail.tickets import TailCredential
 logger = logging.getLogger(__name__)
 
 
-def _queue_checks(pipe: Any, credential: TailCredential) -> None:
-    """Add the commands that tell whether `credential` holds to `pipe`."""
+def _queue_checks(pipe: Any, credential: TailCredential) -> int:
+    """Add the commands that tell whether `credential` holds to `pipe`; how many."""
     # One EXISTS a key: a credential's keys share its user's slot today, but a pipeline on a
     # Redis Cluster refuses a multi-key command the moment they do not.
     for key in credential.revocation_keys:
         pipe.exists(key)
-    if credential.api_key_id is not None:
-        pipe.hgetall(api_key_key(key_id=credential.api_key_id))
+    if credential.api_key_id is None:
+        return len(credential.revocation_keys)
+    pipe.hgetall(api_key_key(key_id=credential.api_key_id))
+    return len(credential.revocation_keys) + 1
 
 
 def _revoked(credential: TailCredential, replies: Sequence[Any]) -> bool:
@@ -51,12 +53,10 @@ async def credentials_revoked(
 ) -> list[bool]:
     """For each of `credentials`, whether it no longer holds: one round trip for them all."""
     pipe = client.pipeline(transaction=False)
-    for credential in credentials:
-        _queue_checks(pipe, credential)
+    counts = [_queue_checks(pipe, credential) for credential in credentials]
     replies = await pipe.execute() if len(pipe) else []
     verdicts, at = [], 0
-    for credential in credentials:
-        count = len(credential.revocation_keys) + (credential.api_key_id is not None)
+    for credential, count in zip(credentials, counts, strict=True):
         verdicts.append(_revoked(credential, replies[at : at + count]))
         at += count
     return verdicts
