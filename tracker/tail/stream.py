@@ -59,7 +59,7 @@ from rest_framework.exceptions import (
 
 from core.redis import cluster_seed_nodes, store
 from tracker.tail.tickets import TailCredential, TailFilters
-from tracker.tail.watch import CredentialWatch, credentials_revoked, watched
+from tracker.tail.watch import CredentialWatch, credential_revoked, watched
 
 logger = logging.getLogger(__name__)
 
@@ -327,7 +327,7 @@ class TailStream:
             if watched(credential):
                 # The first check at once (a ticket's token may have been revoked since it was
                 # issued); the watcher checks from then on.
-                revoked_already = (await credentials_revoked(client, [credential]))[0]
+                revoked_already = await credential_revoked(client, credential)
                 _cancel_if_asked()
                 revoked = watch.watch(credential)
                 if revoked_already:

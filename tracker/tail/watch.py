@@ -12,7 +12,7 @@ keep-alive, which it has to anyway.
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio
 import redis.exceptions
@@ -46,6 +46,22 @@ def _revoked(credential: TailCredential, replies: Sequence[Any]) -> bool:
 def watched(credential: TailCredential) -> bool:
     """Whether anything can revoke `credential` (else only its expiry can end a stream)."""
     return bool(credential.revocation_keys) or credential.api_key_id is not None
+
+
+async def credential_revoked(client: redis.asyncio.Redis, credential: TailCredential) -> bool:
+    """Whether one stream's `credential` no longer holds, asked with plain commands.
+
+    A stream's first check, on its own connection: a client that leaves at once cancels it
+    there, and redis-py's plain commands are what the stream's cancellation handling is
+    proven on (a cluster pipeline cancelled midway once left the connection open).
+    """
+    if credential.revocation_keys and await client.exists(*credential.revocation_keys):
+        return True
+    if credential.api_key_id is None:
+        return False
+    # Decoded to str (decode_responses), which redis-py's annotations cannot know.
+    record = cast(dict[str, str], await client.hgetall(api_key_key(key_id=credential.api_key_id)))
+    return not api_key_live(record=record)
 
 
 async def credentials_revoked(
